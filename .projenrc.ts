@@ -1,0 +1,114 @@
+import { awscdk, javascript } from 'projen';
+
+/*
+ * aws-cdk-lib version choice (see issue #2):
+ * - 2.257.0 is the development version and the bottom of the peer range.
+ * - cdk-nag 2.38.x runs its AwsSolutions pack against 2.257.0 offline; cdk-nag 3.x requires a newer
+ *   aws-cdk-lib and does not load on 2.257.0.
+ * - the integ-runner snapshot check can read the cloud assembly written by 2.257.0; it cannot read
+ *   the schema-55 assembly of aws-cdk-lib 2.276.0, so we do not move past the 2.25x line yet.
+ */
+const CDK_VERSION = '2.257.0';
+const CDK_NAG_VERSION = '2.38.2';
+
+// Handlers bundle the AWS SDK v3 and Powertools; pinned so every build ships the same bytes.
+const AWS_SDK_VERSION = '3.1169.0';
+const POWERTOOLS_VERSION = '2.36.0';
+
+/** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
+const HANDLERS = ['packer-cleaner'];
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-fleet-janitor',
+  description: 'AWS CDK constructs that keep EC2/ECS fleets clean and compliant: Packer leftovers, AMIs, ECS drains, image retention, tag policy.',
+  author: 'cdk-fleet-janitor maintainers',
+  authorAddress: 'maintainers@cdk-fleet-janitor.dev',
+  repositoryUrl: 'https://github.com/cdk-fleet-janitor/cdk-fleet-janitor.git',
+  keywords: ['cdk', 'awscdk', 'ec2', 'ecs', 'packer', 'cleanup', 'janitor'],
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  jsiiVersion: '~6.0.0',
+  cdkVersion: CDK_VERSION,
+  cdkVersionPinning: false,
+  constructsVersion: '10.5.1',
+  // The guide's layout names the dev tsconfig explicitly; it also type-checks lambda/.
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    compilerOptions: {},
+    include: ['lambda/**/*.ts', 'demo/**/*.ts'],
+  },
+  // Handlers are not constructs: they are bundled by our own task, never by projen's lambda discovery.
+  lambdaAutoDiscover: false,
+  github: false,
+  release: false,
+  jestOptions: {
+    // projen's default passes --updateSnapshot, which silently rewrites a broken snapshot even in CI.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      testTimeout: 30_000,
+      testPathIgnorePatterns: ['/node_modules/', '/cdk.out/', '/test/emulator/__fixtures__/'],
+      coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
+    },
+  },
+  devDeps: [
+    `cdk-nag@${CDK_NAG_VERSION}`,
+    'esbuild@0.28.2',
+    `@aws-sdk/client-ec2@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
+    `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
+    'aws-sdk-client-mock@4.1.0',
+    'aws-sdk-client-mock-jest@4.1.0',
+    '@types/aws-lambda@8.10.164',
+  ],
+  gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/'],
+  // The bundles ship in the tarball (and so in every jsii package); handler sources do not.
+  npmIgnoreOptions: { ignorePatterns: ['/lambda/', '/demo/', '/.ci/', '/tsconfig.dev.json', '!/assets/'] },
+});
+
+// npm ci fails on this registry with newer unrs-resolver: some optional platform bindings are missing.
+project.package.addField('overrides', { 'unrs-resolver': '1.12.2' });
+
+// ---- handler bundles -------------------------------------------------------------------------
+// esbuild runs when the library is built, never at a consumer's synth (aws-cdk#9759).
+const bundleTask = project.addTask('bundle:handlers', {
+  description: 'Bundle each Lambda handler in lambda/ into assets/<name>/index.js',
+});
+for (const name of HANDLERS) {
+  bundleTask.exec([
+    'esbuild',
+    `lambda/${name}/index.ts`,
+    '--bundle',
+    '--minify',
+    '--platform=node',
+    '--target=node22',
+    '--format=cjs',
+    '--main-fields=module,main',
+    '--legal-comments=none',
+    `--outfile=assets/${name}/index.js`,
+    '--log-level=warning',
+  ].join(' '));
+}
+project.preCompileTask.spawn(bundleTask);
+
+const typecheckLambda = project.addTask('typecheck:lambda', {
+  description: 'Type-check handler, test and demo code (jsii compiles only src/)',
+  exec: 'tsc --noEmit -p tsconfig.dev.json',
+});
+
+// Tests need the shipped bundles (construct tests load them, emulator tests run them).
+project.testTask.prependSpawn(bundleTask);
+project.testTask.spawn(typecheckLambda);
+project.eslint?.addLintPattern('lambda');
+
+// ---- demo --------------------------------------------------------------------------------------
+const demo = project.addTask('demo', {
+  description: 'Synthesize the example app, run PackerCleaner against a local moto fleet, print the result',
+});
+demo.spawn(bundleTask);
+demo.exec('ts-node --project tsconfig.dev.json demo/packer-cleaner-demo.ts');
+
+project.synth();

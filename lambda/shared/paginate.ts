@@ -1,0 +1,29 @@
+import { retryTransient, RetryOptions } from './retry';
+
+/*
+ * Walks an SDK v3 paginator to the end. If a page fails with a transient error after the SDK's own
+ * retries, the paginator is re-created from the last token it returned, so the sweep resumes where
+ * it stopped instead of starting over or giving up.
+ */
+export async function collectPages<Page, Item>(
+  paginatorFrom: (startingToken: string | undefined) => AsyncIterable<Page>,
+  nextTokenOf: (page: Page) => string | undefined,
+  itemsOf: (page: Page) => Item[],
+  retry: RetryOptions = {},
+): Promise<{ items: Item[]; pages: number }> {
+  const items: Item[] = [];
+  let pages = 0;
+  let token: string | undefined;
+  let finished = false;
+  while (!finished) {
+    await retryTransient(async () => {
+      for await (const page of paginatorFrom(token)) {
+        pages++;
+        items.push(...itemsOf(page));
+        token = nextTokenOf(page);
+      }
+      finished = true;
+    }, retry);
+  }
+  return { items, pages };
+}

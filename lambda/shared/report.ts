@@ -1,0 +1,131 @@
+/*
+ * The report of one run: what was seen, decided and done. It renders the SNS notification (subject
+ * under 100 characters, body under SNS's 256 KB limit, truncated with counts) and the run summary
+ * the handler returns.
+ */
+export type Outcome =
+  | 'DONE' // the action was carried out
+  | 'FAILED' // the action was attempted and AWS refused it
+  | 'DRY_RUN' // the action would have been carried out
+  | 'REPORTED' // report-only decision: nothing to do by configuration
+  | 'SKIPPED_PROTECTED'
+  | 'SKIPPED_CAP'
+  | 'KEPT'; // matched, but not due for any action
+
+export interface ReportEntry {
+  /** Resource type shown in the report, e.g. "instance", "key-pair". */
+  readonly resourceType: string;
+  readonly id: string;
+  /** The planned action, e.g. "TERMINATE", "STOP", "DELETE", "NONE". */
+  readonly action: string;
+  readonly reason: string;
+  readonly outcome: Outcome;
+  readonly errorCode?: string;
+  /** Extra columns for the notification, in display order. */
+  readonly details: ReadonlyArray<readonly [string, string]>;
+}
+
+export type RunStatus = 'SUCCEEDED' | 'PARTIAL_FAILURE' | 'FAILED';
+
+export interface RunCounts {
+  scanned: number;
+  matched: number;
+  actionsTaken: number;
+  actionsFailed: number;
+  wouldAct: number;
+  reported: number;
+  skippedProtected: number;
+  skippedCap: number;
+  kept: number;
+}
+
+export interface RunSummary {
+  readonly construct: string;
+  readonly status: RunStatus;
+  readonly dryRun: boolean;
+  readonly startedAt: string;
+  readonly counts: RunCounts;
+  readonly error?: string;
+  readonly entries: ReportEntry[];
+}
+
+export const SNS_SUBJECT_MAX = 99;
+// SNS allows 262,144 bytes; leave room for the envelope SNS adds to email/SQS deliveries.
+export const SNS_BODY_MAX_BYTES = 250_000;
+
+export function countEntries(entries: readonly ReportEntry[], scanned: number): RunCounts {
+  const counts: RunCounts = { scanned, matched: entries.length, actionsTaken: 0, actionsFailed: 0, wouldAct: 0, reported: 0, skippedProtected: 0, skippedCap: 0, kept: 0 };
+  for (const e of entries) {
+    if (e.outcome === 'DONE') counts.actionsTaken++;
+    else if (e.outcome === 'FAILED') counts.actionsFailed++;
+    else if (e.outcome === 'DRY_RUN') counts.wouldAct++;
+    else if (e.outcome === 'REPORTED') counts.reported++;
+    else if (e.outcome === 'SKIPPED_PROTECTED') counts.skippedProtected++;
+    else if (e.outcome === 'SKIPPED_CAP') counts.skippedCap++;
+    else counts.kept++;
+  }
+  return counts;
+}
+
+export function runStatus(counts: RunCounts, error?: string): RunStatus {
+  if (error) return 'FAILED';
+  return counts.actionsFailed > 0 ? 'PARTIAL_FAILURE' : 'SUCCEEDED';
+}
+
+export function notificationSubject(summary: RunSummary): string {
+  const c = summary.counts;
+  const parts: string[] = [];
+  if (summary.status === 'FAILED') parts.push('RUN FAILED');
+  if (summary.dryRun) parts.push(`${c.wouldAct} would act`);
+  else parts.push(`${c.actionsTaken} done`);
+  if (c.actionsFailed) parts.push(`${c.actionsFailed} failed`);
+  if (c.reported) parts.push(`${c.reported} reported`);
+  if (c.skippedProtected + c.skippedCap) parts.push(`${c.skippedProtected + c.skippedCap} skipped`);
+  const subject = `[fleet-janitor] ${summary.construct}${summary.dryRun ? ' (dry run)' : ''}: ${parts.join(', ')}`;
+  return truncateText(subject, SNS_SUBJECT_MAX);
+}
+
+export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BYTES): string {
+  const c = summary.counts;
+  const header = [
+    `${summary.construct} run started ${summary.startedAt}: ${summary.status}`,
+    summary.dryRun ? 'DRY RUN: nothing was changed; "DRY_RUN" marks what a real run would have done.' : 'Live run: actions below were carried out.',
+    ...(summary.error ? [`The run stopped early: ${summary.error}`] : []),
+    '',
+    `Scanned ${c.scanned} resource(s); ${c.matched} matched.`,
+    `Done: ${c.actionsTaken}  Failed: ${c.actionsFailed}  Would act (dry run): ${c.wouldAct}  Reported only: ${c.reported}`,
+    `Skipped (protected): ${c.skippedProtected}  Skipped (per-run cap): ${c.skippedCap}  Kept (not due): ${c.kept}`,
+    '',
+  ].join('\n');
+  const rows = summary.entries.map(renderEntry);
+  let body = header + (rows.length ? 'Resources:\n' : 'No matching resources.\n');
+  const budget = maxBytes - 200; // room for the truncation line
+  let shown = 0;
+  for (const row of rows) {
+    if (byteLength(body) + byteLength(row) + 1 > budget) break;
+    body += row + '\n';
+    shown++;
+  }
+  if (shown < rows.length) {
+    const rest = summary.entries.slice(shown);
+    const tally = new Map<string, number>();
+    for (const e of rest) tally.set(e.outcome, (tally.get(e.outcome) ?? 0) + 1);
+    const detail = [...tally.entries()].map(([k, n]) => `${n} ${k}`).join(', ');
+    body += `... and ${rest.length} more resource(s) not listed to stay under the SNS size limit (${detail}); every one is in the function's JSON logs.\n`;
+  }
+  return body;
+}
+
+function renderEntry(e: ReportEntry): string {
+  const details = e.details.map(([k, v]) => `${k}=${v}`).join('  ');
+  const error = e.errorCode ? `  error=${e.errorCode}` : '';
+  return `- ${e.resourceType} ${e.id}  ${details}  action=${e.action}  result=${e.outcome}${error}  (${e.reason})`;
+}
+
+export function byteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+export function truncateText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
+}

@@ -1,0 +1,28 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+
+/**
+ * The topic a construct reports to: the user's, or a new one that is KMS-encrypted and refuses
+ * non-TLS publishers (cdk-nag SNS2/SNS3). CloudWatch alarms publish to it, so the key lets
+ * CloudWatch use it (an AWS-managed SNS key would silently drop alarm notifications).
+ */
+export function resolveTopic(scope: Construct, topic: sns.ITopic | undefined, displayName: string): sns.ITopic {
+  if (topic) return topic;
+  const key = new kms.Key(scope, 'TopicKey', {
+    description: `Encrypts the ${displayName} notification topic`,
+    enableKeyRotation: true,
+  });
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    sid: 'AllowCloudWatchAlarmsToPublish',
+    principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+    actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+    resources: ['*'],
+  }));
+  return new sns.Topic(scope, 'Topic', {
+    displayName,
+    masterKey: key,
+    enforceSSL: true,
+  });
+}

@@ -1,0 +1,40 @@
+import { Duration, Token } from 'aws-cdk-lib';
+
+/*
+ * Prop checks run first thing in a constructor, before any resource exists. Unresolved tokens are
+ * skipped: their value is only known at deploy time.
+ */
+export function fail(construct: string, prop: string, value: unknown, reason: string): never {
+  throw new Error(`${construct}: invalid ${prop} ${describeValue(value)}: ${reason}`);
+}
+
+function describeValue(value: unknown): string {
+  if (value instanceof Duration) return `(${value.toHumanString()})`;
+  return `(${JSON.stringify(value)})`;
+}
+
+export function checkDuration(construct: string, prop: string, value: Duration | undefined, bounds: { min?: Duration; max?: Duration }): void {
+  if (value === undefined || Token.isUnresolved(value.toSeconds({ integral: false }))) return;
+  const seconds = value.toSeconds({ integral: false });
+  if (bounds.min && seconds < bounds.min.toSeconds()) fail(construct, prop, value, `must be at least ${bounds.min.toHumanString()}`);
+  if (bounds.max && seconds > bounds.max.toSeconds()) fail(construct, prop, value, `must be at most ${bounds.max.toHumanString()}`);
+  if (!Number.isInteger(seconds)) fail(construct, prop, value, 'must be a whole number of seconds');
+}
+
+export function checkInteger(construct: string, prop: string, value: number | undefined, min: number, max: number): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (!Number.isInteger(value) || value < min || value > max) fail(construct, prop, value, `must be an integer from ${min} to ${max}`);
+}
+
+export function checkTagKey(construct: string, prop: string, value: string | undefined): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (value.trim().length === 0 || value.length > 128) fail(construct, prop, value, 'a tag key must have 1 to 128 characters');
+}
+
+export function checkTagMap(construct: string, prop: string, value: { [key: string]: string } | undefined): void {
+  if (value === undefined) return;
+  for (const [key, tagValue] of Object.entries(value)) {
+    checkTagKey(construct, `${prop} key`, key);
+    if (typeof tagValue !== 'string' || tagValue.length > 256) fail(construct, `${prop}["${key}"]`, tagValue, 'a tag value must be a string of at most 256 characters');
+  }
+}

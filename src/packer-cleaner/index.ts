@@ -1,0 +1,2 @@
+export * from './packer-cleaner';
+export * from './packer-cleaner-action';

@@ -1,0 +1,237 @@
+import { Duration, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { PackerCleanerAction } from './packer-cleaner-action';
+import { createFailureAlarms } from '../common/alarms';
+import { DEFAULT_MAX_ACTIONS_PER_RUN, DEFAULT_PROTECTION_TAG_KEY, JanitorCommonProps } from '../common/common-props';
+import { HandlerFunction } from '../common/handler-function';
+import { janitorMetric } from '../common/metrics';
+import { resolveTopic } from '../common/notifications';
+import { scheduleSweep } from '../common/schedule';
+import { checkDuration, checkInteger, checkTagKey, checkTagMap, fail } from '../common/validation';
+
+/** Packer's temporary key pair names: `packer_<uuid>` since 2016 and `packer <uuid>` before. */
+export const DEFAULT_PACKER_KEY_NAME_PATTERNS = ['packer_*', 'packer *'];
+
+export interface PackerCleanerProps extends JanitorCommonProps {
+  /**
+   * A Packer instance older than this (by launch time) is acted on.
+   * @default Duration.hours(2)
+   */
+  readonly maxAge?: Duration;
+
+  /**
+   * What to do with a Packer instance older than `maxAge`.
+   * @default PackerCleanerAction.NOTIFY
+   */
+  readonly action?: PackerCleanerAction;
+
+  /**
+   * Terminate stopped Packer instances that have been stopped longer than this, whatever `action`
+   * is: a stopped instance bills for its volumes forever.
+   * @default - stopped instances are only terminated when `action` is TERMINATE
+   */
+  readonly terminateStoppedAfter?: Duration;
+
+  /**
+   * When the sweep runs.
+   * @default ScheduleExpression.rate(Duration.hours(1))
+   */
+  readonly schedule?: scheduler.ScheduleExpression;
+
+  /**
+   * Key pair name patterns that identify Packer build instances, with EC2 filter wildcards
+   * (`*`, `?`). Applied server-side and re-checked by the handler. Also used for the names of
+   * the key pairs and security groups cleaned up.
+   * @default ["packer_*", "packer *"]
+   */
+  readonly keyNamePatterns?: string[];
+
+  /**
+   * Only instances carrying all of these tags (key → exact value) are considered, for teams that
+   * set Packer's `run_tags`. Destructive permissions are then limited to instances with these tags.
+   * @default - no tag requirement
+   */
+  readonly tagSelector?: { [key: string]: string };
+
+  /**
+   * Delete Packer's temporary key pairs older than `maxAge` that no instance uses any more.
+   * @default false
+   */
+  readonly cleanupKeyPairs?: boolean;
+
+  /**
+   * Delete Packer's temporary security groups older than `maxAge` that no network interface uses
+   * any more (the age is read from the time-ordered UUID Packer puts in the group name).
+   * @default false
+   */
+  readonly cleanupSecurityGroups?: boolean;
+}
+
+const NAME = 'PackerCleaner';
+
+/**
+ * A scheduled sweep for EC2 instances left behind by Packer builds: finds instances whose key pair
+ * is one of Packer's temporary keys, and notifies, stops or terminates those that ran too long.
+ * Optionally deletes Packer's leftover key pairs and security groups.
+ */
+export class PackerCleaner extends Construct {
+  /** The handler function. */
+  public readonly handler: lambda.IFunction;
+  /** The topic that receives each run's report and the alarms. */
+  public readonly topic: sns.ITopic;
+  /** Alarm on handler errors; notifies `topic`. */
+  public readonly errorAlarm: cloudwatch.IAlarm;
+  /** Alarm on handler throttles; notifies `topic`. */
+  public readonly throttleAlarm: cloudwatch.IAlarm;
+  /** The EventBridge Scheduler schedule that starts each run. */
+  public readonly schedule: scheduler.ISchedule;
+  /** The handler's log group. */
+  public readonly logGroup: logs.ILogGroup;
+
+  constructor(scope: Construct, id: string, props: PackerCleanerProps = {}) {
+    validateProps(props);
+    super(scope, id);
+
+    const action = props.action ?? PackerCleanerAction.NOTIFY;
+    const maxAge = props.maxAge ?? Duration.hours(2);
+    const patterns = props.keyNamePatterns ?? DEFAULT_PACKER_KEY_NAME_PATTERNS;
+    const tagSelector = props.tagSelector ?? {};
+    const protectionTagKey = props.protectionTagKey ?? DEFAULT_PROTECTION_TAG_KEY;
+    const dryRun = props.dryRun ?? false;
+    const cleanupKeyPairs = props.cleanupKeyPairs ?? false;
+    const cleanupSecurityGroups = props.cleanupSecurityGroups ?? false;
+
+    this.topic = resolveTopic(this, props.topic, 'fleet-janitor PackerCleaner reports');
+
+    const fn = new HandlerFunction(this, 'Handler', {
+      bundle: 'packer-cleaner',
+      serviceName: NAME,
+      description: 'cdk-fleet-janitor PackerCleaner: stops/terminates/reports Packer build instances that ran too long',
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      logRetention: props.logRetention,
+      singleConcurrency: true,
+      environment: {
+        TOPIC_ARN: this.topic.topicArn,
+        ACTION: action,
+        MAX_AGE_SECONDS: String(maxAge.toSeconds()),
+        ...(props.terminateStoppedAfter ? { TERMINATE_STOPPED_AFTER_SECONDS: String(props.terminateStoppedAfter.toSeconds()) } : {}),
+        KEY_NAME_PATTERNS: JSON.stringify(patterns),
+        TAG_SELECTOR: JSON.stringify(tagSelector),
+        PROTECTION_TAG_KEY: protectionTagKey,
+        DRY_RUN: String(dryRun),
+        MAX_ACTIONS_PER_RUN: String(props.maxActionsPerRun ?? DEFAULT_MAX_ACTIONS_PER_RUN),
+        CLEANUP_KEY_PAIRS: String(cleanupKeyPairs),
+        CLEANUP_SECURITY_GROUPS: String(cleanupSecurityGroups),
+      },
+    });
+    this.handler = fn.function;
+    this.logGroup = fn.logGroup;
+
+    // Reads. EC2 Describe* actions support no resource-level permissions.
+    const describeActions = ['ec2:DescribeInstances'];
+    if (cleanupKeyPairs) describeActions.push('ec2:DescribeKeyPairs');
+    if (cleanupSecurityGroups) describeActions.push('ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces');
+    fn.role.addToPolicy(new iam.PolicyStatement({ sid: 'DescribeFleet', actions: describeActions, resources: ['*'] }));
+
+    // Changes, only those the configured behaviour can make, never on protected resources.
+    if (!dryRun) {
+      const unprotected = { Null: { [`ec2:ResourceTag/${protectionTagKey}`]: 'true' } };
+      const selected = Object.keys(tagSelector).length === 0 ? {} : {
+        StringEquals: Object.fromEntries(Object.entries(tagSelector).map(([k, v]) => [`ec2:ResourceTag/${k}`, v])),
+      };
+      const instanceActions: string[] = [];
+      if (action === PackerCleanerAction.STOP) instanceActions.push('ec2:StopInstances');
+      if (action === PackerCleanerAction.TERMINATE || props.terminateStoppedAfter) instanceActions.push('ec2:TerminateInstances');
+      if (instanceActions.length > 0) {
+        fn.role.addToPolicy(new iam.PolicyStatement({
+          sid: 'ActOnPackerInstances',
+          actions: instanceActions,
+          resources: [fn.ec2Arn('instance', '*')],
+          conditions: { ...unprotected, ...selected },
+        }));
+      }
+      if (cleanupKeyPairs) {
+        // Key pair ARNs carry the key name, so the patterns (same wildcards as IAM) scope the grant.
+        fn.role.addToPolicy(new iam.PolicyStatement({
+          sid: 'DeletePackerKeyPairs',
+          actions: ['ec2:DeleteKeyPair'],
+          resources: patterns.map((p) => fn.ec2Arn('key-pair', p)),
+          conditions: unprotected,
+        }));
+      }
+      if (cleanupSecurityGroups) {
+        fn.role.addToPolicy(new iam.PolicyStatement({
+          sid: 'DeletePackerSecurityGroups',
+          actions: ['ec2:DeleteSecurityGroup'],
+          resources: [fn.ec2Arn('security-group', '*')],
+          conditions: unprotected,
+        }));
+      }
+    }
+    this.topic.grantPublish(fn.role);
+
+    const alarms = createFailureAlarms(this, this.handler, this.topic, NAME);
+    this.errorAlarm = alarms.errorAlarm;
+    this.throttleAlarm = alarms.throttleAlarm;
+
+    this.schedule = scheduleSweep(this, this.handler, props.schedule ?? scheduler.ScheduleExpression.rate(Duration.hours(1)),
+      'cdk-fleet-janitor PackerCleaner sweep');
+  }
+
+  /** Resources (instances, key pairs, security groups) each run looked at. */
+  public metricResourcesScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return janitorMetric(this.handler, NAME, 'ResourcesScanned', props);
+  }
+
+  /** Changes carried out (stops, terminations, deletions). */
+  public metricActionsTaken(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return janitorMetric(this.handler, NAME, 'ActionsTaken', props);
+  }
+
+  /** Changes AWS refused (for example termination protection). */
+  public metricActionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return janitorMetric(this.handler, NAME, 'ActionsFailed', props);
+  }
+
+  /** Candidates left alone because they carry the protection tag. */
+  public metricSkippedProtected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return janitorMetric(this.handler, NAME, 'SkippedProtected', props);
+  }
+
+  /** Candidates left for a later run because of `maxActionsPerRun`. */
+  public metricSkippedCap(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return janitorMetric(this.handler, NAME, 'SkippedCap', props);
+  }
+}
+
+function validateProps(props: PackerCleanerProps): void {
+  checkDuration(NAME, 'maxAge', props.maxAge, { min: Duration.minutes(1), max: Duration.days(366) });
+  checkDuration(NAME, 'terminateStoppedAfter', props.terminateStoppedAfter, { min: Duration.minutes(1), max: Duration.days(3660) });
+  checkDuration(NAME, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });
+  checkInteger(NAME, 'maxActionsPerRun', props.maxActionsPerRun, 0, 100_000);
+  checkInteger(NAME, 'memorySize', props.memorySize, 128, 10_240);
+  checkTagKey(NAME, 'protectionTagKey', props.protectionTagKey);
+  checkTagMap(NAME, 'tagSelector', props.tagSelector);
+  if (props.action !== undefined && !Object.values(PackerCleanerAction).includes(props.action)) {
+    fail(NAME, 'action', props.action, `must be one of ${Object.values(PackerCleanerAction).join(', ')}`);
+  }
+  const patterns = props.keyNamePatterns;
+  if (patterns !== undefined) {
+    if (patterns.length === 0) fail(NAME, 'keyNamePatterns', patterns, 'at least one pattern is required');
+    for (const p of patterns) {
+      if (Token.isUnresolved(p)) fail(NAME, 'keyNamePatterns', p, 'patterns must be known at synth time (they scope IAM permissions)');
+      if (p.length === 0 || p.length > 255) fail(NAME, 'keyNamePatterns', p, 'a pattern must have 1 to 255 characters');
+      if (/^[*?]+$/.test(p)) fail(NAME, 'keyNamePatterns', p, 'a pattern made only of wildcards would match every instance in the account');
+    }
+  }
+  if (props.tagSelector && props.protectionTagKey !== undefined && props.protectionTagKey in props.tagSelector) {
+    fail(NAME, 'tagSelector', props.tagSelector, `must not select on the protection tag "${props.protectionTagKey}": selected instances would all be protected`);
+  }
+}

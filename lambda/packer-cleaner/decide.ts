@@ -1,7 +1,7 @@
+import type { PackerCleanerConfig } from './config';
 import { isProtected, splitAtCap } from '../shared/guards';
 import { formatAge } from '../shared/time';
 import { matchesAny, wildcardToRegExp } from '../shared/wildcard';
-import type { PackerCleanerConfig } from './config';
 
 /*
  * The pure decision step: observations + configuration + clock → plan. No I/O here, so every rule
@@ -141,7 +141,12 @@ function decideInstance(instance: ObservedInstance, config: PackerCleanerConfig,
   return { ...base, action: due.action, disposition: due.action === 'NOTIFY' ? 'REPORT' : 'ACT', reason: due.reason };
 }
 
-function dueInstanceAction(instance: ObservedInstance, age: number, config: PackerCleanerConfig, now: Date): { action: PlannedAction; reason: string } | undefined {
+interface DueAction {
+  readonly action: PlannedAction;
+  readonly reason: string;
+}
+
+function dueInstanceAction(instance: ObservedInstance, age: number, config: PackerCleanerConfig, now: Date): DueAction | undefined {
   const overAge = age > config.maxAgeSeconds;
   if (instance.state === 'stopped') {
     if (config.terminateStoppedAfterSeconds !== undefined) {
@@ -177,7 +182,9 @@ function decideLeftover(
   const base = { resourceType, id, ageSeconds: age, details: [...details, ['age', formatAge(age)] as const] };
   if (Number.isNaN(age)) return { ...base, action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' };
   if (inUse) return { ...base, action: 'NONE', disposition: 'KEEP', reason: inUse };
-  if (age <= config.maxAgeSeconds) return { ...base, action: 'NONE', disposition: 'KEEP', reason: `age ${formatAge(age)} is within maxAge ${formatAge(config.maxAgeSeconds)}` };
+  if (age <= config.maxAgeSeconds) {
+    return { ...base, action: 'NONE', disposition: 'KEEP', reason: `age ${formatAge(age)} is within maxAge ${formatAge(config.maxAgeSeconds)}` };
+  }
   if (isProtected(tags, config.protectionTagKey)) return { ...base, action: 'DELETE', disposition: 'PROTECTED', reason: `carries protection tag ${config.protectionTagKey}` };
   return { ...base, action: 'DELETE', disposition: 'ACT', reason: `unused, age ${formatAge(age)} over maxAge ${formatAge(config.maxAgeSeconds)}` };
 }

@@ -1,14 +1,14 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { act } from './act';
+import { PackerCleanerConfig, readConfig } from './config';
+import { decide } from './decide';
+import { observe } from './observe';
 import { clientConfig } from '../shared/clients';
 import { parseSweepEvent } from '../shared/event';
 import { RunSummary } from '../shared/report';
 import { runSweep } from '../shared/sweep';
 import { createTelemetry } from '../shared/telemetry';
-import { act } from './act';
-import { PackerCleanerConfig, readConfig } from './config';
-import { decide } from './decide';
-import { observe } from './observe';
 
 const ec2 = new EC2Client(clientConfig('packer-cleaner'));
 const sns = new SNSClient(clientConfig('packer-cleaner'));
@@ -34,5 +34,9 @@ export async function handler(event: unknown): Promise<Omit<RunSummary, 'entries
     logger.info('plan', { matched: plan.items.length, ignored: plan.ignored, dryRun });
     await act(ec2, plan, dryRun, (entries) => recorder.add(...entries));
   });
-  return { ...summary, entries: summary.entries.slice(0, RESULT_ENTRIES_MAX), entriesOmitted: Math.max(0, summary.entries.length - RESULT_ENTRIES_MAX) };
+  return {
+    ...summary,
+    entries: summary.entries.slice(0, RESULT_ENTRIES_MAX),
+    entriesOmitted: Math.max(0, summary.entries.length - RESULT_ENTRIES_MAX),
+  };
 }

@@ -7,11 +7,11 @@ import {
   paginateDescribeSecurityGroups,
   Tag,
 } from '@aws-sdk/client-ec2';
+import type { PackerCleanerConfig } from './config';
+import type { ObservedInstance, ObservedKeyPair, ObservedSecurityGroup, Observation } from './decide';
 import { chunk } from '../shared/batch';
 import { collectPages } from '../shared/paginate';
 import { retryTransient } from '../shared/retry';
-import type { PackerCleanerConfig } from './config';
-import type { ObservedInstance, ObservedKeyPair, ObservedSecurityGroup, Observation } from './decide';
 
 /** Every state in which an instance still exists and may hold a key pair or security group. */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
@@ -53,7 +53,8 @@ export async function observe(ec2: EC2Client, config: PackerCleanerConfig): Prom
     );
     const inUse = await groupsWithInterfaces(ec2, groups.map((g) => g.GroupId!).filter(Boolean));
     for (const g of groups) {
-      if (g.GroupId && g.GroupName) securityGroups.push({ groupId: g.GroupId, groupName: g.GroupName, tags: tagMap(g.Tags), inUse: inUse.has(g.GroupId) });
+      if (!g.GroupId || !g.GroupName) continue;
+      securityGroups.push({ groupId: g.GroupId, groupName: g.GroupName, tags: tagMap(g.Tags), inUse: inUse.has(g.GroupId) });
     }
   }
 

@@ -52,9 +52,13 @@ export interface RunSummary {
 export const SNS_SUBJECT_MAX = 99;
 // SNS allows 262,144 bytes; leave room for the envelope SNS adds to email/SQS deliveries.
 export const SNS_BODY_MAX_BYTES = 250_000;
+// An error message is not ours to bound; cut it so the header always leaves room for the report.
+const ERROR_TEXT_MAX = 1_000;
 
 export function countEntries(entries: readonly ReportEntry[], scanned: number): RunCounts {
-  const counts: RunCounts = { scanned, matched: entries.length, actionsTaken: 0, actionsFailed: 0, wouldAct: 0, reported: 0, skippedProtected: 0, skippedCap: 0, kept: 0 };
+  const counts: RunCounts = {
+    scanned, matched: entries.length, actionsTaken: 0, actionsFailed: 0, wouldAct: 0, reported: 0, skippedProtected: 0, skippedCap: 0, kept: 0,
+  };
   for (const e of entries) {
     if (e.outcome === 'DONE') counts.actionsTaken++;
     else if (e.outcome === 'FAILED') counts.actionsFailed++;
@@ -90,7 +94,7 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
   const header = [
     `${summary.construct} run started ${summary.startedAt}: ${summary.status}`,
     summary.dryRun ? 'DRY RUN: nothing was changed; "DRY_RUN" marks what a real run would have done.' : 'Live run: actions below were carried out.',
-    ...(summary.error ? [`The run stopped early: ${summary.error}`] : []),
+    ...(summary.error ? [`The run stopped early: ${truncateText(summary.error, ERROR_TEXT_MAX)}`] : []),
     '',
     `Scanned ${c.scanned} resource(s); ${c.matched} matched.`,
     `Done: ${c.actionsTaken}  Failed: ${c.actionsFailed}  Would act (dry run): ${c.wouldAct}  Reported only: ${c.reported}`,
@@ -99,21 +103,24 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
   ].join('\n');
   const rows = summary.entries.map(renderEntry);
   let body = header + (rows.length ? 'Resources:\n' : 'No matching resources.\n');
-  const budget = maxBytes - 200; // room for the truncation line
+  // Room for the truncation line. Its length depends on the tally of what is left out; the tally of
+  // every entry is never shorter (same outcomes, counts at least as large), so reserve that.
+  const budget = maxBytes - byteLength(truncationLine(summary.entries));
   let shown = 0;
   for (const row of rows) {
     if (byteLength(body) + byteLength(row) + 1 > budget) break;
     body += row + '\n';
     shown++;
   }
-  if (shown < rows.length) {
-    const rest = summary.entries.slice(shown);
-    const tally = new Map<string, number>();
-    for (const e of rest) tally.set(e.outcome, (tally.get(e.outcome) ?? 0) + 1);
-    const detail = [...tally.entries()].map(([k, n]) => `${n} ${k}`).join(', ');
-    body += `... and ${rest.length} more resource(s) not listed to stay under the SNS size limit (${detail}); every one is in the function's JSON logs.\n`;
-  }
+  if (shown < rows.length) body += truncationLine(summary.entries.slice(shown));
   return body;
+}
+
+function truncationLine(rest: readonly ReportEntry[]): string {
+  const tally = new Map<string, number>();
+  for (const e of rest) tally.set(e.outcome, (tally.get(e.outcome) ?? 0) + 1);
+  const detail = [...tally.entries()].map(([k, n]) => `${n} ${k}`).join(', ');
+  return `... and ${rest.length} more resource(s) not listed to stay under the SNS size limit (${detail}); every one is in the function's JSON logs.\n`;
 }
 
 function renderEntry(e: ReportEntry): string {

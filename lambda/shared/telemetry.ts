@@ -22,7 +22,15 @@ export function createTelemetry(serviceName: string) {
 
 export function logEntries(logger: Logger, entries: readonly ReportEntry[]): void {
   for (const entry of entries) {
-    const line = { resourceType: entry.resourceType, resourceId: entry.id, action: entry.action, outcome: entry.outcome, reason: entry.reason, errorCode: entry.errorCode, ...Object.fromEntries(entry.details) };
+    const line = {
+      resourceType: entry.resourceType,
+      resourceId: entry.id,
+      action: entry.action,
+      outcome: entry.outcome,
+      reason: entry.reason,
+      errorCode: entry.errorCode,
+      ...Object.fromEntries(entry.details),
+    };
     if (entry.outcome === 'FAILED') logger.warn('action failed', line);
     else logger.info('decision', line);
   }

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, IResolvable, IResolveContext, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -68,9 +68,43 @@ export class HandlerFunction extends Construct {
     this.function.node.addDependency(this.role);
   }
 
+  /**
+   * The role's default policy, which holds every statement the construct adds. It exists from the
+   * start: the log group grant creates it.
+   */
+  get policy(): iam.Policy {
+    const policy = this.role.node.tryFindChild('DefaultPolicy');
+    if (!(policy instanceof iam.Policy)) throw new Error(`${this.role.node.path} has no default policy`);
+    return policy;
+  }
+
   /** An ARN pattern for EC2 resources of one type in this stack's account and region. */
   ec2Arn(resourceType: string, resourceName: string): string {
     const stack = Stack.of(this);
     return stack.formatArn({ service: 'ec2', resource: resourceType, resourceName });
+  }
+}
+
+/**
+ * A number as an environment variable value. `String()` of a number token (`Lazy.number`, a
+ * parameter) yields a number that cannot be resolved back; the token resolves to a JSON number,
+ * which Lambda's environment rejects. Resolve it at synth and render it as a string instead.
+ */
+export function envNumber(value: number): string {
+  if (!Token.isUnresolved(value)) return String(value);
+  return Token.asString(new NumberAsString(value));
+}
+
+class NumberAsString implements IResolvable {
+  public readonly creationStack: string[] = [];
+  constructor(private readonly value: number) {}
+
+  public resolve(context: IResolveContext): unknown {
+    const resolved = context.resolve(this.value);
+    return typeof resolved === 'number' ? String(resolved) : resolved;
+  }
+
+  public toString(): string {
+    return Token.asString(this);
   }
 }

@@ -9,7 +9,9 @@ export const METRICS_NAMESPACE = 'CdkFleetJanitor';
  * A metric a janitor handler emits. Powertools tags each record with the service name and the
  * handler adds the function name, so two instances of a construct in one account never mix.
  */
-export function janitorMetric(fn: lambda.IFunction, serviceName: string, metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+export function janitorMetric(
+  fn: lambda.IFunction, serviceName: string, metricName: string, props: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,

@@ -9,12 +9,16 @@ export function fail(construct: string, prop: string, value: unknown, reason: st
 }
 
 function describeValue(value: unknown): string {
-  if (value instanceof Duration) return `(${value.toHumanString()})`;
+  if (value instanceof Duration) {
+    // toHumanString drops fractions of a second, which is exactly what checkDuration rejects.
+    const seconds = value.toSeconds({ integral: false });
+    return Number.isInteger(seconds) ? `(${value.toHumanString()})` : `(${seconds} seconds)`;
+  }
   return `(${JSON.stringify(value)})`;
 }
 
 export function checkDuration(construct: string, prop: string, value: Duration | undefined, bounds: { min?: Duration; max?: Duration }): void {
-  if (value === undefined || Token.isUnresolved(value.toSeconds({ integral: false }))) return;
+  if (value === undefined || value.isUnresolved()) return;
   const seconds = value.toSeconds({ integral: false });
   if (bounds.min && seconds < bounds.min.toSeconds()) fail(construct, prop, value, `must be at least ${bounds.min.toHumanString()}`);
   if (bounds.max && seconds > bounds.max.toSeconds()) fail(construct, prop, value, `must be at most ${bounds.max.toHumanString()}`);

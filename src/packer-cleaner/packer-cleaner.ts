@@ -9,9 +9,10 @@ import { Construct } from 'constructs';
 import { PackerCleanerAction } from './packer-cleaner-action';
 import { createFailureAlarms } from '../common/alarms';
 import { DEFAULT_MAX_ACTIONS_PER_RUN, DEFAULT_PROTECTION_TAG_KEY, JanitorCommonProps } from '../common/common-props';
-import { HandlerFunction } from '../common/handler-function';
+import { HandlerFunction, envNumber } from '../common/handler-function';
 import { janitorMetric } from '../common/metrics';
-import { resolveTopic } from '../common/notifications';
+import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from '../common/nag';
+import { grantPublish, resolveTopic } from '../common/notifications';
 import { scheduleSweep } from '../common/schedule';
 import { checkDuration, checkInteger, checkTagKey, checkTagMap, fail } from '../common/validation';
 
@@ -120,13 +121,13 @@ export class PackerCleaner extends Construct {
       environment: {
         TOPIC_ARN: this.topic.topicArn,
         ACTION: action,
-        MAX_AGE_SECONDS: String(maxAge.toSeconds()),
-        ...(props.terminateStoppedAfter ? { TERMINATE_STOPPED_AFTER_SECONDS: String(props.terminateStoppedAfter.toSeconds()) } : {}),
+        MAX_AGE_SECONDS: envNumber(maxAge.toSeconds()),
+        ...(props.terminateStoppedAfter ? { TERMINATE_STOPPED_AFTER_SECONDS: envNumber(props.terminateStoppedAfter.toSeconds()) } : {}),
         KEY_NAME_PATTERNS: JSON.stringify(patterns),
         TAG_SELECTOR: JSON.stringify(tagSelector),
         PROTECTION_TAG_KEY: protectionTagKey,
         DRY_RUN: String(dryRun),
-        MAX_ACTIONS_PER_RUN: String(props.maxActionsPerRun ?? DEFAULT_MAX_ACTIONS_PER_RUN),
+        MAX_ACTIONS_PER_RUN: envNumber(props.maxActionsPerRun ?? DEFAULT_MAX_ACTIONS_PER_RUN),
         CLEANUP_KEY_PAIRS: String(cleanupKeyPairs),
         CLEANUP_SECURITY_GROUPS: String(cleanupSecurityGroups),
       },
@@ -139,6 +140,11 @@ export class PackerCleaner extends Construct {
     if (cleanupKeyPairs) describeActions.push('ec2:DescribeKeyPairs');
     if (cleanupSecurityGroups) describeActions.push('ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces');
     fn.role.addToPolicy(new iam.PolicyStatement({ sid: 'DescribeFleet', actions: describeActions, resources: ['*'] }));
+    const acknowledgements: NagAcknowledgement[] = [{
+      id: 'AwsSolutions-IAM5',
+      reason: `${describeActions.join(', ')}: EC2 Describe actions support no resource-level permissions, so IAM requires Resource "*"; they are read-only.`,
+      appliesTo: ['Resource::*'],
+    }];
 
     // Changes, only those the configured behaviour can make, never on protected resources.
     if (!dryRun) {
@@ -150,32 +156,62 @@ export class PackerCleaner extends Construct {
       if (action === PackerCleanerAction.STOP) instanceActions.push('ec2:StopInstances');
       if (action === PackerCleanerAction.TERMINATE || props.terminateStoppedAfter) instanceActions.push('ec2:TerminateInstances');
       if (instanceActions.length > 0) {
+        const instances = fn.ec2Arn('instance', '*');
         fn.role.addToPolicy(new iam.PolicyStatement({
           sid: 'ActOnPackerInstances',
           actions: instanceActions,
-          resources: [fn.ec2Arn('instance', '*')],
+          resources: [instances],
           conditions: { ...unprotected, ...selected },
         }));
+        acknowledgements.push({
+          id: 'AwsSolutions-IAM5',
+          reason: `${instanceActions.join(', ')} on instance/*: the ids of Packer's build instances are not known in advance; `
+            + `the grant is limited by ec2:ResourceTag conditions (no "${protectionTagKey}" tag`
+            + `${Object.keys(tagSelector).length > 0 ? ', and the tagSelector tags' : ''}) and the handler only acts on instances `
+            + 'whose key pair name matches keyNamePatterns and that are older than maxAge.',
+          appliesTo: [resourceFinding(this, instances)],
+        });
       }
       if (cleanupKeyPairs) {
         // Key pair ARNs carry the key name, so the patterns (same wildcards as IAM) scope the grant.
+        const keyPairs = patterns.map((p) => fn.ec2Arn('key-pair', p));
         fn.role.addToPolicy(new iam.PolicyStatement({
           sid: 'DeletePackerKeyPairs',
           actions: ['ec2:DeleteKeyPair'],
-          resources: patterns.map((p) => fn.ec2Arn('key-pair', p)),
+          resources: keyPairs,
           conditions: unprotected,
         }));
+        const wildcardKeyPairs = keyPairs.map((arn) => resourceFinding(this, arn)).filter((finding) => finding.includes('*'));
+        if (wildcardKeyPairs.length > 0) {
+          acknowledgements.push({
+            id: 'AwsSolutions-IAM5',
+            reason: 'ec2:DeleteKeyPair on key-pair/<keyNamePatterns>: key pair ARNs carry the key name, and Packer names each '
+              + 'temporary key with a new UUID, so the grant is limited to the configured name patterns (never a bare *), '
+              + `and to key pairs without a "${protectionTagKey}" tag.`,
+            appliesTo: wildcardKeyPairs,
+          });
+        }
       }
       if (cleanupSecurityGroups) {
+        const securityGroups = fn.ec2Arn('security-group', '*');
         fn.role.addToPolicy(new iam.PolicyStatement({
           sid: 'DeletePackerSecurityGroups',
           actions: ['ec2:DeleteSecurityGroup'],
-          resources: [fn.ec2Arn('security-group', '*')],
+          resources: [securityGroups],
           conditions: unprotected,
         }));
+        acknowledgements.push({
+          id: 'AwsSolutions-IAM5',
+          reason: 'ec2:DeleteSecurityGroup on security-group/*: security group ARNs carry the group id, not its name, and Packer '
+            + `creates a new group per build; the grant excludes groups with a "${protectionTagKey}" tag, the handler only deletes `
+            + 'groups named like keyNamePatterns, older than maxAge and attached to no network interface, and EC2 refuses to '
+            + 'delete a group that is still in use.',
+          appliesTo: [resourceFinding(this, securityGroups)],
+        });
       }
     }
-    this.topic.grantPublish(fn.role);
+    grantPublish(this.topic, fn.role);
+    acknowledgeNagFindings(fn.policy, acknowledgements);
 
     const alarms = createFailureAlarms(this, this.handler, this.topic, NAME);
     this.errorAlarm = alarms.errorAlarm;
@@ -231,7 +267,8 @@ function validateProps(props: PackerCleanerProps): void {
       if (/^[*?]+$/.test(p)) fail(NAME, 'keyNamePatterns', p, 'a pattern made only of wildcards would match every instance in the account');
     }
   }
-  if (props.tagSelector && props.protectionTagKey !== undefined && props.protectionTagKey in props.tagSelector) {
-    fail(NAME, 'tagSelector', props.tagSelector, `must not select on the protection tag "${props.protectionTagKey}": selected instances would all be protected`);
+  const protectionTagKey = props.protectionTagKey ?? DEFAULT_PROTECTION_TAG_KEY;
+  if (props.tagSelector && Object.prototype.hasOwnProperty.call(props.tagSelector, protectionTagKey)) {
+    fail(NAME, 'tagSelector', props.tagSelector, `must not select on the protection tag "${protectionTagKey}": selected instances would all be protected`);
   }
 }

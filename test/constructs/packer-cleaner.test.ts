@@ -1,0 +1,690 @@
+import { App, CfnParameter, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { METRIC_NAMES } from '../../lambda/shared/telemetry';
+import { DEFAULT_PROTECTION_TAG_KEY, PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
+import { METRICS_NAMESPACE } from '../../src/common/metrics';
+import { SCHEDULE_PAYLOAD } from '../../src/common/schedule';
+import { expectNoNagFindings } from '../helpers/nag';
+import { maskedTemplate } from '../helpers/template';
+
+const USER_TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:platform-alerts';
+
+function newStack(env?: { account: string; region: string }): Stack {
+  return new Stack(new App(), 'TestStack', { env });
+}
+
+function build(props: PackerCleanerProps = {}, stack = newStack()) {
+  const cleaner = new PackerCleaner(stack, 'Cleaner', props);
+  return { stack, cleaner, template: Template.fromStack(stack) };
+}
+
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } } | undefined): string {
+  const child = construct?.node.defaultChild;
+  if (!child) throw new Error('no CloudFormation resource');
+  return stack.getLogicalId(child as never);
+}
+
+/** The statements of the handler role's policy, in order. */
+function handlerStatements(stack: Stack, cleaner: PackerCleaner, template: Template): any[] {
+  const roleId = logicalId(stack, cleaner.handler.role as iam.Role);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy', {
+    Properties: { Roles: [{ Ref: roleId }] },
+  }));
+  expect(policies).toHaveLength(1);
+  return policies[0].Properties.PolicyDocument.Statement;
+}
+
+function functionEnv(template: Template): Record<string, unknown> {
+  const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+  expect(functions).toHaveLength(1);
+  return functions[0].Properties.Environment.Variables;
+}
+
+/** `arn:${Partition}:ec2:${Region}:${Account}:<resource>` as an env-agnostic stack renders it. */
+function ec2Arn(resource: string) {
+  return {
+    'Fn::Join': ['', [
+      'arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${resource}`,
+    ]],
+  };
+}
+
+const ALL_DESTRUCTIVE_ACTIONS = ['ec2:StopInstances', 'ec2:TerminateInstances', 'ec2:DeleteKeyPair', 'ec2:DeleteSecurityGroup'];
+
+function allowedActions(statements: any[]): string[] {
+  return statements.flatMap((s) => [s.Action].flat());
+}
+
+function logsStatement(stack: Stack, cleaner: PackerCleaner) {
+  return {
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Effect: 'Allow',
+    Resource: { 'Fn::GetAtt': [logicalId(stack, cleaner.logGroup as logs.LogGroup), 'Arn'] },
+  };
+}
+
+function publishStatements(stack: Stack, cleaner: PackerCleaner) {
+  const topicId = logicalId(stack, cleaner.topic as sns.Topic);
+  const keyId = stack.getLogicalId(cleaner.node.findChild('TopicKey').node.defaultChild as never);
+  return [
+    { Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
+    { Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+  ];
+}
+
+const UNPROTECTED = { Null: { [`ec2:ResourceTag/${DEFAULT_PROTECTION_TAG_KEY}`]: 'true' } };
+
+describe('IAM follows the configured behaviour', () => {
+  test('NOTIFY (default): describe, publish to the topic and its key, write logs; nothing destructive', () => {
+    const { stack, cleaner, template } = build();
+    expect(handlerStatements(stack, cleaner, template)).toEqual([
+      logsStatement(stack, cleaner),
+      { Sid: 'DescribeFleet', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
+      ...publishStatements(stack, cleaner),
+    ]);
+  });
+
+  test('STOP: StopInstances on instance/* unless the protection tag is present', () => {
+    const { stack, cleaner, template } = build({ action: PackerCleanerAction.STOP });
+    const statements = handlerStatements(stack, cleaner, template);
+    expect(statements.filter((s) => s.Sid === 'ActOnPackerInstances')).toEqual([{
+      Sid: 'ActOnPackerInstances',
+      Action: 'ec2:StopInstances',
+      Effect: 'Allow',
+      Resource: ec2Arn('instance/*'),
+      Condition: UNPROTECTED,
+    }]);
+    expect(allowedActions(statements)).not.toContain('ec2:TerminateInstances');
+  });
+
+  test('TERMINATE: TerminateInstances only', () => {
+    const { stack, cleaner, template } = build({ action: PackerCleanerAction.TERMINATE });
+    const statements = handlerStatements(stack, cleaner, template);
+    expect(statements.filter((s) => s.Sid === 'ActOnPackerInstances')).toEqual([{
+      Sid: 'ActOnPackerInstances',
+      Action: 'ec2:TerminateInstances',
+      Effect: 'Allow',
+      Resource: ec2Arn('instance/*'),
+      Condition: UNPROTECTED,
+    }]);
+    expect(allowedActions(statements)).not.toContain('ec2:StopInstances');
+  });
+
+  test('NOTIFY + terminateStoppedAfter: TerminateInstances (stopped instances are terminated)', () => {
+    const { stack, cleaner, template } = build({ terminateStoppedAfter: Duration.days(3) });
+    const statements = handlerStatements(stack, cleaner, template);
+    expect(statements.find((s) => s.Sid === 'ActOnPackerInstances')).toMatchObject({ Action: 'ec2:TerminateInstances' });
+    expect(allowedActions(statements)).not.toContain('ec2:StopInstances');
+  });
+
+  test('STOP + terminateStoppedAfter: both instance actions in one statement', () => {
+    const { stack, cleaner, template } = build({ action: PackerCleanerAction.STOP, terminateStoppedAfter: Duration.days(3) });
+    expect(handlerStatements(stack, cleaner, template).find((s) => s.Sid === 'ActOnPackerInstances'))
+      .toMatchObject({ Action: ['ec2:StopInstances', 'ec2:TerminateInstances'] });
+  });
+
+  test('tagSelector: instance actions also require each selected tag (StringEquals ec2:ResourceTag/K)', () => {
+    const { stack, cleaner, template } = build({
+      action: PackerCleanerAction.STOP,
+      tagSelector: { 'packer-build': 'true', 'team': 'images' },
+    });
+    expect(handlerStatements(stack, cleaner, template).find((s) => s.Sid === 'ActOnPackerInstances')!.Condition).toEqual({
+      ...UNPROTECTED,
+      StringEquals: { 'ec2:ResourceTag/packer-build': 'true', 'ec2:ResourceTag/team': 'images' },
+    });
+  });
+
+  test('custom protectionTagKey is the key of the Null condition of every destructive statement', () => {
+    const { stack, cleaner, template } = build({
+      action: PackerCleanerAction.TERMINATE, protectionTagKey: 'keep', cleanupKeyPairs: true, cleanupSecurityGroups: true,
+    });
+    const destructive = handlerStatements(stack, cleaner, template).filter((s) => s.Sid?.match(/^(ActOn|Delete)/));
+    expect(destructive).toHaveLength(3);
+    for (const s of destructive) expect(s.Condition).toEqual({ Null: { 'ec2:ResourceTag/keep': 'true' } });
+  });
+
+  test('cleanupKeyPairs: DescribeKeyPairs, and DeleteKeyPair scoped to key-pair/<pattern>', () => {
+    const { stack, cleaner, template } = build({ cleanupKeyPairs: true, keyNamePatterns: ['packer_*', 'ci-packer-??'] });
+    const statements = handlerStatements(stack, cleaner, template);
+    expect(statements.find((s) => s.Sid === 'DescribeFleet').Action).toEqual(['ec2:DescribeInstances', 'ec2:DescribeKeyPairs']);
+    expect(statements.filter((s) => s.Sid === 'DeletePackerKeyPairs')).toEqual([{
+      Sid: 'DeletePackerKeyPairs',
+      Action: 'ec2:DeleteKeyPair',
+      Effect: 'Allow',
+      Resource: [ec2Arn('key-pair/packer_*'), ec2Arn('key-pair/ci-packer-??')],
+      Condition: UNPROTECTED,
+    }]);
+    expect(allowedActions(statements)).not.toContain('ec2:DeleteSecurityGroup');
+  });
+
+  test('cleanupSecurityGroups: DescribeSecurityGroups/DescribeNetworkInterfaces and DeleteSecurityGroup', () => {
+    const { stack, cleaner, template } = build({ cleanupSecurityGroups: true });
+    const statements = handlerStatements(stack, cleaner, template);
+    expect(statements.find((s) => s.Sid === 'DescribeFleet').Action)
+      .toEqual(['ec2:DescribeInstances', 'ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces']);
+    expect(statements.filter((s) => s.Sid === 'DeletePackerSecurityGroups')).toEqual([{
+      Sid: 'DeletePackerSecurityGroups',
+      Action: 'ec2:DeleteSecurityGroup',
+      Effect: 'Allow',
+      Resource: ec2Arn('security-group/*'),
+      Condition: UNPROTECTED,
+    }]);
+    expect(allowedActions(statements)).not.toContain('ec2:DeleteKeyPair');
+  });
+
+  test('TERMINATE + tagSelector + both cleanups: the full policy', () => {
+    const { stack, cleaner, template } = build({
+      action: PackerCleanerAction.TERMINATE,
+      tagSelector: { 'packer-build': 'true' },
+      cleanupKeyPairs: true,
+      cleanupSecurityGroups: true,
+    });
+    expect(handlerStatements(stack, cleaner, template)).toEqual([
+      logsStatement(stack, cleaner),
+      {
+        Sid: 'DescribeFleet',
+        Action: ['ec2:DescribeInstances', 'ec2:DescribeKeyPairs', 'ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces'],
+        Effect: 'Allow',
+        Resource: '*',
+      },
+      {
+        Sid: 'ActOnPackerInstances',
+        Action: 'ec2:TerminateInstances',
+        Effect: 'Allow',
+        Resource: ec2Arn('instance/*'),
+        Condition: { ...UNPROTECTED, StringEquals: { 'ec2:ResourceTag/packer-build': 'true' } },
+      },
+      {
+        Sid: 'DeletePackerKeyPairs',
+        Action: 'ec2:DeleteKeyPair',
+        Effect: 'Allow',
+        Resource: [ec2Arn('key-pair/packer_*'), ec2Arn('key-pair/packer *')],
+        Condition: UNPROTECTED,
+      },
+      {
+        Sid: 'DeletePackerSecurityGroups',
+        Action: 'ec2:DeleteSecurityGroup',
+        Effect: 'Allow',
+        Resource: ec2Arn('security-group/*'),
+        Condition: UNPROTECTED,
+      },
+      ...publishStatements(stack, cleaner),
+    ]);
+  });
+
+  test.each([PackerCleanerAction.NOTIFY, PackerCleanerAction.STOP, PackerCleanerAction.TERMINATE])(
+    'dryRun with %s: the full policy has no destructive statement at all', (action) => {
+      const { stack, cleaner, template } = build({
+        action, dryRun: true, terminateStoppedAfter: Duration.days(1), cleanupKeyPairs: true, cleanupSecurityGroups: true,
+      });
+      const statements = handlerStatements(stack, cleaner, template);
+      expect(statements).toEqual([
+        logsStatement(stack, cleaner),
+        {
+          Sid: 'DescribeFleet',
+          Action: ['ec2:DescribeInstances', 'ec2:DescribeKeyPairs', 'ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces'],
+          Effect: 'Allow',
+          Resource: '*',
+        },
+        ...publishStatements(stack, cleaner),
+      ]);
+      for (const destructive of ALL_DESTRUCTIVE_ACTIONS) expect(allowedActions(statements)).not.toContain(destructive);
+    });
+
+  test('in a stack with an explicit environment the ARNs carry its account and region', () => {
+    const { stack, cleaner, template } = build(
+      { action: PackerCleanerAction.STOP }, newStack({ account: '123456789012', region: 'eu-central-1' }));
+    expect(handlerStatements(stack, cleaner, template).find((s) => s.Sid === 'ActOnPackerInstances').Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-central-1:123456789012:instance/*']],
+    });
+  });
+
+  test('the role has no managed policies and only Lambda may assume it', () => {
+    const { stack, cleaner, template } = build();
+    const role = template.toJSON().Resources[logicalId(stack, cleaner.handler.role as iam.Role)];
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+    ]);
+  });
+});
+
+describe('schedule', () => {
+  test('default: rate(1 hour), the sweep payload, 2 retries within an hour', () => {
+    const { stack, cleaner, template } = build();
+    const fnId = logicalId(stack, cleaner.handler as never);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        Input: JSON.stringify({ source: 'cdk-fleet-janitor.schedule' }),
+        RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
+        RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulerRoleForTarget'), 'Arn'] },
+      },
+    });
+    expect(JSON.parse(template.findResources('AWS::Scheduler::Schedule')[logicalId(stack, cleaner.schedule as never)]
+      .Properties.Target.Input)).toEqual(SCHEDULE_PAYLOAD);
+  });
+
+  test('custom cron expression', () => {
+    const { template } = build({ schedule: scheduler.ScheduleExpression.cron({ minute: '15', hour: '*/3' }) });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(15 */3 * * ? *)' });
+  });
+
+  test('the scheduler role may invoke exactly the handler (no versions or aliases) and is trusted by this account\'s schedules only', () => {
+    const { stack, cleaner, template } = build();
+    const fnId = logicalId(stack, cleaner.handler as never);
+    const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0];
+    const roleId = schedule.Properties.Target.RoleArn['Fn::GetAtt'][0];
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }));
+    expect(policies.map((p) => p.Properties.PolicyDocument.Statement)).toEqual([[
+      { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [fnId, 'Arn'] } },
+    ]]);
+    expect(template.toJSON().Resources[roleId].Properties.AssumeRolePolicyDocument.Statement).toEqual([{
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Condition: {
+        StringEquals: {
+          'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+          'aws:SourceArn': {
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule-group/default']],
+          },
+        },
+      },
+    }]);
+  });
+});
+
+describe('environment of the handler', () => {
+  test('defaults', () => {
+    const { stack, cleaner, template } = build();
+    expect(functionEnv(template)).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
+      POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitor',
+      TOPIC_ARN: { Ref: logicalId(stack, cleaner.topic as sns.Topic) },
+      ACTION: 'NOTIFY',
+      MAX_AGE_SECONDS: '7200',
+      KEY_NAME_PATTERNS: '["packer_*","packer *"]',
+      TAG_SELECTOR: '{}',
+      PROTECTION_TAG_KEY: 'fleet-janitor:protect',
+      DRY_RUN: 'false',
+      MAX_ACTIONS_PER_RUN: '100',
+      CLEANUP_KEY_PAIRS: 'false',
+      CLEANUP_SECURITY_GROUPS: 'false',
+    });
+    expect(functionEnv(template)).not.toHaveProperty('TERMINATE_STOPPED_AFTER_SECONDS');
+  });
+
+  test('every prop', () => {
+    const stack = newStack();
+    const { template } = build({
+      action: PackerCleanerAction.STOP,
+      maxAge: Duration.minutes(90),
+      terminateStoppedAfter: Duration.days(2),
+      keyNamePatterns: ['packer_*', 'ami-build-?'],
+      tagSelector: { 'packer-build': 'true' },
+      protectionTagKey: 'keep-me',
+      dryRun: true,
+      maxActionsPerRun: 0,
+      cleanupKeyPairs: true,
+      cleanupSecurityGroups: true,
+      topic: sns.Topic.fromTopicArn(stack, 'Imported', USER_TOPIC_ARN),
+    }, stack);
+    expect(functionEnv(template)).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
+      POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitor',
+      TOPIC_ARN: USER_TOPIC_ARN,
+      ACTION: 'STOP',
+      MAX_AGE_SECONDS: '5400',
+      TERMINATE_STOPPED_AFTER_SECONDS: '172800',
+      KEY_NAME_PATTERNS: '["packer_*","ami-build-?"]',
+      TAG_SELECTOR: '{"packer-build":"true"}',
+      PROTECTION_TAG_KEY: 'keep-me',
+      DRY_RUN: 'true',
+      MAX_ACTIONS_PER_RUN: '0',
+      CLEANUP_KEY_PAIRS: 'true',
+      CLEANUP_SECURITY_GROUPS: 'true',
+    });
+  });
+
+  test.each([
+    [PackerCleanerAction.NOTIFY, 'NOTIFY'],
+    [PackerCleanerAction.STOP, 'STOP'],
+    [PackerCleanerAction.TERMINATE, 'TERMINATE'],
+  ])('ACTION for %s', (action, expected) => {
+    expect(functionEnv(build({ action }).template).ACTION).toBe(expected);
+  });
+
+  test('number tokens are rendered as strings, not validated', () => {
+    const stack = newStack();
+    const param = new CfnParameter(stack, 'MaxActions', { type: 'Number' });
+    const { template } = build({
+      maxActionsPerRun: param.valueAsNumber,
+      maxAge: Duration.seconds(Lazy.number({ produce: () => 30 })), // below the 1 minute minimum: not checked
+      memorySize: Lazy.number({ produce: () => 64 }),
+    }, stack);
+    expect(functionEnv(template)).toMatchObject({ MAX_ACTIONS_PER_RUN: { Ref: 'MaxActions' }, MAX_AGE_SECONDS: '30' });
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 64 });
+  });
+});
+
+describe('function', () => {
+  test('defaults: nodejs24.x on arm64, one run at a time, 512 MiB, 5 minutes, own log group kept 30 days', () => {
+    const { stack, cleaner, template } = build();
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      ReservedConcurrentExecutions: 1,
+      MemorySize: 512,
+      Timeout: 300,
+      LoggingConfig: { LogGroup: { Ref: logicalId(stack, cleaner.logGroup as logs.LogGroup) } },
+      Role: { 'Fn::GetAtt': [logicalId(stack, cleaner.handler.role as iam.Role), 'Arn'] },
+    });
+    template.resourceCountIs('AWS::Logs::LogGroup', 1);
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  test('custom memory, timeout and log retention', () => {
+    const { template } = build({ memorySize: 1024, timeout: Duration.minutes(15), logRetention: logs.RetentionDays.ONE_WEEK });
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 1024, Timeout: 900 });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  test('the function waits for its role policy (it writes logs from its first invocation)', () => {
+    const { stack, cleaner, template } = build();
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
+    const role = cleaner.handler.role as iam.Role;
+    expect(fn.DependsOn).toEqual(expect.arrayContaining([
+      logicalId(stack, role),
+      logicalId(stack, role.node.findChild('DefaultPolicy') as iam.Policy),
+    ]));
+  });
+});
+
+describe('topic and alarms', () => {
+  test('created topic: encrypted with a rotating KMS key that CloudWatch may use, refusing non-TLS publishers', () => {
+    const { stack, cleaner, template } = build();
+    const topicId = logicalId(stack, cleaner.topic as sns.Topic);
+    const keyId = stack.getLogicalId(cleaner.node.findChild('TopicKey').node.defaultChild as never);
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([{
+          Sid: 'AllowCloudWatchAlarmsToPublish',
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Resource: '*',
+        }]),
+      },
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topicId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Effect: 'Deny',
+          Action: 'sns:Publish',
+          Principal: '*',
+          Resource: { Ref: topicId },
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        })]),
+      },
+    });
+  });
+
+  test('both alarms notify the created topic', () => {
+    const { stack, cleaner, template } = build();
+    const topicId = logicalId(stack, cleaner.topic as sns.Topic);
+    const fnId = logicalId(stack, cleaner.handler as never);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    for (const metricName of ['Errors', 'Throttles']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topicId }],
+      });
+    }
+    expect(stack.resolve((cleaner.errorAlarm as cloudwatch.Alarm).alarmArn)).toEqual(
+      { 'Fn::GetAtt': [logicalId(stack, cleaner.errorAlarm as cloudwatch.Alarm), 'Arn'] });
+  });
+
+  test('imported topic: no topic or key is created; alarms, environment and grant use it', () => {
+    const stack = newStack();
+    const topic = sns.Topic.fromTopicArn(stack, 'Alerts', USER_TOPIC_ARN);
+    const { cleaner, template } = build({ topic }, stack);
+    expect(cleaner.topic).toBe(topic);
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.map((a) => a.Properties.AlarmActions)).toEqual([[USER_TOPIC_ARN], [USER_TOPIC_ARN]]);
+    expect(functionEnv(template).TOPIC_ARN).toBe(USER_TOPIC_ARN);
+    expect(handlerStatements(stack, cleaner, template)).toEqual([
+      logsStatement(stack, cleaner),
+      { Sid: 'DescribeFleet', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
+      { Action: 'sns:Publish', Effect: 'Allow', Resource: USER_TOPIC_ARN },
+    ]);
+  });
+
+  test('topic created by the user with their key: grant covers the topic and exactly the two KMS actions on their key', () => {
+    const stack = newStack();
+    const key = new kms.Key(stack, 'UserKey', { enableKeyRotation: true });
+    const topic = new sns.Topic(stack, 'UserTopic', { masterKey: key, enforceSSL: true });
+    const { cleaner, template } = build({ topic }, stack);
+    const topicId = logicalId(stack, topic);
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    expect(cleaner.node.tryFindChild('Topic')).toBeUndefined();
+    expect(cleaner.node.tryFindChild('TopicKey')).toBeUndefined();
+    expect(Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmActions))
+      .toEqual([[{ Ref: topicId }], [{ Ref: topicId }]]);
+    expect(functionEnv(template).TOPIC_ARN).toEqual({ Ref: topicId });
+    expect(handlerStatements(stack, cleaner, template).slice(-2)).toEqual([
+      { Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
+      { Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] } },
+    ]);
+  });
+});
+
+describe('validation: a clear error naming the bad value, before any resource exists', () => {
+  const cases: Array<[string, PackerCleanerProps, string | RegExp]> = [
+    ['maxAge below 1 minute', { maxAge: Duration.seconds(59) }, 'invalid maxAge (59 seconds): must be at least 1 minute'],
+    ['maxAge with a fraction of a second', { maxAge: Duration.millis(90_500) }, 'invalid maxAge (90.5 seconds): must be a whole number of seconds'],
+    ['maxAge above 366 days', { maxAge: Duration.days(367) }, 'invalid maxAge (367 days): must be at most 366 days'],
+    ['terminateStoppedAfter below 1 minute', { terminateStoppedAfter: Duration.seconds(1) }, 'invalid terminateStoppedAfter (1 second)'],
+    ['maxActionsPerRun -1', { maxActionsPerRun: -1 }, 'invalid maxActionsPerRun (-1): must be an integer from 0 to 100000'],
+    ['maxActionsPerRun 1.5', { maxActionsPerRun: 1.5 }, 'invalid maxActionsPerRun (1.5): must be an integer from 0 to 100000'],
+    ['keyNamePatterns []', { keyNamePatterns: [] }, 'invalid keyNamePatterns ([]): at least one pattern is required'],
+    ['keyNamePatterns ["*"]', { keyNamePatterns: ['*'] }, 'invalid keyNamePatterns ("*"): a pattern made only of wildcards'],
+    ['keyNamePatterns ["packer_*", "?*"]', { keyNamePatterns: ['packer_*', '?*'] }, 'invalid keyNamePatterns ("?*")'],
+    ['keyNamePatterns [""]', { keyNamePatterns: [''] }, 'invalid keyNamePatterns (""): a pattern must have 1 to 255 characters'],
+    ['keyNamePatterns with a token', { keyNamePatterns: [Lazy.string({ produce: () => 'packer_*' })] },
+      /^PackerCleaner: invalid keyNamePatterns \("\$\{Token\[TOKEN\.\d+\]\}"\): patterns must be known at synth time/],
+    ['protectionTagKey ""', { protectionTagKey: '' }, 'invalid protectionTagKey (""): a tag key must have 1 to 128 characters'],
+    ['tagSelector on the default protection key', { tagSelector: { [DEFAULT_PROTECTION_TAG_KEY]: 'x' } },
+      'invalid tagSelector ({"fleet-janitor:protect":"x"}): must not select on the protection tag "fleet-janitor:protect"'],
+    ['tagSelector on a custom protection key', { protectionTagKey: 'keep', tagSelector: { team: 'a', keep: 'no' } },
+      'invalid tagSelector ({"team":"a","keep":"no"}): must not select on the protection tag "keep"'],
+    ['tagSelector with an empty key', { tagSelector: { '': 'x' } }, 'invalid tagSelector key ("")'],
+    ['memorySize 64', { memorySize: 64 }, 'invalid memorySize (64): must be an integer from 128 to 10240'],
+    ['timeout 20 minutes', { timeout: Duration.minutes(20) }, 'invalid timeout (20 minutes): must be at most 15 minutes'],
+    ['an unknown action', { action: 'DELETE' as PackerCleanerAction }, 'invalid action ("DELETE"): must be one of NOTIFY, STOP, TERMINATE'],
+  ];
+
+  test.each(cases)('%s', (_name, props, message) => {
+    const stack = newStack();
+    expect(() => new PackerCleaner(stack, 'Cleaner', props)).toThrow(typeof message === 'string' ? `PackerCleaner: ${message}` : message);
+    expect(stack.node.children).toHaveLength(0);
+  });
+
+  test('boundaries are accepted', () => {
+    expect(() => build({
+      maxAge: Duration.minutes(1),
+      maxActionsPerRun: 0,
+      memorySize: 128,
+      timeout: Duration.minutes(15),
+      keyNamePatterns: ['p*'],
+      protectionTagKey: 'k'.repeat(128),
+    })).not.toThrow();
+  });
+});
+
+describe('metrics', () => {
+  const methods: Array<[keyof PackerCleaner, string]> = [
+    ['metricResourcesScanned', METRIC_NAMES.scanned],
+    ['metricActionsTaken', METRIC_NAMES.actionsTaken],
+    ['metricActionsFailed', METRIC_NAMES.actionsFailed],
+    ['metricSkippedProtected', METRIC_NAMES.skippedProtected],
+    ['metricSkippedCap', METRIC_NAMES.skippedCap],
+  ];
+
+  test('every metric the handler emits has a method', () => {
+    expect(methods.map(([, name]) => name).sort()).toEqual(Object.values(METRIC_NAMES).sort());
+  });
+
+  test.each(methods)('%s: %s in CdkFleetJanitor by service and function name', (method, metricName) => {
+    const { stack, cleaner } = build();
+    const metric = (cleaner[method] as (props?: cloudwatch.MetricOptions) => cloudwatch.Metric).call(cleaner);
+    expect(metric.namespace).toBe(METRICS_NAMESPACE);
+    expect(metric.namespace).toBe('CdkFleetJanitor');
+    expect(metric.metricName).toBe(metricName);
+    expect(metric.statistic).toBe('Sum');
+    expect(metric.period.toSeconds()).toBe(3600);
+    expect(stack.resolve(metric.dimensions)).toEqual({
+      service: 'PackerCleaner',
+      FunctionName: { Ref: logicalId(stack, cleaner.handler as never) },
+    });
+  });
+
+  test('metric options override the defaults', () => {
+    const { cleaner } = build();
+    const metric = cleaner.metricActionsTaken({ period: Duration.minutes(5), statistic: 'Maximum' });
+    expect(metric.period.toSeconds()).toBe(300);
+    expect(metric.statistic).toBe('Maximum');
+  });
+
+  test('the service dimension is the handler\'s Powertools service name', () => {
+    const { cleaner, template } = build();
+    expect(functionEnv(template).POWERTOOLS_SERVICE_NAME).toBe(cleaner.metricSkippedCap().dimensions!.service);
+    expect(functionEnv(template).POWERTOOLS_METRICS_NAMESPACE).toBe(cleaner.metricSkippedCap().namespace);
+  });
+});
+
+describe('snapshot', () => {
+  test('representative stack', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner', {
+      action: PackerCleanerAction.STOP,
+      terminateStoppedAfter: Duration.days(7),
+      tagSelector: { 'packer-build': 'true' },
+      cleanupKeyPairs: true,
+      cleanupSecurityGroups: true,
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(30)),
+    });
+    const template = maskedTemplate(stack);
+    expect(JSON.stringify(template)).not.toMatch(/[0-9a-f]{64}/);
+    expect(template).toMatchSnapshot();
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  const configurations: Array<[string, (stack: Stack) => PackerCleanerProps]> = [
+    ['default', () => ({})],
+    ['TERMINATE + tagSelector + both cleanups', () => ({
+      action: PackerCleanerAction.TERMINATE, tagSelector: { 'packer-build': 'true' }, cleanupKeyPairs: true, cleanupSecurityGroups: true,
+    })],
+    ['STOP + terminateStoppedAfter + custom patterns', () => ({
+      action: PackerCleanerAction.STOP, terminateStoppedAfter: Duration.days(1), keyNamePatterns: ['ci-*-packer', 'img-??'], cleanupKeyPairs: true,
+    })],
+    ['dryRun with everything enabled', () => ({
+      action: PackerCleanerAction.TERMINATE, dryRun: true, cleanupKeyPairs: true, cleanupSecurityGroups: true,
+    })],
+    ['user topic (imported)', (stack) => ({
+      topic: sns.Topic.fromTopicArn(stack, 'Alerts', USER_TOPIC_ARN), action: PackerCleanerAction.TERMINATE, cleanupSecurityGroups: true,
+    })],
+    ['user topic with its own key', (stack) => ({
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+    })],
+    ['non-Latin-1 protection tag key', () => ({
+      protectionTagKey: '保護', action: PackerCleanerAction.TERMINATE, cleanupKeyPairs: true, cleanupSecurityGroups: true,
+    })],
+  ];
+
+  test.each(configurations)('%s: no unacknowledged finding', (_name, props) => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner', props(stack));
+    expectNoNagFindings(stack);
+  });
+
+  test('with an explicit environment the acknowledgements still match the findings exactly', () => {
+    const stack = newStack({ account: '123456789012', region: 'eu-central-1' });
+    new PackerCleaner(stack, 'Cleaner', { action: PackerCleanerAction.TERMINATE, cleanupKeyPairs: true, cleanupSecurityGroups: true });
+    expect(expectNoNagFindings(stack).map((f) => f.findingId).sort()).toEqual([
+      'Resource::*',
+      'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:instance/*',
+      'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:key-pair/packer *',
+      'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:key-pair/packer_*',
+      'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:security-group/*',
+    ]);
+  });
+
+  test('only the wildcard resources of the handler policy are acknowledged, each with its own reason', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner', {
+      action: PackerCleanerAction.TERMINATE, tagSelector: { 'packer-build': 'true' }, cleanupKeyPairs: true, cleanupSecurityGroups: true,
+    });
+    const acknowledged = expectNoNagFindings(stack);
+    const expected = [
+      'Resource::*',
+      'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+      'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:key-pair/packer_*',
+      'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:key-pair/packer *',
+      'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*',
+    ];
+    expect(acknowledged.map(({ path, ruleId, findingId }) => ({ path, ruleId, findingId }))).toEqual(
+      expected.map((findingId) => ({ path: 'TestStack/Cleaner/Handler/Role/DefaultPolicy/Resource', ruleId: 'AwsSolutions-IAM5', findingId })));
+    const reason = (fragment: string) => acknowledged.find((f) => f.findingId.includes(fragment))!.reason;
+    expect(reason('Resource::*')).toMatch(/ec2:DescribeInstances, ec2:DescribeKeyPairs, ec2:DescribeSecurityGroups, ec2:DescribeNetworkInterfaces: EC2 Describe actions support no resource-level permissions/);
+    expect(reason('instance/*')).toMatch(/ec2:TerminateInstances on instance\/\*: the ids of Packer's build instances are not known in advance; .*ec2:ResourceTag conditions \(no "fleet-janitor:protect" tag, and the tagSelector tags\)/);
+    expect(reason('key-pair/')).toMatch(/key pair ARNs carry the key name/);
+    expect(reason('security-group/*')).toMatch(/security group ARNs carry the group id/);
+  });
+
+  test('a reason with characters beyond Latin-1 is stored base64-encoded, as cdk-nag expects, and read back intact', () => {
+    const stack = newStack();
+    const cleaner = new PackerCleaner(stack, 'Cleaner', { protectionTagKey: '保護', action: PackerCleanerAction.STOP });
+    const policy = (cleaner.handler.role as iam.Role).node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+    const stored = policy.getMetadata('cdk_nag').rules_to_suppress;
+    expect(stored.find((s: any) => s.applies_to[0].includes('instance/*'))).toMatchObject({ is_reason_encoded: true });
+    const acknowledged = expectNoNagFindings(stack);
+    expect(acknowledged.find((f) => f.findingId.includes('instance/*'))!.reason).toContain('no "保護" tag');
+  });
+
+  test('the check is not vacuous: a wildcard policy next to the construct is reported', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner');
+    const role = new iam.Role(stack, 'Other', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['ec2:TerminateInstances'], resources: ['*'] }));
+    expect(() => expectNoNagFindings(stack)).toThrow(/TestStack\/Other\/DefaultPolicy\/Resource: AwsSolutions-IAM5\[Resource::\*\]/);
+  });
+});

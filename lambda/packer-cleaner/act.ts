@@ -1,7 +1,7 @@
 import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, EC2Client, StopInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import type { Plan, PlanItem } from './decide';
 import { actInBatches, ItemResult } from '../shared/batch';
 import type { Outcome, ReportEntry } from '../shared/report';
-import type { Plan, PlanItem } from './decide';
 
 // StopInstances and TerminateInstances accept up to 1000 instance ids per call.
 export const INSTANCE_BATCH_MAX = 1000;

@@ -67,7 +67,7 @@ export function createdAtFromPackerName(name: string): Date | undefined {
   const match = PACKER_TIME_UUID.exec(name);
   if (!match) return undefined;
   const seconds = parseInt(match[1], 16);
-  // Reject values that cannot be a Packer timestamp (before Packer existed, or random v4 uuids far in the future).
+  // Before Packer existed it cannot be a Packer timestamp; future ones are rejected by decide().
   if (seconds < Date.UTC(2013, 0, 1) / 1000) return undefined;
   return new Date(seconds * 1000);
 }
@@ -180,7 +180,8 @@ function decideLeftover(
 ): PlanItem {
   const age = createdAt ? (now.getTime() - createdAt.getTime()) / 1000 : Number.NaN;
   const base = { resourceType, id, ageSeconds: age, details: [...details, ['age', formatAge(age)] as const] };
-  if (Number.isNaN(age)) return { ...base, action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' };
+  // A creation time in the future is not a Packer timestamp (e.g. a random UUID): treat it as unknown.
+  if (Number.isNaN(age) || age < 0) return { ...base, action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' };
   if (inUse) return { ...base, action: 'NONE', disposition: 'KEEP', reason: inUse };
   if (age <= config.maxAgeSeconds) {
     return { ...base, action: 'NONE', disposition: 'KEEP', reason: `age ${formatAge(age)} is within maxAge ${formatAge(config.maxAgeSeconds)}` };

@@ -1,4 +1,4 @@
-import { errorCode, errorMessage, isCallerLevel } from './errors';
+import { errorCode, errorMessage, isCallerLevel, isTransient } from './errors';
 import { retryTransient, RetryOptions } from './retry';
 
 export interface ItemResult {
@@ -19,7 +19,9 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
  * Applies `call` to ids in chunks of `maxPerCall`. Calls such as TerminateInstances fail as a whole
  * when one id is bad (termination protection, already gone), so a failed chunk is retried id by id
  * and only the ids that fail alone are reported as failed. Caller-level errors (access denied) are
- * not retried per item: they would fail the same way for each.
+ * not retried per item: they would fail the same way for each. Nor is a batch that stayed throttled
+ * through every retry: calling once per id would multiply the calls against an API that is already
+ * refusing them, and could run the function into its timeout before it reports.
  */
 export async function actInBatches(
   ids: readonly string[],
@@ -34,17 +36,24 @@ export async function actInBatches(
       results.push(...batch.map((id) => ({ id, ok: true })));
       continue;
     } catch (error) {
-      if (batch.length === 1 || isCallerLevel(error)) {
+      if (batch.length === 1 || isCallerLevel(error) || isTransient(error)) {
         results.push(...batch.map((id) => failure(id, error)));
         continue;
       }
     }
+    let stopWith: unknown;
     for (const id of batch) {
+      if (stopWith !== undefined) {
+        results.push(failure(id, stopWith));
+        continue;
+      }
       try {
         await retryTransient(() => call([id]), retry);
         results.push({ id, ok: true });
       } catch (error) {
         results.push(failure(id, error));
+        // Access denied or sustained throttling says nothing about the next id: stop calling.
+        if (isCallerLevel(error) || isTransient(error)) stopWith = error;
       }
     }
   }

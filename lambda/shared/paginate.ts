@@ -1,3 +1,4 @@
+import { isTransient } from './errors';
 import { retryTransient, RetryOptions } from './retry';
 
 /*
@@ -16,14 +17,21 @@ export async function collectPages<Page, Item>(
   let token: string | undefined;
   let finished = false;
   while (!finished) {
-    await retryTransient(async () => {
-      for await (const page of paginatorFrom(token)) {
-        pages++;
-        items.push(...itemsOf(page));
-        token = nextTokenOf(page);
-      }
-      finished = true;
-    }, retry);
+    let progressed = false;
+    try {
+      // The attempt budget is per page: a long listing that keeps making progress is never abandoned.
+      await retryTransient(async () => {
+        for await (const page of paginatorFrom(token)) {
+          pages++;
+          progressed = true;
+          items.push(...itemsOf(page));
+          token = nextTokenOf(page);
+        }
+        finished = true;
+      }, retry);
+    } catch (error) {
+      if (!progressed || !isTransient(error)) throw error;
+    }
   }
   return { items, pages };
 }

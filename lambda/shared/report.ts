@@ -107,9 +107,12 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
   // every entry is never shorter (same outcomes, counts at least as large), so reserve that.
   const budget = maxBytes - byteLength(truncationLine(summary.entries));
   let shown = 0;
+  let size = byteLength(body);
   for (const row of rows) {
-    if (byteLength(body) + byteLength(row) + 1 > budget) break;
+    const rowSize = byteLength(row) + 1;
+    if (size + rowSize > budget) break;
     body += row + '\n';
+    size += rowSize;
     shown++;
   }
   if (shown < rows.length) body += truncationLine(summary.entries.slice(shown));

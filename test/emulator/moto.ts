@@ -96,7 +96,12 @@ function installMotoVenv(): void {
 
 function canImportMotoServer(python: string): boolean {
   // moto.server needs the [server] extra (flask, werkzeug); plain `import moto` is not enough.
-  const probe = spawnSync(python, ['-c', 'import moto.server'], { stdio: 'ignore', timeout: 30_000 });
+  // Another moto version may have moved the hooks the launcher patches, so only the pinned one counts.
+  const version = MOTO_REQUIREMENT.split('==')[1];
+  const probe = spawnSync(python, ['-c', `import moto.server, moto, sys; sys.exit(0 if moto.__version__ == ${JSON.stringify(version)} else 3)`], {
+    stdio: 'ignore',
+    timeout: 30_000,
+  });
   return probe.status === 0;
 }
 

@@ -1,0 +1,705 @@
+import * as ec2Sdk from '@aws-sdk/client-ec2';
+import {
+  DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand,
+  DescribeInstancesCommand,
+  DescribeInstancesCommandInput,
+  DescribeKeyPairsCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeNetworkInterfacesCommandInput,
+  DescribeSecurityGroupsCommand,
+  DescribeSecurityGroupsCommandInput,
+  EC2Client,
+  Instance,
+  KeyPairInfo,
+  SecurityGroup,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import * as snsSdk from '@aws-sdk/client-sns';
+import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { ec2Error } from '../helpers';
+
+type HandlerModule = typeof import('../../../lambda/packer-cleaner/index');
+type Handler = HandlerModule['handler'];
+
+const ec2Mock = mockClient(EC2Client);
+const snsMock = mockClient(SNSClient);
+
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:fleet-janitor';
+const HOUR = 3_600;
+const DAY = 86_400;
+const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
+
+const ORIGINAL_ENV = process.env;
+const BASE_ENV: Record<string, string> = {
+  AWS_REGION: 'eu-west-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  TOPIC_ARN,
+  ACTION: 'TERMINATE',
+  MAX_AGE_SECONDS: String(2 * HOUR),
+  KEY_NAME_PATTERNS: '["packer_*","packer *"]',
+  DRY_RUN: 'false',
+  MAX_ACTIONS_PER_RUN: '100000',
+  // Logger and Metrics write through the global console in dev mode, where the tests capture them.
+  POWERTOOLS_DEV: 'true',
+  POWERTOOLS_METRICS_DISABLED: 'false',
+  POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
+  POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitorTest',
+};
+
+/**
+ * Loads a fresh copy of the handler module (its config is read once per module load) with this
+ * environment. The SDK modules are shared with this file so the mocks above intercept its clients.
+ */
+function loadHandler(env: Record<string, string | undefined> = {}): Handler {
+  const next: Record<string, string | undefined> = { ...ORIGINAL_ENV, ...BASE_ENV };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete next[k];
+    else next[k] = v;
+  }
+  process.env = next;
+  let mod: HandlerModule | undefined;
+  jest.isolateModules(() => {
+    jest.doMock('@aws-sdk/client-ec2', () => ec2Sdk);
+    jest.doMock('@aws-sdk/client-sns', () => snsSdk);
+    mod = jest.requireActual<HandlerModule>('../../../lambda/packer-cleaner/index');
+  });
+  return mod!.handler;
+}
+
+let counter = 0;
+const nextId = () => `i-${(++counter).toString(16).padStart(17, '0')}`;
+const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
+const packerName = (createdAt: Date, sep = '_') =>
+  `packer${sep}${Math.floor(createdAt.getTime() / 1000).toString(16).padStart(8, '0')}-${(counter++ % 0xffff).toString(16).padStart(4, '0')}-4c4d-8e6f-0123456789ab`;
+
+interface InstanceProps {
+  readonly age?: number;
+  readonly keyName?: string;
+  readonly state?: string;
+  readonly tags?: Record<string, string>;
+  readonly groups?: string[];
+  readonly reason?: string;
+  readonly id?: string;
+}
+
+function ec2Instance(props: InstanceProps = {}): Instance {
+  const age = props.age ?? 3 * HOUR;
+  return {
+    InstanceId: props.id ?? nextId(),
+    KeyName: 'keyName' in props ? props.keyName : packerName(ago(age)),
+    State: { Name: (props.state ?? 'running') as ec2Sdk.InstanceStateName },
+    LaunchTime: ago(age),
+    StateTransitionReason: props.reason ?? '',
+    Tags: Object.entries({ Name: 'Packer Builder', ...props.tags }).map(([Key, Value]) => ({ Key, Value })),
+    SecurityGroups: (props.groups ?? []).map((GroupId) => ({ GroupId, GroupName: GroupId })),
+  };
+}
+
+const oldInstances = (n: number, props: InstanceProps = {}) => Array.from({ length: n }, () => ec2Instance({ age: DAY, ...props }));
+
+/**
+ * Serves DescribeInstances in pages of `pageSize` (two instances per reservation), chaining opaque
+ * NextTokens. `faults` maps a 1-based request number to the error that request throws. Returns a
+ * copy of every request as it was sent (the SDK paginator reuses and mutates one input object).
+ */
+function serveInstances(instances: Instance[], pageSize = 1000, faults: Record<number, Error> = {}): DescribeInstancesCommandInput[] {
+  const requests: DescribeInstancesCommandInput[] = [];
+  ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: DescribeInstancesCommandInput) => {
+    requests.push(structuredClone(input));
+    const fault = faults[requests.length];
+    if (fault) throw fault;
+    const page = input.NextToken ? Number(/^tok-(\d+)$/.exec(input.NextToken)![1]) : 0;
+    const slice = instances.slice(page * pageSize, (page + 1) * pageSize);
+    const Reservations = [];
+    for (let i = 0; i < slice.length; i += 2) Reservations.push({ ReservationId: `r-${page}-${i}`, Instances: slice.slice(i, i + 2) });
+    return { Reservations, NextToken: (page + 1) * pageSize < instances.length ? `tok-${page + 1}` : undefined };
+  });
+  return requests;
+}
+
+const idsOf = (instances: Instance[]) => instances.map((i) => i.InstanceId!);
+const terminatedIds = () => ec2Mock.commandCalls(TerminateInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
+const stoppedIds = () => ec2Mock.commandCalls(StopInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
+
+function publishedReport(): PublishCommandInput {
+  const calls = snsMock.commandCalls(PublishCommand);
+  expect(calls).toHaveLength(1);
+  return calls[0].args[0].input;
+}
+
+function expectNoChanges(): void {
+  expect(ec2Mock).not.toHaveReceivedCommand(StopInstancesCommand);
+  expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
+  expect(ec2Mock).not.toHaveReceivedCommand(DeleteKeyPairCommand);
+  expect(ec2Mock).not.toHaveReceivedCommand(DeleteSecurityGroupCommand);
+}
+
+function expectNoCallsAtAll(): void {
+  expect(ec2Mock.calls()).toHaveLength(0);
+  expect(snsMock.calls()).toHaveLength(0);
+}
+
+/** JSON log lines the Logger wrote with console[method]. */
+function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
+  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
+    try {
+      return JSON.parse(String(text)) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  });
+}
+
+let consoleSpies: jest.SpyInstance[] = [];
+
+beforeEach(() => {
+  ec2Mock.reset();
+  snsMock.reset();
+  snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
+  consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
+});
+
+afterEach(() => {
+  consoleSpies.forEach((s) => s.mockRestore());
+  process.env = ORIGINAL_ENV;
+});
+
+describe('observation', () => {
+  test('walks every page of DescribeInstances with the server-side filters', async () => {
+    const fleet = [...oldInstances(5), ec2Instance({ age: HOUR }), ...oldInstances(2, { state: 'stopped' })];
+    const requests = serveInstances(fleet, 3);
+    const handler = loadHandler();
+
+    const result = await handler({ source: 'cdk-fleet-janitor.schedule' });
+
+    expect(requests.map((r) => r.NextToken)).toEqual([undefined, 'tok-1', 'tok-2']);
+    for (const request of requests) {
+      expect(request.Filters).toEqual([
+        { Name: 'key-name', Values: ['packer_*', 'packer *'] },
+        { Name: 'instance-state-name', Values: LIVE_STATES },
+      ]);
+      expect(request.MaxResults).toBe(1000);
+    }
+    expect(result.counts.scanned).toBe(8);
+    expect(result.status).toBe('SUCCEEDED');
+    // the old instances from every page, and nothing else
+    expect(terminatedIds().sort()).toEqual(idsOf([...fleet.slice(0, 5), ...fleet.slice(6)]).sort());
+    expect(result.counts).toMatchObject({ matched: 8, actionsTaken: 7, kept: 1, actionsFailed: 0 });
+  });
+
+  test('configured KEY_NAME_PATTERNS are what the server-side filter asks for', async () => {
+    const requests = serveInstances([]);
+    await loadHandler({ KEY_NAME_PATTERNS: '["ci-build-*"]' })({});
+    expect(requests[0].Filters).toContainEqual({ Name: 'key-name', Values: ['ci-build-*'] });
+  });
+
+  test('loose server-side matches are re-checked: non-Packer keys and odd states are never acted on', async () => {
+    const packer = oldInstances(1);
+    const strangers = [
+      ec2Instance({ age: 30 * DAY, keyName: 'prod-key' }),
+      ec2Instance({ age: 30 * DAY, keyName: 'mypacker_x' }),
+      ec2Instance({ age: 30 * DAY, keyName: 'packer-x' }),
+      ec2Instance({ age: 30 * DAY, keyName: undefined }),
+      ec2Instance({ age: 30 * DAY, state: 'pending' }),
+      ec2Instance({ age: 30 * DAY, state: 'shutting-down' }),
+    ];
+    serveInstances([...packer, ...strangers]);
+    const result = await loadHandler()({});
+    expect(terminatedIds()).toEqual(idsOf(packer));
+    expect(result.counts).toMatchObject({ scanned: 7, matched: 1 });
+  });
+
+  test('the legacy "packer <uuid>" key name is matched too', async () => {
+    const legacy = ec2Instance({ age: DAY, keyName: packerName(ago(DAY), ' ') });
+    serveInstances([legacy]);
+    await loadHandler()({});
+    expect(terminatedIds()).toEqual(idsOf([legacy]));
+  });
+});
+
+describe('batching', () => {
+  test('2,300 old instances are terminated in calls of 1000, 1000 and 300', async () => {
+    const fleet = oldInstances(2_300);
+    const requests = serveInstances(fleet, 1000);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    const result = await loadHandler()({});
+
+    expect(requests).toHaveLength(3);
+    const calls = ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds!);
+    expect(calls.map((ids) => ids.length)).toEqual([1000, 1000, 300]);
+    expect(new Set(calls.flat())).toEqual(new Set(idsOf(fleet)));
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.counts).toMatchObject({ scanned: 2_300, actionsTaken: 2_300, actionsFailed: 0 });
+    // the invocation result is bounded; the notification is truncated with counts
+    expect(result.entries).toHaveLength(200);
+    expect(result.entriesOmitted).toBe(2_100);
+    const report = publishedReport();
+    expect(Buffer.byteLength(report.Message!, 'utf8')).toBeLessThanOrEqual(250_000);
+    expect(report.Message).toMatch(/\.\.\. and \d+ more resource\(s\) not listed .*\(\d+ DONE\)/);
+  });
+
+  test('STOP stops running instances in one call and only reports stopped ones', async () => {
+    const running = oldInstances(3);
+    const stopped = oldInstances(2, { state: 'stopped' });
+    serveInstances([...running, ...stopped]);
+    const result = await loadHandler({ ACTION: 'STOP' })({});
+    expect(ec2Mock).toHaveReceivedCommandTimes(StopInstancesCommand, 1);
+    expect(stoppedIds().sort()).toEqual(idsOf(running).sort());
+    expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
+    expect(result.counts).toMatchObject({ actionsTaken: 3, reported: 2 });
+  });
+
+  test('the per-run cap acts on the oldest first and reports the rest as skipped', async () => {
+    const fleet = [ec2Instance({ age: 2 * DAY }), ec2Instance({ age: 9 * DAY }), ec2Instance({ age: 5 * DAY }), ec2Instance({ age: 3 * DAY })];
+    serveInstances(fleet);
+    const result = await loadHandler({ MAX_ACTIONS_PER_RUN: '2' })({});
+    expect(terminatedIds().sort()).toEqual(idsOf([fleet[1], fleet[2]]).sort());
+    expect(result.counts).toMatchObject({ actionsTaken: 2, skippedCap: 2 });
+    expect(publishedReport().Subject).toContain('2 skipped');
+  });
+});
+
+describe('partial failure', () => {
+  test('a failed batch falls back to one by one; only the bad id fails, with its code', async () => {
+    const fleet = oldInstances(6);
+    const bad = fleet[3].InstanceId!;
+    serveInstances(fleet);
+    ec2Mock.on(TerminateInstancesCommand).callsFake(async (input: ec2Sdk.TerminateInstancesCommandInput) => {
+      if (input.InstanceIds!.includes(bad)) {
+        throw ec2Error('OperationNotPermitted', 400, `The instance '${bad}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.`);
+      }
+      return {};
+    });
+
+    const result = await loadHandler()({});
+
+    const calls = ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds!);
+    expect(calls[0]).toHaveLength(6);
+    expect(calls.slice(1)).toEqual(idsOf(fleet).map((id) => [id]));
+    expect(result.status).toBe('PARTIAL_FAILURE');
+    expect(result.counts).toMatchObject({ actionsTaken: 5, actionsFailed: 1 });
+    const failed = result.entries.filter((e) => e.outcome === 'FAILED');
+    expect(failed).toEqual([expect.objectContaining({ id: bad, errorCode: 'OperationNotPermitted', action: 'TERMINATE' })]);
+    expect(result.entries.filter((e) => e.outcome === 'DONE').map((e) => e.id).sort()).toEqual(idsOf(fleet).filter((id) => id !== bad).sort());
+
+    const report = publishedReport();
+    expect(report.Subject).toContain('5 done, 1 failed');
+    expect(report.Message).toContain(': PARTIAL_FAILURE');
+    expect(report.Message).toMatch(new RegExp(`${bad} .*result=FAILED {2}error=OperationNotPermitted`));
+    // one warning log line for the failed item, carrying its code
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'action failed', resourceId: bad, errorCode: 'OperationNotPermitted', outcome: 'FAILED' }));
+  });
+
+  test('a caller-level error on the batch is not retried id by id', async () => {
+    const fleet = oldInstances(4);
+    serveInstances(fleet);
+    ec2Mock.on(TerminateInstancesCommand).rejects(ec2Error('UnauthorizedOperation', 403));
+    const result = await loadHandler()({});
+    expect(ec2Mock).toHaveReceivedCommandTimes(TerminateInstancesCommand, 1);
+    expect(result.status).toBe('PARTIAL_FAILURE');
+    expect(result.entries.every((e) => e.outcome === 'FAILED' && e.errorCode === 'UnauthorizedOperation')).toBe(true);
+  });
+});
+
+describe('throttling', () => {
+  test('RequestLimitExceeded on a DescribeInstances page and ThrottlingException on TerminateInstances are retried', async () => {
+    const fleet = oldInstances(7);
+    const requests = serveInstances(fleet, 3, { 2: ec2Error('RequestLimitExceeded', 503) });
+    ec2Mock.on(TerminateInstancesCommand)
+      .rejectsOnce(ec2Error('ThrottlingException', 400))
+      .resolves({});
+
+    const result = await loadHandler()({});
+
+    // page 2 was asked for again, and the walk did not start over
+    expect(requests.map((r) => r.NextToken)).toEqual([undefined, 'tok-1', 'tok-1', 'tok-2']);
+    const calls = ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds!);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toEqual(calls[0]);
+    expect(calls[1].slice().sort()).toEqual(idsOf(fleet).sort());
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.counts).toMatchObject({ scanned: 7, actionsTaken: 7, actionsFailed: 0 });
+  });
+
+  test('ThrottlingException on the first DescribeInstances page is retried', async () => {
+    const fleet = oldInstances(2);
+    const requests = serveInstances(fleet, 1000, { 1: ec2Error('ThrottlingException') });
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    const result = await loadHandler()({});
+    expect(requests).toHaveLength(2);
+    expect(result.counts.actionsTaken).toBe(2);
+  });
+});
+
+describe('invalid configuration', () => {
+  test.each([
+    ['ACTION', 'DELETE'],
+    ['ACTION', 'terminate'],
+    ['MAX_AGE_SECONDS', '2h'],
+    ['MAX_AGE_SECONDS', '7200.5'],
+    ['MAX_AGE_SECONDS', '10'],
+    ['KEY_NAME_PATTERNS', '[packer_*'],
+    ['KEY_NAME_PATTERNS', '"packer_*"'],
+    ['KEY_NAME_PATTERNS', '["*"]'],
+    ['KEY_NAME_PATTERNS', '[]'],
+    ['DRY_RUN', 'yes'],
+    ['MAX_ACTIONS_PER_RUN', '-1'],
+    ['TAG_SELECTOR', '["team"]'],
+    ['TERMINATE_STOPPED_AFTER_SECONDS', 'soon'],
+    ['CLEANUP_KEY_PAIRS', '1'],
+  ])('%s=%j is rejected naming the variable and value, before any call', async (variable, value) => {
+    serveInstances(oldInstances(2));
+    const handler = loadHandler({ [variable]: value });
+    const rejection = handler({});
+    await expect(rejection).rejects.toMatchObject({ name: 'ConfigError', variable, value });
+    await expect(rejection).rejects.toThrow(`environment variable ${variable}=${JSON.stringify(value)}`);
+    expectNoCallsAtAll();
+  });
+
+  test.each([undefined, '', '  '])('TOPIC_ARN %j is rejected before any call', async (value) => {
+    serveInstances(oldInstances(2));
+    const handler = loadHandler({ TOPIC_ARN: value });
+    await expect(handler({})).rejects.toThrow(/environment variable TOPIC_ARN=/);
+    expectNoCallsAtAll();
+  });
+
+  test('the configuration error repeats on every invocation (it is not cached as valid)', async () => {
+    serveInstances(oldInstances(1));
+    const handler = loadHandler({ ACTION: 'NUKE' });
+    await expect(handler({})).rejects.toThrow('ACTION="NUKE"');
+    await expect(handler({})).rejects.toThrow('ACTION="NUKE"');
+    expectNoCallsAtAll();
+  });
+
+  test('configuration is read once per module load', async () => {
+    serveInstances(oldInstances(1));
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    const handler = loadHandler({ ACTION: 'NOTIFY' });
+    await handler({});
+    process.env.ACTION = 'TERMINATE';
+    await handler({});
+    expectNoChanges();
+  });
+});
+
+describe('malformed events', () => {
+  test.each([
+    ['null', null],
+    ['a string', 'string'],
+    ['an array', []],
+    ['an unknown key', { unexpected: 1 }],
+    ['dryRun as a string', { dryRun: 'yes' }],
+    ['a huge source', { source: 'x'.repeat(100_000) }],
+  ])('%s is rejected before any call', async (_label, event) => {
+    serveInstances(oldInstances(3));
+    const handler = loadHandler();
+    await expect(handler(event)).rejects.toMatchObject({ name: 'EventShapeError', message: expect.stringContaining('No resource was changed') });
+    expectNoCallsAtAll();
+  });
+});
+
+describe('dry run', () => {
+  /** A fleet touching every path: instances to terminate, protected, young; key pairs and a group to delete. */
+  function mixedFleet(): () => void {
+    const oldKey = packerName(ago(3 * DAY));
+    const group: SecurityGroup = { GroupId: 'sg-0dry', GroupName: packerName(ago(3 * DAY)), Tags: [] };
+    const instances = [...oldInstances(3), ec2Instance({ age: DAY, tags: { 'fleet-janitor:protect': 'true' } }), ec2Instance({ age: HOUR })];
+    return () => {
+      serveInstances(instances);
+      ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyName: oldKey, KeyPairId: 'key-1', CreateTime: ago(3 * DAY) }] });
+      ec2Mock.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [group] });
+      ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+      ec2Mock.on(TerminateInstancesCommand).resolves({});
+      ec2Mock.on(DeleteKeyPairCommand).resolves({});
+      ec2Mock.on(DeleteSecurityGroupCommand).resolves({});
+    };
+  }
+  const cleanup = { CLEANUP_KEY_PAIRS: 'true', CLEANUP_SECURITY_GROUPS: 'true' };
+  const decisions = (entries: Array<{ id: string; action: string; reason: string }>) =>
+    entries.map((e) => `${e.id} ${e.action} ${e.reason}`).sort();
+
+  test.each([
+    ['DRY_RUN=true', { DRY_RUN: 'true' }, {}],
+    ['event {dryRun: true}', {}, { dryRun: true }],
+    ['DRY_RUN=true, event {dryRun: false} cannot override it', { DRY_RUN: 'true' }, { dryRun: false }],
+  ])('%s: the same decisions are reported, nothing is changed', async (_label, env, event) => {
+    const serveFleet = mixedFleet();
+    serveFleet();
+    const live = await loadHandler(cleanup)({});
+    expect(live.counts.actionsTaken).toBe(5); // 3 instances, 1 key pair, 1 group
+    ec2Mock.reset();
+    snsMock.reset();
+    snsMock.on(PublishCommand).resolves({ MessageId: 'msg-2' });
+    serveFleet();
+
+    const dry = await loadHandler({ ...cleanup, ...env })(event);
+
+    expectNoChanges();
+    expect(dry.dryRun).toBe(true);
+    expect(dry.status).toBe('SUCCEEDED');
+    expect(decisions(dry.entries)).toEqual(decisions(live.entries));
+    expect(dry.entries.filter((e) => e.outcome === 'DRY_RUN').map((e) => e.id).sort())
+      .toEqual(live.entries.filter((e) => e.outcome === 'DONE').map((e) => e.id).sort());
+    expect(dry.counts).toMatchObject({ wouldAct: 5, actionsTaken: 0, skippedProtected: 1, kept: live.counts.kept });
+    const report = publishedReport();
+    expect(report.Subject).toContain('(dry run)');
+    expect(report.Subject).toContain('5 would act');
+    expect(report.Message).toContain('DRY RUN: nothing was changed');
+  });
+});
+
+describe('guards', () => {
+  test('protected instances are never in a TerminateInstances call', async () => {
+    const plain = oldInstances(3);
+    const guarded = [
+      ec2Instance({ age: 30 * DAY, tags: { 'fleet-janitor:protect': 'true' } }),
+      ec2Instance({ age: 30 * DAY, tags: { 'fleet-janitor:protect': '' } }),
+      ec2Instance({ age: 30 * DAY, state: 'stopped', tags: { 'fleet-janitor:protect': 'no' } }),
+    ];
+    serveInstances([...guarded, ...plain]);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    const result = await loadHandler({ TERMINATE_STOPPED_AFTER_SECONDS: '60' })({});
+    expect(terminatedIds().sort()).toEqual(idsOf(plain).sort());
+    for (const id of idsOf(guarded)) expect(terminatedIds()).not.toContain(id);
+    expect(result.entries.filter((e) => e.outcome === 'SKIPPED_PROTECTED').map((e) => e.id).sort()).toEqual(idsOf(guarded).sort());
+  });
+
+  test('a custom PROTECTION_TAG_KEY protects and the default key no longer does', async () => {
+    const custom = ec2Instance({ age: DAY, tags: { 'keep-me': '1' } });
+    const defaultTagged = ec2Instance({ age: DAY, tags: { 'fleet-janitor:protect': 'true' } });
+    serveInstances([custom, defaultTagged]);
+    await loadHandler({ PROTECTION_TAG_KEY: 'keep-me' })({});
+    expect(terminatedIds()).toEqual([defaultTagged.InstanceId]);
+  });
+
+  test('TAG_SELECTOR limits the run to instances carrying those tags', async () => {
+    const selected = ec2Instance({ age: DAY, tags: { team: 'images' } });
+    const other = ec2Instance({ age: DAY, tags: { team: 'data' } });
+    serveInstances([selected, other]);
+    await loadHandler({ TAG_SELECTOR: '{"team":"images"}' })({});
+    expect(terminatedIds()).toEqual([selected.InstanceId]);
+  });
+
+  test('NOTIFY makes no change calls and reports the overdue instances', async () => {
+    const overdue = [...oldInstances(2), ...oldInstances(1, { state: 'stopped' })];
+    serveInstances([...overdue, ec2Instance({ age: HOUR })]);
+    const result = await loadHandler({ ACTION: 'NOTIFY', CLEANUP_KEY_PAIRS: 'false' })({});
+    expectNoChanges();
+    expect(result.counts).toMatchObject({ reported: 3, kept: 1, actionsTaken: 0 });
+    const report = publishedReport();
+    expect(report.Subject).toContain('3 reported');
+    for (const id of idsOf(overdue)) expect(report.Message).toContain(id);
+  });
+
+  test('TERMINATE_STOPPED_AFTER_SECONDS uses the stop time EC2 wrote in StateTransitionReason', async () => {
+    const stamp = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
+    const longStopped = ec2Instance({ age: 3 * DAY, state: 'stopped', reason: `User initiated (${stamp(ago(2 * DAY))} GMT)` });
+    const justStopped = ec2Instance({ age: 3 * DAY, state: 'stopped', reason: `User initiated (${stamp(ago(HOUR))} GMT)` });
+    serveInstances([longStopped, justStopped]);
+    const result = await loadHandler({ ACTION: 'NOTIFY', MAX_AGE_SECONDS: String(7 * DAY), TERMINATE_STOPPED_AFTER_SECONDS: String(DAY) })({});
+    expect(terminatedIds()).toEqual([longStopped.InstanceId]);
+    expect(result.entries.find((e) => e.id === justStopped.InstanceId)?.outcome).toBe('KEPT');
+  });
+});
+
+describe('notification', () => {
+  test('publishes to TOPIC_ARN with a short subject and a body listing the instance ids', async () => {
+    const fleet = oldInstances(4);
+    const young = ec2Instance({ age: HOUR });
+    serveInstances([...fleet, young]);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    await loadHandler()({ source: 'cdk-fleet-janitor.schedule' });
+
+    expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
+    const report = publishedReport();
+    expect(report.TopicArn).toBe(TOPIC_ARN);
+    expect(report.Subject!.length).toBeLessThan(100);
+    expect(report.Subject).toBe('[fleet-janitor] PackerCleaner: 4 done');
+    for (const id of idsOf([...fleet, young])) expect(report.Message).toContain(id);
+    expect(report.Message).toContain('Live run');
+  });
+
+  test('no matching instances still sends a report', async () => {
+    serveInstances([]);
+    const result = await loadHandler()({});
+    expect(result.counts.scanned).toBe(0);
+    expect(publishedReport().Message).toContain('No matching resources.');
+  });
+
+  test('logs one JSON line per decision and emits EMF metrics', async () => {
+    const fleet = oldInstances(2);
+    serveInstances([...fleet, ec2Instance({ age: HOUR })]);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    await loadHandler()({});
+    const decisionsLogged = logLines('info').filter((l) => l.message === 'decision');
+    expect(decisionsLogged).toHaveLength(3);
+    expect(decisionsLogged.filter((l) => l.outcome === 'DONE').map((l) => l.resourceId).sort()).toEqual(idsOf(fleet).sort());
+    const emf = (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ ActionsTaken: 2, ActionsFailed: 0, ResourcesScanned: 3 });
+  });
+});
+
+describe('key pair cleanup', () => {
+  test('deletes only unused, old, unprotected Packer key pairs', async () => {
+    const oldUnused = packerName(ago(3 * DAY));
+    const oldByName = packerName(ago(3 * DAY), ' ');
+    const youngKey = packerName(ago(HOUR));
+    const protectedKey = packerName(ago(3 * DAY));
+    const usedByYoung = packerName(ago(3 * DAY));
+    const usedByDying = packerName(ago(3 * DAY));
+    const dying = ec2Instance({ age: DAY, keyName: usedByDying });
+    serveInstances([ec2Instance({ age: HOUR, keyName: usedByYoung }), dying]);
+    const keyPairs: KeyPairInfo[] = [
+      { KeyName: oldUnused, CreateTime: ago(3 * DAY) },
+      { KeyName: oldByName }, // no CreateTime: age from the name
+      { KeyName: youngKey, CreateTime: ago(HOUR) },
+      { KeyName: protectedKey, CreateTime: ago(3 * DAY), Tags: [{ Key: 'fleet-janitor:protect', Value: 'true' }] },
+      { KeyName: usedByYoung, CreateTime: ago(3 * DAY) },
+      { KeyName: usedByDying, CreateTime: ago(3 * DAY) },
+      { KeyName: 'prod-key', CreateTime: ago(300 * DAY) },
+    ];
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: keyPairs });
+    ec2Mock.on(DeleteKeyPairCommand).resolves({});
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+
+    const result = await loadHandler({ CLEANUP_KEY_PAIRS: 'true' })({});
+
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeKeyPairsCommand, { Filters: [{ Name: 'key-name', Values: ['packer_*', 'packer *'] }] });
+    const deleted = ec2Mock.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.KeyName);
+    expect(deleted.sort()).toEqual([oldUnused, oldByName].sort());
+    // the key of an instance terminated in this run waits for a later run
+    expect(terminatedIds()).toEqual([dying.InstanceId]);
+    const byId = new Map(result.entries.map((e) => [e.id, e]));
+    expect(byId.get(usedByDying)).toMatchObject({ outcome: 'KEPT', reason: `in use by ${dying.InstanceId}` });
+    expect(byId.get(protectedKey)?.outcome).toBe('SKIPPED_PROTECTED');
+    expect(byId.get(youngKey)?.outcome).toBe('KEPT');
+    expect(byId.has('prod-key')).toBe(false);
+    expect(ec2Mock).not.toHaveReceivedCommand(DescribeSecurityGroupsCommand);
+  });
+
+  test('a key pair that cannot be deleted is reported with its code, the others still go', async () => {
+    const a = packerName(ago(3 * DAY));
+    const b = packerName(ago(3 * DAY));
+    serveInstances([]);
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyName: a, CreateTime: ago(3 * DAY) }, { KeyName: b, CreateTime: ago(3 * DAY) }] });
+    ec2Mock.on(DeleteKeyPairCommand).resolves({}).on(DeleteKeyPairCommand, { KeyName: a }).rejects(ec2Error('InvalidKeyPair.NotFound'));
+    const result = await loadHandler({ CLEANUP_KEY_PAIRS: 'true' })({});
+    expect(ec2Mock).toHaveReceivedCommandTimes(DeleteKeyPairCommand, 2);
+    expect(result.entries.find((e) => e.id === a)).toMatchObject({ outcome: 'FAILED', errorCode: 'InvalidKeyPair.NotFound' });
+    expect(result.entries.find((e) => e.id === b)?.outcome).toBe('DONE');
+    expect(result.status).toBe('PARTIAL_FAILURE');
+  });
+
+  test('disabled: DescribeKeyPairs is not called', async () => {
+    serveInstances([]);
+    await loadHandler()({});
+    expect(ec2Mock).not.toHaveReceivedCommand(DescribeKeyPairsCommand);
+  });
+});
+
+describe('security group cleanup', () => {
+  test('deletes only unused, old, unprotected Packer groups', async () => {
+    const old = (id: string, tags: Record<string, string> = {}): SecurityGroup =>
+      ({ GroupId: id, GroupName: packerName(ago(3 * DAY)), Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) });
+    const groups = [
+      old('sg-free1'), old('sg-eni'), old('sg-inst'), old('sg-prot', { 'fleet-janitor:protect': '' }),
+      { GroupId: 'sg-young', GroupName: packerName(ago(HOUR)) },
+      { GroupId: 'sg-noage', GroupName: 'packer_sg' },
+      old('sg-free2'),
+      { GroupId: 'sg-default', GroupName: 'default' },
+    ];
+    serveInstances([ec2Instance({ age: HOUR, groups: ['sg-inst'] })]);
+    const sgRequests: DescribeSecurityGroupsCommandInput[] = [];
+    ec2Mock.on(DescribeSecurityGroupsCommand).callsFake(async (input: DescribeSecurityGroupsCommandInput) => {
+      sgRequests.push(structuredClone(input));
+      return input.NextToken === 'sg-tok' ? { SecurityGroups: groups.slice(4) } : { SecurityGroups: groups.slice(0, 4), NextToken: 'sg-tok' };
+    });
+    const eniRequests: DescribeNetworkInterfacesCommandInput[] = [];
+    ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake(async (input: DescribeNetworkInterfacesCommandInput) => {
+      eniRequests.push(structuredClone(input));
+      // an interface of another service (e.g. a Lambda ENI) still holding sg-eni
+      return { NetworkInterfaces: [{ NetworkInterfaceId: 'eni-1', Groups: [{ GroupId: 'sg-eni' }, { GroupId: 'sg-unrelated' }] }] };
+    });
+    ec2Mock.on(DeleteSecurityGroupCommand).resolves({});
+
+    const result = await loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({});
+
+    expect(sgRequests.map((r) => r.NextToken)).toEqual([undefined, 'sg-tok']);
+    expect(sgRequests[0].Filters).toEqual([{ Name: 'group-name', Values: ['packer_*', 'packer *'] }]);
+    expect(eniRequests).toHaveLength(1);
+    expect(eniRequests[0].Filters).toEqual([{ Name: 'group-id', Values: groups.map((g) => g.GroupId) }]);
+    const deleted = ec2Mock.commandCalls(DeleteSecurityGroupCommand).map((c) => c.args[0].input.GroupId);
+    expect(deleted.sort()).toEqual(['sg-free1', 'sg-free2']);
+    const outcome = (id: string) => result.entries.find((e) => e.id === id)?.outcome;
+    expect(outcome('sg-eni')).toBe('KEPT');
+    expect(outcome('sg-inst')).toBe('KEPT');
+    expect(outcome('sg-prot')).toBe('SKIPPED_PROTECTED');
+    expect(outcome('sg-young')).toBe('KEPT');
+    expect(outcome('sg-noage')).toBe('KEPT');
+    expect(outcome('sg-default')).toBeUndefined();
+    expect(ec2Mock).not.toHaveReceivedCommand(DescribeKeyPairsCommand);
+  });
+
+  test('more than 200 groups are checked for interfaces in filter chunks of 200', async () => {
+    const groups: SecurityGroup[] = Array.from({ length: 450 }, (_, i) => ({ GroupId: `sg-${i}`, GroupName: packerName(ago(3 * DAY)) }));
+    serveInstances([]);
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: groups });
+    const eniRequests: DescribeNetworkInterfacesCommandInput[] = [];
+    ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake(async (input: DescribeNetworkInterfacesCommandInput) => {
+      eniRequests.push(structuredClone(input));
+      return { NetworkInterfaces: [] };
+    });
+    ec2Mock.on(DeleteSecurityGroupCommand).resolves({});
+    const result = await loadHandler({ CLEANUP_SECURITY_GROUPS: 'true', MAX_ACTIONS_PER_RUN: '1000' })({});
+    expect(eniRequests.map((r) => r.Filters![0].Values!.length)).toEqual([200, 200, 50]);
+    expect(ec2Mock).toHaveReceivedCommandTimes(DeleteSecurityGroupCommand, 450);
+    expect(result.counts.actionsTaken).toBe(450);
+  });
+
+  test('DependencyViolation is reported per group', async () => {
+    serveInstances([]);
+    const groups: SecurityGroup[] = [
+      { GroupId: 'sg-a', GroupName: packerName(ago(3 * DAY)) },
+      { GroupId: 'sg-b', GroupName: packerName(ago(3 * DAY)) },
+    ];
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: groups });
+    ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+    ec2Mock.on(DeleteSecurityGroupCommand).resolves({}).on(DeleteSecurityGroupCommand, { GroupId: 'sg-a' }).rejects(ec2Error('DependencyViolation'));
+    const result = await loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({});
+    expect(result.entries.find((e) => e.id === 'sg-a')).toMatchObject({ outcome: 'FAILED', errorCode: 'DependencyViolation' });
+    expect(result.entries.find((e) => e.id === 'sg-b')?.outcome).toBe('DONE');
+  });
+});
+
+describe('a run that dies mid-way', () => {
+  test.each(['UnauthorizedOperation', 'AccessDenied'])('%s on DescribeInstances page 2: a FAILED report is published and the handler rejects', async (code) => {
+    const requests = serveInstances(oldInstances(5), 2, { 2: ec2Error(code, 403, 'You are not authorized to perform this operation.') });
+    const handler = loadHandler();
+
+    await expect(handler({})).rejects.toMatchObject({ name: code });
+
+    expect(requests).toHaveLength(2); // not retried
+    expectNoChanges();
+    const report = publishedReport();
+    expect(report.TopicArn).toBe(TOPIC_ARN);
+    expect(report.Subject).toContain('RUN FAILED');
+    expect(report.Subject!.length).toBeLessThan(100);
+    expect(report.Message).toContain(': FAILED');
+    expect(report.Message).toContain('The run stopped early: You are not authorized to perform this operation.');
+    expect(logLines('error')).toContainEqual(expect.objectContaining({ message: 'run failed before it finished' }));
+  });
+
+  test('a failure listing security groups still reports, and changes nothing', async () => {
+    serveInstances(oldInstances(2));
+    ec2Mock.on(DescribeSecurityGroupsCommand).rejects(ec2Error('UnauthorizedOperation', 403));
+    await expect(loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({})).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
+    expectNoChanges();
+    expect(publishedReport().Subject).toContain('RUN FAILED');
+  });
+});

@@ -1,0 +1,153 @@
+import { actInBatches, chunk } from '../../../lambda/shared/batch';
+import { ec2Error, instantRetry } from '../helpers';
+
+const ids = (n: number, prefix = 'i-') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
+
+describe('chunk', () => {
+  test('2,500 items in chunks of 1000 are 1000, 1000, 500, in order', () => {
+    const items = ids(2_500);
+    const chunks = chunk(items, 1_000);
+    expect(chunks.map((c) => c.length)).toEqual([1_000, 1_000, 500]);
+    expect(chunks.flat()).toEqual(items);
+  });
+
+  test('exact multiples leave no empty chunk; nothing gives no chunks', () => {
+    expect(chunk(ids(2_000), 1_000).map((c) => c.length)).toEqual([1_000, 1_000]);
+    expect(chunk([], 1_000)).toEqual([]);
+    expect(chunk(['a', 'b', 'c'], 1)).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  test.each([0, -1, 1.5, Number.NaN])('rejects chunk size %p', (size) => {
+    expect(() => chunk(['a'], size)).toThrow(/positive integer/);
+  });
+});
+
+describe('actInBatches', () => {
+  test('2,500 ids make exactly three calls of 1000, 1000 and 500, and all succeed', async () => {
+    const all = ids(2_500);
+    const calls: string[][] = [];
+    const results = await actInBatches(all, 1_000, async (batch) => { calls.push([...batch]); });
+    expect(calls.map((c) => c.length)).toEqual([1_000, 1_000, 500]);
+    expect(calls.flat()).toEqual(all);
+    expect(results).toHaveLength(2_500);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(results.map((r) => r.id)).toEqual(all);
+  });
+
+  test('a failed batch falls back to one by one; only the bad id is reported failed, with its code', async () => {
+    const all = ids(2_500);
+    const bad = all[1_234]; // in the second batch
+    const calls: string[][] = [];
+    const results = await actInBatches(all, 1_000, async (batch) => {
+      calls.push([...batch]);
+      if (batch.includes(bad)) throw ec2Error('OperationNotPermitted', 400, `The instance '${bad}' may not be terminated.`);
+    }, instantRetry().options);
+
+    // batch 1, failed batch 2, its 1000 ids one by one, batch 3
+    expect(calls).toHaveLength(1 + 1 + 1_000 + 1);
+    expect(calls[0]).toHaveLength(1_000);
+    expect(calls[1]).toHaveLength(1_000);
+    expect(calls.slice(2, 1_002).every((c) => c.length === 1)).toBe(true);
+    expect(calls.slice(2, 1_002).map((c) => c[0])).toEqual(all.slice(1_000, 2_000));
+    expect(calls[1_002]).toEqual(all.slice(2_000));
+
+    const failed = results.filter((r) => !r.ok);
+    expect(failed).toEqual([{ id: bad, ok: false, errorCode: 'OperationNotPermitted', errorMessage: `The instance '${bad}' may not be terminated.` }]);
+    expect(results.filter((r) => r.ok)).toHaveLength(2_499);
+    expect(new Set(results.map((r) => r.id))).toEqual(new Set(all));
+  });
+
+  test('in the one-by-one fallback, access denied on one id stops the calls; the rest are reported with that code', async () => {
+    const all = ids(10);
+    const calls: string[][] = [];
+    const results = await actInBatches(all, 10, async (batch) => {
+      calls.push([...batch]);
+      if (batch.length > 1) throw ec2Error('OperationNotPermitted');
+      if (batch[0] === all[3]) throw ec2Error('UnauthorizedOperation', 403);
+    }, instantRetry().options);
+    // the batch, then ids 0..3 one by one; nothing after the denial
+    expect(calls.map((c) => c.length)).toEqual([10, 1, 1, 1, 1]);
+    expect(results.filter((r) => r.ok).map((r) => r.id)).toEqual(all.slice(0, 3));
+    expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual(all.slice(3).map((id) => [id, 'UnauthorizedOperation']));
+  });
+
+  test('several bad ids in one batch are each reported with their own error code', async () => {
+    const all = ids(10);
+    const errors: Record<string, string> = { [all[2]]: 'OperationNotPermitted', [all[7]]: 'InvalidInstanceID.NotFound' };
+    const results = await actInBatches(all, 1_000, async (batch) => {
+      const hit = batch.find((id) => errors[id]);
+      if (hit) throw ec2Error(errors[hit]);
+    }, instantRetry().options);
+    expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual([
+      [all[2], 'OperationNotPermitted'],
+      [all[7], 'InvalidInstanceID.NotFound'],
+    ]);
+  });
+
+  test('a single-id batch that fails is not tried again', async () => {
+    const call = jest.fn(async () => { throw ec2Error('InvalidGroup.InUse'); });
+    const results = await actInBatches(['sg-1', 'sg-2'], 1, call, instantRetry().options);
+    expect(call).toHaveBeenCalledTimes(2);
+    expect(results).toEqual([
+      expect.objectContaining({ id: 'sg-1', ok: false, errorCode: 'InvalidGroup.InUse' }),
+      expect.objectContaining({ id: 'sg-2', ok: false, errorCode: 'InvalidGroup.InUse' }),
+    ]);
+  });
+
+  test.each(['UnauthorizedOperation', 'AccessDenied', 'AuthFailure', 'ExpiredToken'])(
+    'caller-level %s fails the batch without per-item or repeated calls',
+    async (code) => {
+      const retry = instantRetry();
+      const call = jest.fn(async (_batch: string[]) => { throw ec2Error(code, 403); });
+      const results = await actInBatches(ids(1_500), 1_000, call, retry.options);
+      expect(call).toHaveBeenCalledTimes(2); // one per batch, no per-id fallback
+      expect(call.mock.calls.map(([b]) => b.length)).toEqual([1_000, 500]);
+      expect(retry.delays).toEqual([]);
+      expect(results).toHaveLength(1_500);
+      expect(results.every((r) => !r.ok && r.errorCode === code)).toBe(true);
+    },
+  );
+
+  test('a throttled batch is retried as a whole, then succeeds without per-item calls', async () => {
+    const retry = instantRetry();
+    let attempt = 0;
+    const call = jest.fn(async (_batch: string[]) => {
+      attempt++;
+      if (attempt <= 2) throw ec2Error(attempt === 1 ? 'RequestLimitExceeded' : 'ThrottlingException', 400);
+    });
+    const results = await actInBatches(ids(1_000), 1_000, call, retry.options);
+    expect(call).toHaveBeenCalledTimes(3);
+    expect(call.mock.calls.every(([b]) => b.length === 1_000)).toBe(true);
+    expect(retry.delays).toHaveLength(2);
+    expect(results.every((r) => r.ok)).toBe(true);
+  });
+
+  test('a batch that stays throttled is reported failed as a whole, not hammered id by id', async () => {
+    const retry = instantRetry(3);
+    const call = jest.fn(async (_batch: string[]) => { throw ec2Error('RequestLimitExceeded', 503); });
+    const results = await actInBatches(ids(1_000), 1_000, call, retry.options);
+    expect(call).toHaveBeenCalledTimes(3); // the batch's attempts only
+    expect(results).toHaveLength(1_000);
+    expect(results.every((r) => !r.ok && r.errorCode === 'RequestLimitExceeded')).toBe(true);
+  });
+
+  test('per-item calls are retried on throttling too', async () => {
+    const retry = instantRetry();
+    const seen = new Map<string, number>();
+    const call = jest.fn(async (batch: string[]) => {
+      if (batch.length > 1) throw ec2Error('OperationNotPermitted');
+      const n = (seen.get(batch[0]) ?? 0) + 1;
+      seen.set(batch[0], n);
+      if (batch[0] === 'i-b' && n === 1) throw ec2Error('RequestLimitExceeded');
+    });
+    const results = await actInBatches(['i-a', 'i-b', 'i-c'], 1_000, call, retry.options);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(seen.get('i-b')).toBe(2);
+  });
+
+  test('no ids, no calls', async () => {
+    const call = jest.fn();
+    expect(await actInBatches([], 1_000, call)).toEqual([]);
+    expect(call).not.toHaveBeenCalled();
+  });
+});

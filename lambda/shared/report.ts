@@ -101,7 +101,10 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
     `Skipped (protected): ${c.skippedProtected}  Skipped (per-run cap): ${c.skippedCap}  Kept (not due): ${c.kept}`,
     '',
   ].join('\n');
-  const rows = summary.entries.map(renderEntry);
+  // What needs a human first: failures, then changes, then what was left alone. If the body has to
+  // be truncated, the kept resources go first.
+  const entries = [...summary.entries].sort((a, b) => OUTCOME_ORDER[a.outcome] - OUTCOME_ORDER[b.outcome]);
+  const rows = entries.map(renderEntry);
   let body = header + (rows.length ? 'Resources:\n' : 'No matching resources.\n');
   // Room for the truncation line. Its length depends on the tally of what is left out; the tally of
   // every entry is never shorter (same outcomes, counts at least as large), so reserve that.
@@ -115,9 +118,13 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
     size += rowSize;
     shown++;
   }
-  if (shown < rows.length) body += truncationLine(summary.entries.slice(shown));
+  if (shown < rows.length) body += truncationLine(entries.slice(shown));
   return body;
 }
+
+const OUTCOME_ORDER: Record<Outcome, number> = {
+  FAILED: 0, DONE: 1, DRY_RUN: 2, REPORTED: 3, SKIPPED_PROTECTED: 4, SKIPPED_CAP: 5, KEPT: 6,
+};
 
 function truncationLine(rest: readonly ReportEntry[]): string {
   const tally = new Map<string, number>();

@@ -94,8 +94,11 @@ describe('collectPages', () => {
   test('the retry budget is per page: scattered throttles over a long listing never abandon it', async () => {
     // Three attempts allowed; every other page throttles once, five throttles in all.
     const svc = fakeService(10, {
-      t1: ec2Error('ThrottlingException'), t3: ec2Error('ThrottlingException'), t5: ec2Error('RequestLimitExceeded'),
-      t7: ec2Error('ThrottlingException'), t9: ec2Error('ThrottlingException'),
+      t1: ec2Error('ThrottlingException'),
+      t3: ec2Error('ThrottlingException'),
+      t5: ec2Error('RequestLimitExceeded'),
+      t7: ec2Error('ThrottlingException'),
+      t9: ec2Error('ThrottlingException'),
     });
     const { items, pages } = await collectPages(svc.paginatorFrom, (p) => p.next, (p) => p.items, instantRetry(3).options);
     expect(items).toEqual(allItems(10));

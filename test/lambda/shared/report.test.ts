@@ -162,9 +162,11 @@ describe('notificationBody', () => {
     const listed = body.split('\n').filter((l) => l.startsWith('- instance '));
     expect(listed.length).toBeGreaterThan(100);
     expect(listed.length).toBeLessThan(50_000);
-    // the first entries are listed, in order
-    expect(listed[0]).toContain(entries[0].id);
-    expect(listed[listed.length - 1]).toContain(entries[listed.length - 1].id);
+    // listed by urgency (failures, then changes, ..., kept last), input order within an outcome
+    const urgency = ['FAILED', 'DONE', 'DRY_RUN', 'REPORTED', 'SKIPPED_PROTECTED', 'SKIPPED_CAP', 'KEPT'];
+    const byUrgency = urgency.flatMap((o) => entries.filter((e) => e.outcome === o));
+    expect(listed.map((l) => l.split(' ')[2])).toEqual(byUrgency.slice(0, listed.length).map((e) => e.id));
+    expect(listed[0]).toContain('result=FAILED');
 
     const match = /\.\.\. and (\d+) more resource\(s\) not listed to stay under the SNS size limit \(([^)]*)\)/.exec(body);
     expect(match).not.toBeNull();
@@ -175,7 +177,7 @@ describe('notificationBody', () => {
       return [outcome, Number(n)];
     }));
     const expected: Record<string, number> = {};
-    for (const e of entries.slice(listed.length)) expected[e.outcome] = (expected[e.outcome] ?? 0) + 1;
+    for (const e of byUrgency.slice(listed.length)) expected[e.outcome] = (expected[e.outcome] ?? 0) + 1;
     expect(tally).toEqual(expected);
     // the header totals still cover everything
     expect(body).toContain('Scanned 50005 resource(s); 50000 matched.');

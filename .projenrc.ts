@@ -38,7 +38,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   tsconfigDev: {
     compilerOptions: {},
-    include: ['lambda/**/*.ts', 'demo/**/*.ts', '.projenrc.ts'],
+    include: ['lambda/**/*.ts', 'demo/**/*.ts', 'bench/**/*.ts', '.projenrc.ts'],
   },
   // Handlers are not constructs: they are bundled by our own task, never by projen's lambda discovery.
   lambdaAutoDiscover: false,
@@ -46,7 +46,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // lambda/, test/ and demo/ are outside jsii's tsconfig.json; lint them through tsconfig.dev.json.
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'lambda', 'demo', 'projenrc'],
+    devdirs: ['test', 'lambda', 'demo', 'bench', 'projenrc'],
     tsconfigPath: './tsconfig.dev.json',
     projectService: false,
   },
@@ -74,7 +74,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   ],
   gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/'],
   // The bundles ship in the tarball (and so in every jsii package); handler sources do not.
-  npmIgnoreOptions: { ignorePatterns: ['/lambda/', '/demo/', '/.ci/', '/tsconfig.dev.json', '!/assets/'] },
+  npmIgnoreOptions: { ignorePatterns: ['/lambda/', '/demo/', '/bench/', '/docs/', '/.ci/', '/tsconfig.dev.json', '!/assets/'] },
 });
 
 // npm ci fails on this registry with newer unrs-resolver: some optional platform bindings are missing.
@@ -121,5 +121,12 @@ const demo = project.addTask('demo', {
 });
 demo.spawn(bundleTask);
 demo.exec('ts-node --project tsconfig.dev.json demo/packer-cleaner-demo.ts');
+
+// ---- benchmarks: a command that prints numbers and writes docs/BENCHMARKS.md (never a timed test)
+const bench = project.addTask('bench', {
+  description: 'Bundle sizes, cold load, API calls per operation against moto, handler and synth time; writes docs/BENCHMARKS.md',
+});
+bench.spawn(bundleTask);
+bench.exec('ts-node --project tsconfig.dev.json bench/run.ts');
 
 project.synth();

@@ -1,0 +1,64 @@
+/**
+ * What a construct contributes to the benchmark. bench/run.ts measures every scenario in
+ * bench/scenarios/index.ts the same way; a new construct adds one file there and one line to the registry.
+ */
+import type { Stack } from 'aws-cdk-lib';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { EmulatorClients } from '../test/emulator/fleet';
+import type { BundleRun } from '../test/emulator/run-bundle';
+
+export interface BenchScenario {
+  /** The construct's name, e.g. PackerCleaner. */
+  readonly name: string;
+  /** The handler's folder: the shipped bundle is assets/<bundle>/index.js. */
+  readonly bundle: string;
+  /** API economy and handler wall time against moto. Omit for handlers moto cannot run. */
+  readonly economy?: EconomyBench;
+  /** The pure decision step on synthetic input. */
+  readonly decision?: DecisionBench;
+  /**
+   * The example app: add the construct, with its documented defaults, to a stack that already holds
+   * `topic`. Synth cost compares this stack against the same stack with only the topic.
+   */
+  exampleStack(stack: Stack, topic: sns.ITopic): void;
+}
+
+export interface EconomyBench {
+  /** Matching resources per measured fleet, ascending; the fleet grows from one size to the next. */
+  readonly matching: readonly number[];
+  /** Resources the handler must leave alone, created with the first fleet. */
+  readonly nonMatching: number;
+  /** A short description of one matching and one non-matching resource, for the report. */
+  readonly fleetDescription: string;
+  /** Why `minimumCalls` is the minimum, for the report. */
+  readonly minimumRationale: string;
+  /** The event a scheduled or triggered invocation receives. */
+  readonly event: unknown;
+  /**
+   * Add the construct, configured for the economy runs (its function's environment is read out of
+   * the synthesized template), to a stack that already holds `topic`.
+   */
+  construct(stack: Stack, topic: sns.ITopic): void;
+  /** Prepare an empty moto (shared setup such as key pairs of the non-matching resources). */
+  prepare(aws: EmulatorClients): Promise<EconomyFixture>;
+}
+
+export interface EconomyFixture {
+  /** Create `matching` more resources the handler must act on and `nonMatching` more it must not touch. */
+  add(matching: number, nonMatching: number): Promise<void>;
+  /** Put every matching resource back into the state the handler acts on, as cheaply as moto allows. */
+  restore(): Promise<void>;
+  /** The fewest calls any correct handler makes per `service:Operation` (lower case service) for `n` matching resources. */
+  minimumCalls(n: number): Record<string, number>;
+  /** What is wrong with a run over `n` matching resources, or undefined if it did its job. */
+  check(run: BundleRun, n: number): string | undefined;
+}
+
+export interface DecisionBench {
+  /** How many synthetic resources one decision covers. */
+  readonly resources: number;
+  /** What the synthetic input is made of, for the report. */
+  readonly description: string;
+  /** Build the synthetic input once; the returned function runs the decision step once on it. */
+  prepare(resources: number): () => unknown;
+}

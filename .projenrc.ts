@@ -43,6 +43,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // Handlers are not constructs: they are bundled by our own task, never by projen's lambda discovery.
   lambdaAutoDiscover: false,
   github: false,
+  // Every language a platform team works in, built by jsii from the same source. .NET is left out:
+  // this build machine has no .NET SDK and no NuGet access.
+  publishToPypi: { distName: 'cdk-fleet-janitor', module: 'cdk_fleet_janitor' },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkfleetjanitor',
+    mavenGroupId: 'io.github.cdkfleetjanitor',
+    mavenArtifactId: 'cdk-fleet-janitor',
+  },
+  publishToGo: { moduleName: 'github.com/cdk-fleet-janitor/cdk-fleet-janitor-go', packageName: 'cdkfleetjanitor' },
   // lambda/, test/ and demo/ are outside jsii's tsconfig.json; lint them through tsconfig.dev.json.
   eslintOptions: {
     dirs: ['src'],
@@ -121,6 +130,14 @@ const demo = project.addTask('demo', {
 });
 demo.spawn(bundleTask);
 demo.exec('ts-node --project tsconfig.dev.json demo/packer-cleaner-demo.ts');
+
+// Everyday `build` packages npm only; Python, Java and Go are their own step (`package-all`),
+// proven by the consumer apps in `test:consumers`.
+project.packageTask.reset();
+project.packageTask.spawn(project.tasks.tryFind('package:js')!);
+
+// The Go module proxy is reachable from the build machines, its checksum database is not.
+project.tasks.tryFind('package:go')!.env('GOSUMDB', 'off');
 
 // ---- benchmarks: a command that prints numbers and writes docs/BENCHMARKS.md (never a timed test)
 const bench = project.addTask('bench', {

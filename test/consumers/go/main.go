@@ -1,0 +1,44 @@
+// Go consumer app: synthesizes the stack every consumer app builds (see ../typescript/app.ts)
+// from the jsii-generated Go module in dist/go; run.sh checks it with ../check-template.cjs.
+// Usage: consumer <outdir>, or CDK_OUTDIR=<outdir> consumer.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdk-fleet-janitor/cdk-fleet-janitor-go/cdkfleetjanitor"
+)
+
+func main() {
+	outdir := os.Getenv("CDK_OUTDIR")
+	if len(os.Args) > 1 {
+		outdir = os.Args[1]
+	}
+	if outdir == "" {
+		fmt.Fprintln(os.Stderr, "usage: consumer <outdir> (or set CDK_OUTDIR)")
+		os.Exit(2)
+	}
+	defer jsii.Close()
+
+	// --- example: go ---
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	stack := awscdk.NewStack(app, jsii.String("ConsumerStack"), nil)
+
+	cleaner := cdkfleetjanitor.NewPackerCleaner(stack, jsii.String("Cleaner"), &cdkfleetjanitor.PackerCleanerProps{
+		Action:           cdkfleetjanitor.PackerCleanerAction_TERMINATE,
+		MaxAge:           awscdk.Duration_Hours(jsii.Number(3)),
+		TagSelector:      &map[string]*string{"team": jsii.String("platform")},
+		CleanupKeyPairs:  jsii.Bool(true),
+		MaxActionsPerRun: jsii.Number(50),
+		Schedule:         awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Minutes(jsii.Number(30))),
+	})
+	// cleaner.Topic() receives each run's report and the failure alarms.
+	fmt.Printf("report topic: %s\n", *cleaner.Topic().Node().Path())
+
+	app.Synth(nil)
+	// --- end example ---
+}

@@ -1,0 +1,48 @@
+package io.github.cdkfleetjanitor.consumer;
+
+import io.github.cdkfleetjanitor.PackerCleaner;
+import io.github.cdkfleetjanitor.PackerCleanerAction;
+import java.util.Map;
+import software.amazon.awscdk.App;
+import software.amazon.awscdk.Duration;
+import software.amazon.awscdk.Stack;
+import software.amazon.awscdk.services.scheduler.ScheduleExpression;
+
+/**
+ * Java consumer app: the same stack as ../typescript/app.ts, built with the jsii Java package from
+ * dist/java and checked by ../check-template.cjs (run.sh does both).
+ *
+ * <p>Usage: ConsumerApp &lt;cdk.out dir&gt; (or set CDK_OUTDIR)
+ */
+public final class ConsumerApp {
+  private ConsumerApp() {}
+
+  public static void main(final String[] args) {
+    String outdir = args.length > 0 ? args[0] : System.getenv("CDK_OUTDIR");
+    if (outdir == null || outdir.isEmpty()) {
+      System.err.println("usage: ConsumerApp <cdk.out dir>  (or set CDK_OUTDIR)");
+      System.exit(2);
+    }
+    synth(outdir);
+  }
+
+  static void synth(final String outdir) {
+    // --- example: java ---
+    App app = App.Builder.create().outdir(outdir).build();
+    Stack stack = new Stack(app, "ConsumerStack");
+
+    PackerCleaner cleaner = PackerCleaner.Builder.create(stack, "Cleaner")
+        .action(PackerCleanerAction.TERMINATE)
+        .maxAge(Duration.hours(3))
+        .tagSelector(Map.of("team", "platform"))
+        .cleanupKeyPairs(true)
+        .maxActionsPerRun(50)
+        .schedule(ScheduleExpression.rate(Duration.minutes(30)))
+        .build();
+    // cleaner.getTopic() receives each run's report and the failure alarms.
+    System.out.println("report topic: " + cleaner.getTopic().getNode().getPath());
+
+    app.synth();
+    // --- end example ---
+  }
+}

@@ -1,0 +1,40 @@
+"""Python consumer app: the same stack as ../typescript/app.ts, built with the cdk_fleet_janitor
+wheel from dist/python and checked by ../check-template.cjs (run.sh does both).
+
+Usage: python app.py <cdk.out dir>   (or set CDK_OUTDIR)
+"""
+import os
+import sys
+
+from aws_cdk import App, Duration, Stack
+from aws_cdk.aws_scheduler import ScheduleExpression
+from cdk_fleet_janitor import PackerCleaner, PackerCleanerAction
+
+
+def synth_consumer_app(outdir: str) -> None:
+    # --- example: python ---
+    app = App(outdir=outdir)
+    stack = Stack(app, "ConsumerStack")
+
+    cleaner = PackerCleaner(
+        stack,
+        "Cleaner",
+        action=PackerCleanerAction.TERMINATE,
+        max_age=Duration.hours(3),
+        tag_selector={"team": "platform"},
+        cleanup_key_pairs=True,
+        max_actions_per_run=50,
+        schedule=ScheduleExpression.rate(Duration.minutes(30)),
+    )
+    # cleaner.topic receives each run's report and the failure alarms.
+    print(f"report topic: {cleaner.topic.node.path}")
+
+    app.synth()
+    # --- end example ---
+
+
+if __name__ == "__main__":
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CDK_OUTDIR")
+    if not outdir:
+        sys.exit("usage: app.py <cdk.out dir>  (or set CDK_OUTDIR)")
+    synth_consumer_app(outdir)

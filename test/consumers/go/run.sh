@@ -20,31 +20,11 @@
 set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+consumer=go
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 module_dir="$root/dist/go/cdkfleetjanitor"
 bin="$here/.build/consumer"
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/consumer-go.XXXXXX")"
-outdir="$tmp/cdk.out"
-step="setup"
-
-log() { echo "[go] $*"; }
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL step: $step (exit $rc); work dir kept: $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap on_exit EXIT
-# Runs a command with its output in $tmp/<name>.log, shown only when it fails.
-quiet() {
-  local name="$1"; shift
-  if ! "$@" >"$tmp/$name.log" 2>&1; then
-    awk '{ gsub(/\033\[[0-9;]*m/, ""); print "    " $0 }' "$tmp/$name.log"
-    return 1
-  fi
-}
 
 step="find the module in dist/go"
 for tool in go node; do
@@ -95,19 +75,8 @@ log "built ${bin#"$root"/} in $(( $(date +%s) - start ))s"
   github.com/aws/constructs-go/constructs/v10 github.com/aws/jsii-runtime-go) | sed 's/^/[go] using: /'
 
 step="synthesize main.go"
-# Tripwires: the synth must not need Docker or esbuild (the handler is pre-bundled in the package).
-mkdir -p "$tmp/tripwire"
-for tool in docker esbuild; do
-  printf '#!/bin/sh\necho "%s was called: $*" >>"%s"\nexit 1\n' "$tool" "$tmp/tripwire/called" >"$tmp/tripwire/$tool"
-  chmod +x "$tmp/tripwire/$tool"
-done
 start=$(date +%s)
-(cd "$tmp" && PATH="$tmp/tripwire:$PATH" "$bin" "$outdir") | sed 's/^/[go] app: /'
-if [ -s "$tmp/tripwire/called" ]; then
-  cat "$tmp/tripwire/called"
-  exit 1
-fi
+synth_without_tools "$bin" "$outdir"
 log "synthesized in $(( $(date +%s) - start ))s"
 
-step="check the template (check-template.cjs)"
-node "$root/test/consumers/check-template.cjs" go "$outdir"
+run_checker

@@ -12,30 +12,10 @@
 set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+consumer=java
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 artifact_dir="$root/dist/java/io/github/cdkfleetjanitor/cdk-fleet-janitor"
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/consumer-java.XXXXXX")"
-outdir="$tmp/cdk.out"
-step="setup"
-
-log() { echo "[java] $*"; }
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL step: $step (exit $rc); work dir kept: $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap on_exit EXIT
-# Runs a command with its output in $tmp/<name>.log, shown only when it fails.
-quiet() {
-  local name="$1"; shift
-  if ! "$@" >"$tmp/$name.log" 2>&1; then
-    awk '{ gsub(/\033\[[0-9;]*m/, ""); print "    " $0 }' "$tmp/$name.log"
-    return 1
-  fi
-}
 
 step="find the package in dist/java"
 shopt -s nullglob
@@ -119,18 +99,7 @@ log "resolved: cdk-fleet-janitor $version (same bytes as dist/java), aws-cdk-lib
   "constructs $(jar_version constructs), jsii-runtime $(jar_version jsii-runtime)"
 
 step="synthesize ConsumerApp"
-# Tripwires: the synth must not need Docker or esbuild (the handler is pre-bundled in the package).
-mkdir -p "$tmp/tripwire"
-for tool in docker esbuild; do
-  printf '#!/bin/sh\necho "%s was called: $*" >>"%s"\nexit 1\n' "$tool" "$tmp/tripwire/called" >"$tmp/tripwire/$tool"
-  chmod +x "$tmp/tripwire/$tool"
-done
-(cd "$tmp" && PATH="$tmp/tripwire:$PATH" java -cp "$here/target/classes:$classpath" \
-  io.github.cdkfleetjanitor.consumer.ConsumerApp "$outdir") | sed 's/^/[java] app: /'
-if [ -s "$tmp/tripwire/called" ]; then
-  cat "$tmp/tripwire/called"
-  exit 1
-fi
+synth_without_tools java -cp "$here/target/classes:$classpath" \
+  io.github.cdkfleetjanitor.consumer.ConsumerApp "$outdir"
 
-step="check the template (check-template.cjs)"
-node "$root/test/consumers/check-template.cjs" java "$outdir"
+run_checker

@@ -14,32 +14,12 @@
 set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+consumer=python
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 venv="$here/.venv"
 py="${PYTHON:-python3}"
 mode="${PYTHON_CDK_VERSIONS:-minimum}"
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/consumer-python.XXXXXX")"
-outdir="$tmp/cdk.out"
-step="setup"
-
-log() { echo "[python] $*"; }
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL step: $step (exit $rc); work dir kept: $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap on_exit EXIT
-# Runs a command with its output in $tmp/<name>.log, shown only when it fails.
-quiet() {
-  local name="$1"; shift
-  if ! "$@" >"$tmp/$name.log" 2>&1; then
-    awk '{ gsub(/\033\[[0-9;]*m/, ""); print "    " $0 }' "$tmp/$name.log"
-    return 1
-  fi
-}
 
 step="find the wheel in dist/python"
 shopt -s nullglob
@@ -123,17 +103,6 @@ print("[python] installed: " + ", ".join(f"{n} {version(n)}" for n in names))
 PY
 
 step="synthesize app.py"
-# Tripwires: the synth must not need Docker or esbuild (the handler is pre-bundled in the package).
-mkdir -p "$tmp/tripwire"
-for tool in docker esbuild; do
-  printf '#!/bin/sh\necho "%s was called: $*" >>"%s"\nexit 1\n' "$tool" "$tmp/tripwire/called" >"$tmp/tripwire/$tool"
-  chmod +x "$tmp/tripwire/$tool"
-done
-(cd "$tmp" && PATH="$tmp/tripwire:$PATH" "$venv/bin/python" "$here/app.py" "$outdir") | sed 's/^/[python] app: /'
-if [ -s "$tmp/tripwire/called" ]; then
-  cat "$tmp/tripwire/called"
-  exit 1
-fi
+synth_without_tools "$venv/bin/python" "$here/app.py" "$outdir"
 
-step="check the template (check-template.cjs)"
-node "$root/test/consumers/check-template.cjs" python "$outdir"
+run_checker

@@ -1,0 +1,48 @@
+# Shared by every consumer's run.sh: sourced after setting `consumer` (the language name).
+# Gives $root, $tmp, $outdir, $step, log, quiet, synth_without_tools and run_checker; on failure
+# the exit trap names the language and the step that failed.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/consumer-$consumer.XXXXXX")"
+outdir="$tmp/cdk.out"
+step="setup"
+
+log() { echo "[$consumer] $*"; }
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    log "FAIL step: $step (exit $rc); work dir kept: $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap on_exit EXIT
+
+# Runs a command with its output in $tmp/<name>.log, shown only when it fails.
+quiet() {
+  local name="$1"; shift
+  if ! "$@" >"$tmp/$name.log" 2>&1; then
+    awk '{ gsub(/\033\[[0-9;]*m/, ""); print "    " $0 }' "$tmp/$name.log"
+    return 1
+  fi
+}
+
+# Runs the synth command from $tmp with tripwire `docker` and `esbuild` first on PATH: the synth
+# must need neither (the handler is pre-bundled in the package), so calling one fails the run.
+synth_without_tools() {
+  mkdir -p "$tmp/tripwire"
+  local tool
+  for tool in docker esbuild; do
+    printf '#!/bin/sh\necho "%s was called: $*" >>"%s"\nexit 1\n' "$tool" "$tmp/tripwire/called" >"$tmp/tripwire/$tool"
+    chmod +x "$tmp/tripwire/$tool"
+  done
+  (cd "$tmp" && PATH="$tmp/tripwire:$PATH" "$@") | sed "s/^/[$consumer] app: /"
+  if [ -s "$tmp/tripwire/called" ]; then
+    cat "$tmp/tripwire/called"
+    return 1
+  fi
+}
+
+run_checker() {
+  step="check the template (check-template.cjs)"
+  node "$root/test/consumers/check-template.cjs" "$consumer" "$outdir"
+}

@@ -46,3 +46,21 @@ run_checker() {
   step="check the template (check-template.cjs)"
   node "$root/test/consumers/check-template.cjs" "$consumer" "$outdir"
 }
+
+# Every language's package embeds the npm tarball jsii built; the handler bundle must be in it and
+# no TypeScript source may be. Usage: check_bundle_in_tarball <tgz file> <how it is named in the package>
+BUNDLE_IN_TARBALL="package/assets/packer-cleaner/index.js"
+check_bundle_in_tarball() {
+  local tgz="$1" label="$2" listing size
+  listing="$(tar -tvzf "$tgz")"
+  size="$(awk -v f="$BUNDLE_IN_TARBALL" '$NF == f { print $3 }' <<<"$listing")"
+  if [ -z "$size" ]; then
+    log "$label has no $BUNDLE_IN_TARBALL"
+    return 1
+  fi
+  if grep -E ' package/assets/.*\.ts$' <<<"$listing"; then
+    log "TypeScript source in the packaged assets (above)"
+    return 1
+  fi
+  log "package embeds $label with $BUNDLE_IN_TARBALL ($size bytes)"
+}

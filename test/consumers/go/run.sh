@@ -37,23 +37,13 @@ fi
 log "module: $(head -1 "$module_dir/go.mod" | cut -d' ' -f2) $(cat "$module_dir/version") (${module_dir#"$root"/})"
 
 step="inspect the module (embedded jsii tarball with the handler bundle)"
-bundle="package/assets/packer-cleaner/index.js"
 shopt -s nullglob
 tarballs=("$module_dir"/jsii/*.tgz)
 if [ "${#tarballs[@]}" -ne 1 ]; then
   log "expected exactly one jsii/*.tgz in the module, found ${#tarballs[@]}"
   exit 1
 fi
-names="$(tar -tzf "${tarballs[0]}")"
-if ! grep -qx "$bundle" <<<"$names"; then
-  log "${tarballs[0]#"$root"/} has no $bundle"
-  exit 1
-fi
-if grep -E '^package/assets/.*\.ts$' <<<"$names"; then
-  log "TypeScript source in the packaged assets (above)"
-  exit 1
-fi
-log "module embeds jsii/$(basename "${tarballs[0]}") with $bundle ($(tar -xzOf "${tarballs[0]}" "$bundle" | wc -c | tr -d ' ') bytes)"
+check_bundle_in_tarball "${tarballs[0]}" "jsii/$(basename "${tarballs[0]}") (in the module)"
 
 step="set up the module proxy (build-tools/go-local-proxy.cjs)"
 quiet proxy node "$root/build-tools/go-local-proxy.cjs" --env

@@ -34,7 +34,6 @@ done
 log "package: io.github.cdkfleetjanitor:cdk-fleet-janitor:$version (${jar#"$root"/})"
 
 step="inspect the jar (handler bundle)"
-bundle="package/assets/packer-cleaner/index.js"
 jar_tool="$(command -v jar || true)"
 [ -n "$jar_tool" ] || jar_tool="$(dirname "$(readlink -f "$(command -v javac)")")/jar"
 tgz="$("$jar_tool" tf "$jar" | grep -E '^io/github/cdkfleetjanitor/[^/]+\.jsii\.tgz$' || true)"
@@ -44,17 +43,7 @@ if [ "$(printf '%s' "$tgz" | grep -c .)" -ne 1 ]; then
 fi
 mkdir -p "$tmp/jar"
 (cd "$tmp/jar" && "$jar_tool" xf "$jar" "$tgz")
-listing="$(tar -tvzf "$tmp/jar/$tgz")"
-size="$(awk -v f="$bundle" '$NF == f { print $3 }' <<<"$listing")"
-if [ -z "$size" ]; then
-  log "$tgz has no $bundle"
-  exit 1
-fi
-if grep -E ' package/assets/.*\.ts$' <<<"$listing"; then
-  log "TypeScript source in the packaged assets"
-  exit 1
-fi
-log "jar contains $tgz with $bundle ($size bytes)"
+check_bundle_in_tarball "$tmp/jar/$tgz" "$tgz (in the jar)"
 
 step="read dependency versions from the built POM"
 # Prints "groupId:artifactId version" for each dependency of the POM.

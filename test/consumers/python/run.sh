@@ -33,25 +33,20 @@ wheel="${wheels[0]}"
 log "wheel: ${wheel#"$root"/}"
 
 step="inspect the wheel (handler bundle, Requires-Dist)"
-# Prints what it found; writes the pip requirements for aws-cdk-lib and constructs to $tmp/requirements.txt.
-"$py" - "$wheel" "$mode" "$tmp/requirements.txt" <<'PY'
-import io, re, sys, tarfile, zipfile
+# Extracts the embedded jsii tarball to $tmp/wheel-jsii.tgz (its name in the wheel to
+# $tmp/wheel-jsii.name); writes the pip requirements for aws-cdk-lib and constructs to $tmp/requirements.txt.
+"$py" - "$wheel" "$mode" "$tmp/requirements.txt" "$tmp/wheel-jsii" <<'PY'
+import re, sys, zipfile
 
-wheel, mode, out = sys.argv[1:4]
-BUNDLE = "package/assets/packer-cleaner/index.js"
+wheel, mode, out, jsii_out = sys.argv[1:5]
 with zipfile.ZipFile(wheel) as z:
     tgzs = [n for n in z.namelist() if re.fullmatch(r"cdk_fleet_janitor/_jsii/[^/]+\.tgz", n)]
     if len(tgzs) != 1:
         sys.exit(f"expected one cdk_fleet_janitor/_jsii/*.tgz in the wheel, found {tgzs}")
-    with tarfile.open(fileobj=io.BytesIO(z.read(tgzs[0])), mode="r:gz") as t:
-        names = t.getnames()
-        if BUNDLE not in names:
-            sys.exit(f"{tgzs[0]} has no {BUNDLE}")
-        size = t.getmember(BUNDLE).size
-        ts = [n for n in names if n.startswith("package/assets/") and n.endswith(".ts")]
-        if ts:
-            sys.exit(f"TypeScript source in the packaged assets: {ts}")
-    print(f"[python] wheel contains {tgzs[0]} with {BUNDLE} ({size} bytes)")
+    with open(jsii_out + ".tgz", "wb") as f:
+        f.write(z.read(tgzs[0]))
+    with open(jsii_out + ".name", "w") as f:
+        f.write(tgzs[0])
     meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
     requires = [l.split(":", 1)[1].strip() for l in z.read(meta).decode().splitlines() if l.startswith("Requires-Dist:")]
 
@@ -79,6 +74,7 @@ with open(out, "w") as f:
     f.write("\n".join(lines) + "\n")
 print(f"[python] installing ({mode}): {' '.join(lines)}")
 PY
+check_bundle_in_tarball "$tmp/wheel-jsii.tgz" "$(cat "$tmp/wheel-jsii.name") (in the wheel)"
 
 step="create the virtualenv"
 # Reused only when the wheel, the requirements and the interpreter are the same as last time.

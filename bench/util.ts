@@ -69,14 +69,3 @@ export async function forEachConcurrently<T>(items: readonly T[], limit: number,
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
-
-/** A seeded linear congruential generator: synthetic inputs are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  const modulus = 2 ** 32;
-  let state = Math.abs(Math.floor(seed)) % modulus;
-  // Exact in doubles: state * multiplier stays below 2^53.
-  return () => {
-    state = (state * 1_664_525 + 1_013_904_223) % modulus;
-    return state / modulus;
-  };
-}

@@ -10,8 +10,9 @@ import { readConfig } from '../../lambda/packer-cleaner/config';
 import { decide, ObservedInstance } from '../../lambda/packer-cleaner/decide';
 import { PackerCleaner, PackerCleanerAction } from '../../src';
 import { createKeyPair } from '../../test/emulator/fleet';
+import { mulberry32 } from '../../test/emulator/random';
 import type { BenchScenario, EconomyFixture } from '../scenario';
-import { chunks, forEachConcurrently, seededRandom } from '../util';
+import { chunks, forEachConcurrently } from '../util';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -129,7 +130,7 @@ async function prepareFleet(ec2: EC2Client): Promise<EconomyFixture> {
 
 /** A deterministic mix of Packer and other keys, states, ages and protection tags. */
 function syntheticInstances(count: number, now: number): ObservedInstance[] {
-  const random = seededRandom(20_240_501);
+  const random = mulberry32(20_240_501);
   const pick = <T>(weighted: ReadonlyArray<readonly [T, number]>): T => {
     let r = random();
     for (const [value, weight] of weighted) if ((r -= weight) < 0) return value;

@@ -7,9 +7,10 @@ import * as http from 'http';
 import { DescribeInstancesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { FaultProxy, FaultProxyOptions, mulberry32, startFaultProxy } from './fault-proxy';
+import { FaultProxy, FaultProxyOptions, startFaultProxy } from './fault-proxy';
 import { createInstances, describeAllInstances } from './fleet';
 import { EMULATOR_REGION, MotoServer, startMoto } from './moto';
+import { mulberry32 } from './random';
 
 let moto: MotoServer;
 const proxies: FaultProxy[] = [];

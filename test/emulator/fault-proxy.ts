@@ -16,6 +16,7 @@
  */
 import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
+import { mulberry32 } from './random';
 
 export interface FaultRule {
   /** e.g. TerminateInstances */
@@ -76,19 +77,6 @@ const LOOPBACK = '127.0.0.1';
 /** Request bodies are buffered to read the operation; nothing the SDK sends here comes close. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
-/** mulberry32: a tiny, well-distributed 32-bit PRNG, enough for fault decisions. */
-/* eslint-disable no-bitwise -- a 32-bit PRNG is bit arithmetic */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-/* eslint-enable no-bitwise */
 
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(opts.target);

@@ -20,7 +20,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CallRecord, FaultProxy, FaultProxyOptions, mulberry32, startFaultProxy } from './fault-proxy';
+import { CallRecord, FaultProxy, FaultProxyOptions, startFaultProxy } from './fault-proxy';
 import {
   createInstances,
   createKeyPair,
@@ -35,6 +35,8 @@ import {
   readNotifications,
 } from './fleet';
 import { awsEnv, EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
+import { onlyNotification, parseCounts, parseRows } from './notification';
+import { mulberry32, packerKeyName } from './random';
 import { BundleRun, runBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
@@ -139,11 +141,6 @@ interface FleetSpec {
   readonly orphans: ReadonlyArray<{ name: string; createdAgo: number; protect?: string; deleted: boolean }>;
 }
 
-/** Packer's `packer_<time-ordered uuid>`: the first 32 bits are Unix seconds. */
-function packerKey(random: () => number, at: number): string {
-  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(random() * 16).toString(16)).join('');
-  return `packer_${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`;
-}
 
 /**
  * About 300 instances of every kind. Key names are fixed once (from `namingNow`) so both builds of
@@ -151,7 +148,7 @@ function packerKey(random: () => number, at: number): string {
  */
 function realisticFleet(seed: number, namingNow: number): FleetSpec {
   const random = mulberry32(seed);
-  const keys = (n: number, ago: number) => Array.from({ length: n }, () => packerKey(random, namingNow - ago));
+  const keys = (n: number, ago: number) => Array.from({ length: n }, () => packerKeyName(random, namingNow - ago));
   const categories: Category[] = [
     { name: 'running-3h', count: 60, state: 'running', launchedAgo: 3 * HOUR, keys: keys(4, 3 * HOUR), expected: 'TERMINATE' },
     { name: 'running-5d', count: 30, state: 'running', launchedAgo: 5 * DAY, keys: keys(2, 5 * DAY), expected: 'TERMINATE' },
@@ -169,14 +166,14 @@ function realisticFleet(seed: number, namingNow: number): FleetSpec {
     { name: 'terminated-2d', count: 5, state: 'terminated', launchedAgo: 2 * DAY, keys: keys(5, 2 * DAY), expected: 'OTHER' },
   ];
   const orphans = [
-    { name: packerKey(random, namingNow - 2 * DAY), createdAgo: 2 * DAY, deleted: true },
-    { name: packerKey(random, namingNow - 3 * HOUR), createdAgo: 3 * HOUR, deleted: true },
-    { name: packerKey(random, namingNow - 30 * DAY), createdAgo: 30 * DAY, deleted: true },
-    { name: packerKey(random, namingNow - 30 * MINUTE), createdAgo: 30 * MINUTE, deleted: false },
-    { name: packerKey(random, namingNow - 4 * DAY), createdAgo: 4 * DAY, protect: 'keep', deleted: false },
+    { name: packerKeyName(random, namingNow - 2 * DAY), createdAgo: 2 * DAY, deleted: true },
+    { name: packerKeyName(random, namingNow - 3 * HOUR), createdAgo: 3 * HOUR, deleted: true },
+    { name: packerKeyName(random, namingNow - 30 * DAY), createdAgo: 30 * DAY, deleted: true },
+    { name: packerKeyName(random, namingNow - 30 * MINUTE), createdAgo: 30 * MINUTE, deleted: false },
+    { name: packerKeyName(random, namingNow - 4 * DAY), createdAgo: 4 * DAY, protect: 'keep', deleted: false },
     { name: 'prod-deploy', createdAgo: 400 * DAY, deleted: false },
     // Builds that failed before launching leave a key pair behind each: one DeleteKeyPair call apiece.
-    ...Array.from({ length: 40 }, (_, i) => ({ name: packerKey(random, namingNow - (3 + i) * HOUR), createdAgo: (3 + i) * HOUR, deleted: true })),
+    ...Array.from({ length: 40 }, (_, i) => ({ name: packerKeyName(random, namingNow - (3 + i) * HOUR), createdAgo: (3 + i) * HOUR, deleted: true })),
   ];
   return { categories, orphans };
 }
@@ -276,49 +273,6 @@ function longestRefusal(p: FaultProxy): number {
   return longest;
 }
 
-interface Row {
-  readonly resourceType: string;
-  readonly id: string;
-  readonly action: string;
-  readonly result: string;
-  readonly error?: string;
-}
-
-function parseRows(body: string): Map<string, Row> {
-  const rows = new Map<string, Row>();
-  for (const line of body.split('\n').filter((l) => l.startsWith('- '))) {
-    const match = /^- (instance|key-pair|security-group) (.+?) {2}.* {2}action=(\S+) {2}result=(\S+)(?: {2}error=(\S+))?/.exec(line);
-    if (!match) throw new Error(`unreadable notification line: ${line}`);
-    expect(rows.has(match[2])).toBe(false);
-    rows.set(match[2], { resourceType: match[1], id: match[2], action: match[3], result: match[4], error: match[5] });
-  }
-  return rows;
-}
-
-function parseCounts(body: string): Record<string, number> {
-  const number = (re: RegExp) => {
-    const match = re.exec(body);
-    if (!match) throw new Error(`no ${re} in the notification body`);
-    return Number(match[1]);
-  };
-  return {
-    scanned: number(/Scanned (\d+) resource\(s\)/),
-    matched: number(/; (\d+) matched\./),
-    actionsTaken: number(/Done: (\d+)/),
-    actionsFailed: number(/Failed: (\d+)/),
-    wouldAct: number(/Would act \(dry run\): (\d+)/),
-    reported: number(/Reported only: (\d+)/),
-    skippedProtected: number(/Skipped \(protected\): (\d+)/),
-    skippedCap: number(/Skipped \(per-run cap\): (\d+)/),
-    kept: number(/Kept \(not due\): (\d+)/),
-  };
-}
-
-function onlyNotification(notifications: Notification[]): Notification {
-  expect(notifications).toHaveLength(1);
-  expect(notifications[0].Subject).toContain('PackerCleaner');
-  return notifications[0];
-}
 
 // ---- a. throttling and 503s ------------------------------------------------------------------------------
 

@@ -46,10 +46,11 @@ import {
   FixtureInstanceState,
   InstanceGroup,
   InstanceView,
-  Notification,
   readNotifications,
 } from './fleet';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
+import { onlyNotification, parseCounts, parseRows, parseTruncation } from './notification';
+import { legacyPackerKeyName, mulberry32, packerKeyName, shuffle } from './random';
 import { BundleRun, runBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
@@ -168,39 +169,6 @@ function expectedFor(spec: Spec, rules: Rules): Expected {
   throw new Error('STOP is not used in this file');
 }
 
-/** Deterministic pseudo-random numbers (Park-Miller), so every run builds the same fleet. */
-function seededRandom(seed: number): () => number {
-  let state = (seed % 2_147_483_646) + 1;
-  return () => {
-    state = (state * 48_271) % 2_147_483_647;
-    return (state - 1) / 2_147_483_646;
-  };
-}
-
-function hex(random: () => number, digits: number): string {
-  let out = '';
-  for (let i = 0; i < digits; i++) out += Math.floor(random() * 16).toString(16);
-  return out;
-}
-
-/** Packer's time-ordered uuid: the first 32 bits are the Unix seconds of the build. */
-function packerKeyName(random: () => number, at: number): string {
-  const seconds = Math.floor(at / 1000).toString(16).padStart(8, '0');
-  return `packer_${seconds}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 12)}`;
-}
-
-/** What Packer before 2016 used: "packer " and a random (v4) uuid. */
-function legacyPackerKeyName(random: () => number): string {
-  return `packer ${hex(random, 8)}-${hex(random, 4)}-4${hex(random, 3)}-${'89ab'[Math.floor(random() * 4)]}${hex(random, 3)}-${hex(random, 12)}`;
-}
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}
 
 interface PackerCategory {
   readonly category: string;
@@ -376,66 +344,6 @@ function expectedKeyDeletions(fleet: Fleet, maxAgeMs: number): Set<string> {
 
 // ---- the notification ------------------------------------------------------------------------------
 
-interface Row {
-  readonly resourceType: string;
-  readonly id: string;
-  readonly action: string;
-  readonly result: string;
-}
-
-/** The resource lines of a notification body, by id; fails on a line it cannot read. */
-function parseRows(body: string): Map<string, Row> {
-  const rows = new Map<string, Row>();
-  for (const line of body.split('\n').filter((l) => l.startsWith('- '))) {
-    const match = /^- (instance|key-pair|security-group) (.+?) {2}.* {2}action=(\S+) {2}result=(\S+)/.exec(line);
-    if (!match) throw new Error(`unreadable notification line: ${line}`);
-    expect(rows.has(match[2])).toBe(false);
-    rows.set(match[2], { resourceType: match[1], id: match[2], action: match[3], result: match[4] });
-  }
-  return rows;
-}
-
-/** The counts block of the body header. */
-function parseCounts(body: string): Record<string, number> {
-  const number = (re: RegExp) => {
-    const match = re.exec(body);
-    if (!match) throw new Error(`no ${re} in the notification body`);
-    return Number(match[1]);
-  };
-  return {
-    scanned: number(/Scanned (\d+) resource\(s\)/),
-    matched: number(/; (\d+) matched\./),
-    actionsTaken: number(/Done: (\d+)/),
-    actionsFailed: number(/Failed: (\d+)/),
-    wouldAct: number(/Would act \(dry run\): (\d+)/),
-    reported: number(/Reported only: (\d+)/),
-    skippedProtected: number(/Skipped \(protected\): (\d+)/),
-    skippedCap: number(/Skipped \(per-run cap\): (\d+)/),
-    kept: number(/Kept \(not due\): (\d+)/),
-  };
-}
-
-/** The "... and N more resource(s) not listed ..." line of a truncated body, if there is one. */
-function parseTruncation(body: string): { omitted: number; tally: Record<string, number> } | undefined {
-  const match = /^\.\.\. and (\d+) more resource\(s\) not listed to stay under the SNS size limit \(([^)]*)\)/m.exec(body);
-  if (!match) return undefined;
-  const counts: Record<string, number> = {};
-  for (const part of match[2].split(', ')) {
-    const [count, outcome] = part.split(' ');
-    counts[outcome] = Number(count);
-  }
-  return { omitted: Number(match[1]), tally: counts };
-}
-
-function onlyNotification(notifications: Notification[]): Notification {
-  expect(notifications).toHaveLength(1);
-  const [n] = notifications;
-  expect(n.Subject).toBeDefined();
-  expect(n.Subject!.length).toBeLessThan(100);
-  expect(n.Subject).toContain('PackerCleaner');
-  expect(Buffer.byteLength(n.Message, 'utf8')).toBeLessThanOrEqual(250_000);
-  return n;
-}
 
 /** Outcome the report gives a candidate the expectation classified. */
 function resultFor(expected: Expected, dryRun: boolean): string | undefined {
@@ -482,7 +390,7 @@ test('TERMINATE with key pair cleanup over 1,200+ instances: end state instance 
   };
 
   const now = Date.now();
-  const random = seededRandom(20240501);
+  const random = mulberry32(20240501);
   const packer = shuffle(packerSpecs(packerCategories(1), now, random), random);
   // One young build reuses an old key pair that Packer created days ago: in use, so kept.
   const reusedOldKey = packerKeyName(random, now - 2 * DAY);
@@ -627,7 +535,7 @@ test('TERMINATE with key pair cleanup over 1,200+ instances: end state instance 
 /** A small fleet with one (or a few) of everything, for the dry-run and NOTIFY runs. */
 async function smallFleet(seed: number): Promise<Fleet> {
   const now = Date.now();
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const packer = packerSpecs(packerCategories(0.02), now, random);
   return buildFleet(packer, otherSpecs(0.02), orphanKeySpecs(random, now), now);
 }

@@ -1,6 +1,6 @@
 import type { PackerCleanerConfig } from './config';
 import { isProtected, splitAtCap } from '../shared/guards';
-import { formatAge } from '../shared/time';
+import { ageSeconds, formatAge } from '../shared/time';
 import { matchesAny, wildcardToRegExp } from '../shared/wildcard';
 
 /*
@@ -122,7 +122,7 @@ export function decide(observation: Observation, config: PackerCleanerConfig, no
 }
 
 function decideInstance(instance: ObservedInstance, config: PackerCleanerConfig, now: Date): PlanItem {
-  const age = instance.launchTime ? (now.getTime() - instance.launchTime.getTime()) / 1000 : Number.NaN;
+  const age = ageSeconds(instance.launchTime, now);
   const details: Array<readonly [string, string]> = [
     ['name', instance.tags.Name ?? '-'],
     ['key', instance.keyName ?? '-'],
@@ -152,7 +152,7 @@ function dueInstanceAction(instance: ObservedInstance, age: number, config: Pack
     if (config.terminateStoppedAfterSeconds !== undefined) {
       // Stopped time when EC2 reported it; otherwise the launch time, which is never later than the stop.
       const since = instance.stoppedAt ?? instance.launchTime!;
-      const stoppedFor = (now.getTime() - since.getTime()) / 1000;
+      const stoppedFor = ageSeconds(since, now);
       if (stoppedFor > config.terminateStoppedAfterSeconds) {
         return { action: 'TERMINATE', reason: `stopped for ${formatAge(stoppedFor)}, over terminateStoppedAfter ${formatAge(config.terminateStoppedAfterSeconds)}` };
       }
@@ -178,7 +178,7 @@ function decideLeftover(
   config: PackerCleanerConfig,
   now: Date,
 ): PlanItem {
-  const age = createdAt ? (now.getTime() - createdAt.getTime()) / 1000 : Number.NaN;
+  const age = ageSeconds(createdAt, now);
   const base = { resourceType, id, ageSeconds: age, details: [...details, ['age', formatAge(age)] as const] };
   // A creation time in the future is not a Packer timestamp (e.g. a random UUID): treat it as unknown.
   if (Number.isNaN(age) || age < 0) return { ...base, action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' };

@@ -20,7 +20,7 @@ let config: PackerCleanerConfig | undefined;
 /** Largest number of entries returned in the invocation result (the notification and logs carry all). */
 const RESULT_ENTRIES_MAX = 200;
 
-export async function handler(event: unknown): Promise<Omit<RunSummary, 'entries'> & { entries: RunSummary['entries']; entriesOmitted: number }> {
+export async function handler(event: unknown): Promise<RunSummary & { entriesOmitted: number }> {
   config ??= readConfig(process.env);
   const cfg = config;
   const request = parseSweepEvent(event);

@@ -4,8 +4,14 @@ import { awscdk, javascript } from 'projen';
  * aws-cdk-lib version choice (see issue #2):
  * - 2.257.0 is the development version and the bottom of the peer range.
  * - cdk-nag 2.38.x runs its AwsSolutions pack against 2.257.0 offline (our construct tests do). cdk-nag
- *   3.0.2 declares a peer range of ^2.257.0 but fails there at synth ("aspectApplication.aspect.visit
- *   is not a function", checked 2026-11-22), so 2.38.x it is.
+ *   3.0.2 declares a peer range of ^2.257.0 but cannot run on 2.257.0 (measured): it is a validation
+ *   plugin (`Validations.of(app).addPlugins(new AwsSolutionsChecks(app))`; registered as an Aspect,
+ *   the v2 way, synth throws "aspectApplication.aspect.visit is not a function", on 2.276.0 too), and
+ *   2.257.0 does not pass plugins the construct tree, so the pack fails with "NagPack requires a
+ *   construct tree on the validation context" and so does the validation. 2.258.0 is the first
+ *   release that passes it (read in its source; runs on 2.268.0 and 2.276.0, checked 2026-12-01),
+ *   so 2.38.x it is while we develop on 2.257.0; test/consumers/nag3 runs the cdk-nag 3 packs on
+ *   the packaged library with aws-cdk-lib 2.276.0.
  * - the integ-runner snapshot check can read the cloud assembly written by 2.257.0; it cannot read
  *   the schema-55 assembly of aws-cdk-lib 2.276.0, so we do not move past the 2.25x line yet.
  */
@@ -148,11 +154,12 @@ project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '2
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION', '1');
 
 // ---- demo --------------------------------------------------------------------------------------
+// One segment per construct (demo/segments/index.ts), all on one moto server; `npx projen demo -- <ConstructName>` runs one.
 const demo = project.addTask('demo', {
-  description: 'Synthesize the example app, run PackerCleaner against a local moto fleet, print the result',
+  description: 'Run every construct (or those named: npx projen demo -- <ConstructName>) against a local moto fleet, print the results',
 });
 demo.spawn(bundleTask);
-demo.exec('ts-node --project tsconfig.dev.json demo/packer-cleaner-demo.ts');
+demo.exec('ts-node --project tsconfig.dev.json demo/run.ts', { receiveArgs: true });
 
 // Everyday `build` packages npm only; Python, Java and Go are their own step (`package-all`),
 // proven by the consumer apps in `test:consumers`.

@@ -1,2 +1,3 @@
 export * from './common';
+export * from './fleet-janitor-dashboard';
 export * from './packer-cleaner';

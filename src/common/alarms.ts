@@ -3,32 +3,41 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface FailureAlarms {
   readonly errorAlarm: cloudwatch.Alarm;
   readonly throttleAlarm: cloudwatch.Alarm;
+  /** Present when the function has a dead-letter queue. */
+  readonly deadLetterAlarm?: cloudwatch.Alarm;
 }
 
-/** A failed or throttled run is never silent: each alarm notifies the construct's topic. */
-export function createFailureAlarms(scope: Construct, fn: lambda.IFunction, topic: sns.ITopic, label: string): FailureAlarms {
-  const period = Duration.minutes(5);
-  const errorAlarm = new cloudwatch.Alarm(scope, 'ErrorAlarm', {
-    alarmDescription: `${label}: the handler failed (bad configuration, AWS errors, or a run that could not finish). See its log group.`,
-    metric: fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+const PERIOD = Duration.minutes(5);
+
+/** A failed, throttled or dropped run is never silent: each alarm notifies the construct's topic. */
+export function createFailureAlarms(
+  scope: Construct, fn: lambda.IFunction, topic: sns.ITopic, label: string, deadLetterQueue?: sqs.IQueue,
+): FailureAlarms {
+  const errorAlarm = atLeastOnce(scope, 'ErrorAlarm', fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+    `${label}: the handler failed (bad configuration, AWS errors, or a run that could not finish). See its log group.`);
+  const throttleAlarm = atLeastOnce(scope, 'ThrottleAlarm', fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+    `${label}: invocations were throttled, so a run may not have happened.`);
+  const deadLetterAlarm = deadLetterQueue && atLeastOnce(scope, 'DeadLetterAlarm',
+    deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
+    `${label}: an invocation failed after every retry and its event is in the dead-letter queue. Read it, fix the cause, and invoke again.`);
+  const alarms = [errorAlarm, throttleAlarm, ...(deadLetterAlarm ? [deadLetterAlarm] : [])];
+  for (const alarm of alarms) alarm.addAlarmAction(new actions.SnsAction(topic));
+  return { errorAlarm, throttleAlarm, deadLetterAlarm };
+}
+
+function atLeastOnce(scope: Construct, id: string, metric: cloudwatch.IMetric, alarmDescription: string): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription,
+    metric,
     threshold: 1,
     evaluationPeriods: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  const throttleAlarm = new cloudwatch.Alarm(scope, 'ThrottleAlarm', {
-    alarmDescription: `${label}: invocations were throttled, so a run may not have happened.`,
-    metric: fn.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
-    threshold: 1,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  for (const alarm of [errorAlarm, throttleAlarm]) alarm.addAlarmAction(new actions.SnsAction(topic));
-  return { errorAlarm, throttleAlarm };
 }

@@ -1,1 +1,2 @@
 export * from './common-props';
+export * from './janitor';

@@ -28,13 +28,20 @@ export function resolveTopic(scope: Construct, topic: sns.ITopic | undefined, di
 }
 
 /**
- * Lets `grantee` publish to `topic`: sns:Publish on the topic and, when the topic's key is known,
- * the two KMS actions SNS uses for a publisher (GenerateDataKey, Decrypt) on that key only.
+ * Lets the holder of `policy` publish to `topic`: sns:Publish on the topic and, when the topic's key
+ * is known, the two KMS actions SNS uses for a publisher (GenerateDataKey, Decrypt) on that key only.
  * (`topic.grantPublish` grants `kms:GenerateDataKey*`, which also covers key pairs and
- * plaintext-free data keys that publishing never needs.) For a topic imported by ARN whose key is
- * a customer managed key, the key's owner must allow these two actions to the grantee.
+ * plaintext-free data keys that publishing never needs, and writes to the role's inline policy.)
+ * For a topic imported by ARN whose key is a customer managed key, the key's owner must allow these
+ * two actions to the role.
  */
-export function grantPublish(topic: sns.ITopic, grantee: iam.IGrantable): void {
-  iam.Grant.addToPrincipal({ grantee, actions: ['sns:Publish'], resourceArns: [topic.topicArn] });
-  topic.masterKey?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+export function grantPublish(topic: sns.ITopic, policy: iam.ManagedPolicy): void {
+  policy.addStatements(new iam.PolicyStatement({ sid: 'PublishReports', actions: ['sns:Publish'], resources: [topic.topicArn] }));
+  if (topic.masterKey) {
+    policy.addStatements(new iam.PolicyStatement({
+      sid: 'EncryptReports',
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resources: [topic.masterKey.keyArn],
+    }));
+  }
 }

@@ -1,4 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { JanitorCommonProps } from './common-props';
 
 /*
  * Prop checks run first thing in a constructor, before any resource exists. Unresolved tokens are
@@ -41,4 +43,18 @@ export function checkTagMap(construct: string, prop: string, value: { [key: stri
     checkTagKey(construct, `${prop} key`, key);
     if (typeof tagValue !== 'string' || tagValue.length > 256) fail(construct, `${prop}["${key}"]`, tagValue, 'a tag value must be a string of at most 256 characters');
   }
+}
+
+/** The checks of `JanitorCommonProps` every construct runs before its own. */
+export function checkCommonProps(construct: string, props: JanitorCommonProps): void {
+  checkDuration(construct, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });
+  checkInteger(construct, 'maxActionsPerRun', props.maxActionsPerRun, 0, 100_000);
+  checkInteger(construct, 'memorySize', props.memorySize, 128, 10_240);
+  checkTagKey(construct, 'protectionTagKey', props.protectionTagKey);
+  if (props.tracing !== undefined && !Object.values(lambda.Tracing).includes(props.tracing)) {
+    fail(construct, 'tracing', props.tracing, `must be one of ${Object.values(lambda.Tracing).join(', ')}`);
+  }
+  if (!props.vpc && props.vpcSubnets) fail(construct, 'vpcSubnets', '(set)', 'needs the vpc prop');
+  if (!props.vpc && props.securityGroups) fail(construct, 'securityGroups', props.securityGroups.map((g) => g.node.path), 'needs the vpc prop');
+  if (props.securityGroups && props.securityGroups.length === 0) fail(construct, 'securityGroups', [], 'give at least one security group, or leave it out for a new one');
 }

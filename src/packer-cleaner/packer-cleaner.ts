@@ -5,16 +5,18 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PackerCleanerAction } from './packer-cleaner-action';
 import { createFailureAlarms } from '../common/alarms';
 import { DEFAULT_MAX_ACTIONS_PER_RUN, DEFAULT_PROTECTION_TAG_KEY, JanitorCommonProps } from '../common/common-props';
-import { HandlerFunction, envNumber } from '../common/handler-function';
+import { DEFAULT_TIMEOUT, HandlerFunction, envNumber } from '../common/handler-function';
+import { IFleetJanitor } from '../common/janitor';
 import { janitorMetric } from '../common/metrics';
 import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from '../common/nag';
 import { grantPublish, resolveTopic } from '../common/notifications';
-import { scheduleSweep } from '../common/schedule';
-import { checkDuration, checkInteger, checkTagKey, checkTagMap, fail } from '../common/validation';
+import { checkScheduleAgainstTimeout, scheduleSweep } from '../common/schedule';
+import { checkCommonProps, checkDuration, checkTagMap, fail } from '../common/validation';
 
 /** Packer's temporary key pair names: `packer_<uuid>` since 2016 and `packer <uuid>` before. */
 export const DEFAULT_PACKER_KEY_NAME_PATTERNS = ['packer_*', 'packer *'];
@@ -75,13 +77,16 @@ export interface PackerCleanerProps extends JanitorCommonProps {
 }
 
 const NAME = 'PackerCleaner';
+const DEFAULT_SCHEDULE = scheduler.ScheduleExpression.rate(Duration.hours(1));
 
 /**
  * A scheduled sweep for EC2 instances left behind by Packer builds: finds instances whose key pair
  * is one of Packer's temporary keys, and notifies, stops or terminates those that ran too long.
  * Optionally deletes Packer's leftover key pairs and security groups.
  */
-export class PackerCleaner extends Construct {
+export class PackerCleaner extends Construct implements IFleetJanitor {
+  /** The kind of janitor. */
+  public readonly janitorName = NAME;
   /** The handler function. */
   public readonly handler: lambda.IFunction;
   /** The topic that receives each run's report and the alarms. */
@@ -90,6 +95,15 @@ export class PackerCleaner extends Construct {
   public readonly errorAlarm: cloudwatch.IAlarm;
   /** Alarm on handler throttles; notifies `topic`. */
   public readonly throttleAlarm: cloudwatch.IAlarm;
+  /** Alarm on messages in `deadLetterQueue`; notifies `topic`. */
+  public readonly deadLetterAlarm: cloudwatch.IAlarm;
+  /** Every alarm above. */
+  public readonly alarms: cloudwatch.IAlarm[];
+  /**
+   * Where runs that failed after every retry leave their event: Lambda's asynchronous invocations
+   * and Scheduler's undeliverable ones (encrypted, TLS-only, kept 14 days).
+   */
+  public readonly deadLetterQueue: sqs.IQueue;
   /** The EventBridge Scheduler schedule that starts each run. */
   public readonly schedule: scheduler.ISchedule;
   /** The handler's log group. */
@@ -114,10 +128,8 @@ export class PackerCleaner extends Construct {
       bundle: 'packer-cleaner',
       serviceName: NAME,
       description: 'cdk-fleet-janitor PackerCleaner: stops/terminates/reports Packer build instances that ran too long',
-      memorySize: props.memorySize,
-      timeout: props.timeout,
-      logRetention: props.logRetention,
-      singleConcurrency: true,
+      common: props,
+      invokedAsynchronously: true,
       environment: {
         TOPIC_ARN: this.topic.topicArn,
         ACTION: action,
@@ -134,12 +146,13 @@ export class PackerCleaner extends Construct {
     });
     this.handler = fn.function;
     this.logGroup = fn.logGroup;
+    this.deadLetterQueue = fn.deadLetterQueue!;
 
     // Reads. EC2 Describe* actions support no resource-level permissions.
     const describeActions = ['ec2:DescribeInstances'];
     if (cleanupKeyPairs) describeActions.push('ec2:DescribeKeyPairs');
     if (cleanupSecurityGroups) describeActions.push('ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces');
-    fn.role.addToPolicy(new iam.PolicyStatement({ sid: 'DescribeFleet', actions: describeActions, resources: ['*'] }));
+    fn.policy.addStatements(new iam.PolicyStatement({ sid: 'DescribeFleet', actions: describeActions, resources: ['*'] }));
     const acknowledgements: NagAcknowledgement[] = [{
       id: 'AwsSolutions-IAM5',
       reason: `${describeActions.join(', ')}: EC2 Describe actions support no resource-level permissions, so IAM requires Resource "*"; they are read-only.`,
@@ -157,7 +170,7 @@ export class PackerCleaner extends Construct {
       if (action === PackerCleanerAction.TERMINATE || props.terminateStoppedAfter) instanceActions.push('ec2:TerminateInstances');
       if (instanceActions.length > 0) {
         const instances = fn.ec2Arn('instance', '*');
-        fn.role.addToPolicy(new iam.PolicyStatement({
+        fn.policy.addStatements(new iam.PolicyStatement({
           sid: 'ActOnPackerInstances',
           actions: instanceActions,
           resources: [instances],
@@ -175,7 +188,7 @@ export class PackerCleaner extends Construct {
       if (cleanupKeyPairs) {
         // Key pair ARNs carry the key name, so the patterns (same wildcards as IAM) scope the grant.
         const keyPairs = patterns.map((p) => fn.ec2Arn('key-pair', p));
-        fn.role.addToPolicy(new iam.PolicyStatement({
+        fn.policy.addStatements(new iam.PolicyStatement({
           sid: 'DeletePackerKeyPairs',
           actions: ['ec2:DeleteKeyPair'],
           resources: keyPairs,
@@ -194,7 +207,7 @@ export class PackerCleaner extends Construct {
       }
       if (cleanupSecurityGroups) {
         const securityGroups = fn.ec2Arn('security-group', '*');
-        fn.role.addToPolicy(new iam.PolicyStatement({
+        fn.policy.addStatements(new iam.PolicyStatement({
           sid: 'DeletePackerSecurityGroups',
           actions: ['ec2:DeleteSecurityGroup'],
           resources: [securityGroups],
@@ -210,15 +223,17 @@ export class PackerCleaner extends Construct {
         });
       }
     }
-    grantPublish(this.topic, fn.role);
+    grantPublish(this.topic, fn.policy);
     acknowledgeNagFindings(fn.policy, acknowledgements);
 
-    const alarms = createFailureAlarms(this, this.handler, this.topic, NAME);
+    const alarms = createFailureAlarms(this, this.handler, this.topic, NAME, this.deadLetterQueue);
     this.errorAlarm = alarms.errorAlarm;
     this.throttleAlarm = alarms.throttleAlarm;
+    this.deadLetterAlarm = alarms.deadLetterAlarm!;
+    this.alarms = [this.errorAlarm, this.throttleAlarm, this.deadLetterAlarm];
 
-    this.schedule = scheduleSweep(this, this.handler, props.schedule ?? scheduler.ScheduleExpression.rate(Duration.hours(1)),
-      'cdk-fleet-janitor PackerCleaner sweep');
+    this.schedule = scheduleSweep(this, this.handler, props.schedule ?? DEFAULT_SCHEDULE,
+      'cdk-fleet-janitor PackerCleaner sweep', this.deadLetterQueue);
   }
 
   /** Resources (instances, key pairs, security groups) each run looked at. */
@@ -250,10 +265,8 @@ export class PackerCleaner extends Construct {
 function validateProps(props: PackerCleanerProps): void {
   checkDuration(NAME, 'maxAge', props.maxAge, { min: Duration.minutes(1), max: Duration.days(366) });
   checkDuration(NAME, 'terminateStoppedAfter', props.terminateStoppedAfter, { min: Duration.minutes(1), max: Duration.days(3660) });
-  checkDuration(NAME, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });
-  checkInteger(NAME, 'maxActionsPerRun', props.maxActionsPerRun, 0, 100_000);
-  checkInteger(NAME, 'memorySize', props.memorySize, 128, 10_240);
-  checkTagKey(NAME, 'protectionTagKey', props.protectionTagKey);
+  checkCommonProps(NAME, props);
+  checkScheduleAgainstTimeout(NAME, props.schedule, props.timeout ?? DEFAULT_TIMEOUT);
   checkTagMap(NAME, 'tagSelector', props.tagSelector);
   if (props.action !== undefined && !Object.values(PackerCleanerAction).includes(props.action)) {
     fail(NAME, 'action', props.action, `must be one of ${Object.values(PackerCleanerAction).join(', ')}`);

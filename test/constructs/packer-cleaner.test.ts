@@ -1,15 +1,19 @@
 import { App, CfnParameter, Duration, Lazy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { METRIC_NAMES } from '../../lambda/shared/telemetry';
 import { DEFAULT_PROTECTION_TAG_KEY, PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
+import { HandlerFunction } from '../../src/common/handler-function';
 import { METRICS_NAMESPACE } from '../../src/common/metrics';
 import { SCHEDULE_PAYLOAD } from '../../src/common/schedule';
+import { packerCleanerEverythingOn as everythingOn } from '../helpers/configurations';
 import { expectNoNagFindings } from '../helpers/nag';
 import { maskedTemplate } from '../helpers/template';
 
@@ -30,14 +34,28 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
   return stack.getLogicalId(child as never);
 }
 
-/** The statements of the handler role's policy, in order. */
+function handlerOf(cleaner: PackerCleaner): HandlerFunction {
+  return cleaner.node.findChild('Handler') as HandlerFunction;
+}
+
+/** The managed policies attached to the handler's role: [runtime policy, the construct's policy]. */
+function handlerPolicies(stack: Stack, cleaner: PackerCleaner, template: Template): any[] {
+  const roleId = logicalId(stack, handlerOf(cleaner).role);
+  const managed = Object.entries(template.findResources('AWS::IAM::ManagedPolicy', { Properties: { Roles: [{ Ref: roleId }] } }));
+  expect(managed.map(([id]) => id)).toEqual([logicalId(stack, handlerOf(cleaner).runtimePolicy), logicalId(stack, handlerOf(cleaner).policy)]);
+  // Nothing of ours is inline: no policy of any other kind names the role.
+  expect(Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))).toEqual([]);
+  return managed.map(([, policy]) => policy);
+}
+
+/** The statements of the construct's own managed policy, in order. */
 function handlerStatements(stack: Stack, cleaner: PackerCleaner, template: Template): any[] {
-  const roleId = logicalId(stack, cleaner.handler.role as iam.Role);
-  const policies = Object.values(template.findResources('AWS::IAM::Policy', {
-    Properties: { Roles: [{ Ref: roleId }] },
-  }));
-  expect(policies).toHaveLength(1);
-  return policies[0].Properties.PolicyDocument.Statement;
+  return handlerPolicies(stack, cleaner, template)[1].Properties.PolicyDocument.Statement;
+}
+
+/** The statements of the handler's runtime policy, in order. */
+function runtimeStatements(stack: Stack, cleaner: PackerCleaner, template: Template): any[] {
+  return handlerPolicies(stack, cleaner, template)[0].Properties.PolicyDocument.Statement;
 }
 
 function functionEnv(template: Template): Record<string, unknown> {
@@ -63,28 +81,34 @@ function allowedActions(statements: any[]): string[] {
 
 function logsStatement(stack: Stack, cleaner: PackerCleaner) {
   return {
+    Sid: 'WriteOwnLogs',
     Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     Effect: 'Allow',
     Resource: { 'Fn::GetAtt': [logicalId(stack, cleaner.logGroup as logs.LogGroup), 'Arn'] },
   };
 }
 
+const TRACING_STATEMENT = { Sid: 'Tracing', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' };
+
+function deadLetterStatement(stack: Stack, cleaner: PackerCleaner) {
+  return { Sid: 'DeadLetterQueue', Action: 'sqs:SendMessage', Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(stack, cleaner.deadLetterQueue as never), 'Arn'] } };
+}
+
 function publishStatements(stack: Stack, cleaner: PackerCleaner) {
   const topicId = logicalId(stack, cleaner.topic as sns.Topic);
   const keyId = stack.getLogicalId(cleaner.node.findChild('TopicKey').node.defaultChild as never);
   return [
-    { Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
-    { Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+    { Sid: 'PublishReports', Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
+    { Sid: 'EncryptReports', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
   ];
 }
 
 const UNPROTECTED = { Null: { [`ec2:ResourceTag/${DEFAULT_PROTECTION_TAG_KEY}`]: 'true' } };
 
 describe('IAM follows the configured behaviour', () => {
-  test('NOTIFY (default): describe, publish to the topic and its key, write logs; nothing destructive', () => {
+  test('NOTIFY (default): describe, publish to the topic and its key; nothing destructive', () => {
     const { stack, cleaner, template } = build();
     expect(handlerStatements(stack, cleaner, template)).toEqual([
-      logsStatement(stack, cleaner),
       { Sid: 'DescribeFleet', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
       ...publishStatements(stack, cleaner),
     ]);
@@ -186,7 +210,6 @@ describe('IAM follows the configured behaviour', () => {
       cleanupSecurityGroups: true,
     });
     expect(handlerStatements(stack, cleaner, template)).toEqual([
-      logsStatement(stack, cleaner),
       {
         Sid: 'DescribeFleet',
         Action: ['ec2:DescribeInstances', 'ec2:DescribeKeyPairs', 'ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces'],
@@ -225,7 +248,6 @@ describe('IAM follows the configured behaviour', () => {
       });
       const statements = handlerStatements(stack, cleaner, template);
       expect(statements).toEqual([
-        logsStatement(stack, cleaner),
         {
           Sid: 'DescribeFleet',
           Action: ['ec2:DescribeInstances', 'ec2:DescribeKeyPairs', 'ec2:DescribeSecurityGroups', 'ec2:DescribeNetworkInterfaces'],
@@ -245,10 +267,18 @@ describe('IAM follows the configured behaviour', () => {
     });
   });
 
-  test('the role has no managed policies and only Lambda may assume it', () => {
+  test('runtime policy (default): write its own logs, tracing, the dead-letter queue', () => {
     const { stack, cleaner, template } = build();
-    const role = template.toJSON().Resources[logicalId(stack, cleaner.handler.role as iam.Role)];
+    expect(runtimeStatements(stack, cleaner, template))
+      .toEqual([logsStatement(stack, cleaner), TRACING_STATEMENT, deadLetterStatement(stack, cleaner)]);
+  });
+
+  test('the role has no AWS managed policies, nothing inline, and only Lambda may assume it', () => {
+    const { stack, cleaner, template } = build();
+    handlerPolicies(stack, cleaner, template);
+    const role = template.toJSON().Resources[logicalId(stack, handlerOf(cleaner).role)];
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Properties.Policies).toBeUndefined();
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
     ]);
@@ -268,7 +298,8 @@ describe('schedule', () => {
         Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
         Input: JSON.stringify({ source: 'cdk-fleet-janitor.schedule' }),
         RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
-        RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulerRoleForTarget'), 'Arn'] },
+        RoleArn: { 'Fn::GetAtt': [logicalId(stack, cleaner.node.findChild('ScheduleRole') as iam.Role), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(stack, cleaner.deadLetterQueue as never), 'Arn'] } },
       },
     });
     expect(JSON.parse(template.findResources('AWS::Scheduler::Schedule')[logicalId(stack, cleaner.schedule as never)]
@@ -280,15 +311,19 @@ describe('schedule', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(15 */3 * * ? *)' });
   });
 
-  test('the scheduler role may invoke exactly the handler (no versions or aliases) and is trusted by this account\'s schedules only', () => {
+  test('the scheduler role may invoke exactly the handler (no versions or aliases) and send to the dead-letter queue, in a managed policy, and is trusted by this account\'s schedules only', () => {
     const { stack, cleaner, template } = build();
     const fnId = logicalId(stack, cleaner.handler as never);
     const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0];
     const roleId = schedule.Properties.Target.RoleArn['Fn::GetAtt'][0];
-    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }));
-    expect(policies.map((p) => p.Properties.PolicyDocument.Statement)).toEqual([[
-      { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [fnId, 'Arn'] } },
+    expect(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } })).toEqual({});
+    const policies = Object.entries(template.findResources('AWS::IAM::ManagedPolicy', { Properties: { Roles: [{ Ref: roleId }] } }));
+    expect(policies.map(([, p]) => p.Properties.PolicyDocument.Statement)).toEqual([[
+      { Sid: 'InvokeSweep', Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [fnId, 'Arn'] } },
+      deadLetterStatement(stack, cleaner),
     ]]);
+    // The schedule starts once its role may invoke.
+    expect(template.toJSON().Resources[logicalId(stack, cleaner.schedule as never)].DependsOn).toEqual([policies[0][0]]);
     expect(template.toJSON().Resources[roleId].Properties.AssumeRolePolicyDocument.Statement).toEqual([{
       Action: 'sts:AssumeRole',
       Effect: 'Allow',
@@ -379,21 +414,131 @@ describe('environment of the handler', () => {
 });
 
 describe('function', () => {
-  test('defaults: nodejs24.x on arm64, one run at a time, 512 MiB, 5 minutes, own log group kept 30 days', () => {
+  test('defaults: nodejs24.x on arm64, no concurrency reservation, 512 MiB, 5 minutes, active tracing, a dead-letter queue, own log group kept 30 days', () => {
     const { stack, cleaner, template } = build();
     template.resourceCountIs('AWS::Lambda::Function', 1);
-    template.hasResourceProperties('AWS::Lambda::Function', {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0].Properties;
+    expect(fn).toMatchObject({
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
-      ReservedConcurrentExecutions: 1,
       MemorySize: 512,
       Timeout: 300,
+      TracingConfig: { Mode: 'Active' },
+      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [logicalId(stack, cleaner.deadLetterQueue as never), 'Arn'] } },
       LoggingConfig: { LogGroup: { Ref: logicalId(stack, cleaner.logGroup as logs.LogGroup) } },
-      Role: { 'Fn::GetAtt': [logicalId(stack, cleaner.handler.role as iam.Role), 'Arn'] },
+      Role: { 'Fn::GetAtt': [logicalId(stack, handlerOf(cleaner).role), 'Arn'] },
     });
+    for (const absent of ['ReservedConcurrentExecutions', 'VpcConfig', 'KmsKeyArn']) expect(fn).not.toHaveProperty(absent);
     template.resourceCountIs('AWS::Logs::LogGroup', 1);
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    expect(Object.values(template.findResources('AWS::Logs::LogGroup'))[0].Properties).toEqual({ RetentionInDays: 30 });
+  });
+
+  test('the dead-letter queue: SSE, TLS only, 14 days', () => {
+    const { stack, cleaner, template } = build();
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    const queueId = logicalId(stack, cleaner.deadLetterQueue as never);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: [Match.objectLike({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+      },
+    });
+  });
+
+  test('reserveConcurrency: one run at a time', () => {
+    build({ reserveConcurrency: true }).template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 });
+  });
+
+  test.each([
+    [lambda.Tracing.PASS_THROUGH, { TracingConfig: { Mode: 'PassThrough' } }, true],
+    [lambda.Tracing.DISABLED, {}, false],
+  ])('tracing %s', (tracing, expected, statement) => {
+    const { stack, cleaner, template } = build({ tracing });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0].Properties;
+    expect(fn.TracingConfig).toEqual((expected as any).TracingConfig);
+    expect(runtimeStatements(stack, cleaner, template).some((s) => s.Sid === 'Tracing')).toBe(statement);
+  });
+
+  test('environmentEncryptionKey encrypts the environment', () => {
+    const stack = newStack();
+    const key = new kms.Key(stack, 'EnvKey', { enableKeyRotation: true });
+    build({ environmentEncryptionKey: key }, stack).template.hasResourceProperties('AWS::Lambda::Function', {
+      KmsKeyArn: { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] },
+    });
+  });
+
+  test('vpc: the function runs in the selected subnets with the given security group, and may manage its network interfaces', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    const sg = new ec2.SecurityGroup(stack, 'Sg', { vpc });
+    const { cleaner, template } = build({ vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [sg] }, stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      VpcConfig: {
+        SecurityGroupIds: [{ 'Fn::GetAtt': [logicalId(stack, sg), 'GroupId'] }],
+        SubnetIds: vpc.privateSubnets.map((subnet) => ({ Ref: logicalId(stack, subnet as ec2.Subnet) })),
+      },
+    });
+    expect(runtimeStatements(stack, cleaner, template).find((s) => s.Sid === 'VpcNetworking')).toEqual({
+      Sid: 'VpcNetworking',
+      Action: [
+        'ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses',
+      ],
+      Effect: 'Allow',
+      Resource: '*',
+    });
+  });
+
+  test('logEncryptionKey: the log group is encrypted, named under a prefix the key policy lets CloudWatch Logs use, and per stack', () => {
+    const stack = newStack();
+    const key = new kms.Key(stack, 'LogKey', { enableKeyRotation: true });
+    const { template } = build({ logEncryptionKey: key }, stack);
+    const prefix = '/cdk-fleet-janitor/TestStack-Cleaner-Handler-';
+    const group = Object.values(template.findResources('AWS::Logs::LogGroup'))[0].Properties;
+    expect(group.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] });
+    const [head, uuid] = group.LogGroupName['Fn::Join'][1];
+    expect(head).toMatch(new RegExp(`^${prefix}[0-9A-F]{8}-LogGroup/$`));
+    expect(uuid).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
+    const keyStatements = Object.values(template.findResources('AWS::KMS::Key'))
+      .find((k) => JSON.stringify(k.Properties.KeyPolicy).includes('logs.'))!.Properties.KeyPolicy.Statement;
+    expect(keyStatements.filter((st: any) => JSON.stringify(st.Principal).includes('logs.'))).toEqual([{
+      Effect: 'Allow',
+      Principal: { Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+      Action: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      Resource: '*',
+      Condition: {
+        ArnLike: {
+          'kms:EncryptionContext:aws:logs:arn': {
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:log-group:${head}*`]],
+          },
+        },
+      },
+    }]);
+  });
+
+  test('logEncryptionKey imported: synth warns with the statement the key policy needs', () => {
+    const stack = newStack();
+    const key = kms.Key.fromKeyArn(stack, 'LogKey', 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    build({ logEncryptionKey: key }, stack);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('logEncryptionKey is imported'));
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0].entry.data)).toMatch(/ArnLike kms:EncryptionContext:aws:logs:arn = arn:<partition>:logs:<region>:<account>:log-group:\/cdk-fleet-janitor\/TestStack-Cleaner-Handler-[0-9A-F]{8}-LogGroup\/\*/);
+  });
+
+  test('a statement the user adds to the handler lands in a policy of its own, not in ours', () => {
+    const stack = newStack();
+    const cleaner = new PackerCleaner(stack, 'Cleaner');
+    cleaner.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+    const template = Template.fromStack(stack);
+    const ours = [handlerOf(cleaner).policy, handlerOf(cleaner).runtimePolicy].map((p) => template.toJSON().Resources[logicalId(stack, p)]);
+    expect(JSON.stringify(ours)).toContain('ec2:DescribeInstances');
+    expect(JSON.stringify(ours)).not.toContain('s3:GetObject');
+    const inline = Object.values(template.findResources('AWS::IAM::Policy'));
+    expect(inline).toHaveLength(1);
+    expect(inline[0].Properties.PolicyDocument.Statement).toEqual([{ Action: 's3:GetObject', Effect: 'Allow', Resource: '*' }]);
+    expect(() => expectNoNagFindings(stack, { packs: ['AwsSolutions'] })).toThrow(/AwsSolutions-IAM5\[Resource::\*\]/);
   });
 
   test('custom memory, timeout and log retention', () => {
@@ -402,14 +547,11 @@ describe('function', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
   });
 
-  test('the function waits for its role policy (it writes logs from its first invocation)', () => {
+  test('the function waits for its policies (it writes logs from its first invocation), not for its role, which its GetAtt implies', () => {
     const { stack, cleaner, template } = build();
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
-    const role = cleaner.handler.role as iam.Role;
-    expect(fn.DependsOn).toEqual(expect.arrayContaining([
-      logicalId(stack, role),
-      logicalId(stack, role.node.findChild('DefaultPolicy') as iam.Policy),
-    ]));
+    const { policy, runtimePolicy } = handlerOf(cleaner);
+    expect([...fn.DependsOn].sort()).toEqual([logicalId(stack, policy), logicalId(stack, runtimePolicy)].sort());
   });
 });
 
@@ -447,11 +589,22 @@ describe('topic and alarms', () => {
     });
   });
 
-  test('both alarms notify the created topic', () => {
+  test('every alarm notifies the created topic', () => {
     const { stack, cleaner, template } = build();
     const topicId = logicalId(stack, cleaner.topic as sns.Topic);
     const fnId = logicalId(stack, cleaner.handler as never);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    expect(cleaner.alarms).toEqual([cleaner.errorAlarm, cleaner.throttleAlarm, cleaner.deadLetterAlarm]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, cleaner.deadLetterQueue as never), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId }],
+    });
     for (const metricName of ['Errors', 'Throttles']) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -477,12 +630,11 @@ describe('topic and alarms', () => {
     template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
     template.resourceCountIs('AWS::KMS::Key', 0);
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms.map((a) => a.Properties.AlarmActions)).toEqual([[USER_TOPIC_ARN], [USER_TOPIC_ARN]]);
+    expect(alarms.map((a) => a.Properties.AlarmActions)).toEqual([[USER_TOPIC_ARN], [USER_TOPIC_ARN], [USER_TOPIC_ARN]]);
     expect(functionEnv(template).TOPIC_ARN).toBe(USER_TOPIC_ARN);
     expect(handlerStatements(stack, cleaner, template)).toEqual([
-      logsStatement(stack, cleaner),
       { Sid: 'DescribeFleet', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
-      { Action: 'sns:Publish', Effect: 'Allow', Resource: USER_TOPIC_ARN },
+      { Sid: 'PublishReports', Action: 'sns:Publish', Effect: 'Allow', Resource: USER_TOPIC_ARN },
     ]);
   });
 
@@ -497,11 +649,11 @@ describe('topic and alarms', () => {
     expect(cleaner.node.tryFindChild('Topic')).toBeUndefined();
     expect(cleaner.node.tryFindChild('TopicKey')).toBeUndefined();
     expect(Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmActions))
-      .toEqual([[{ Ref: topicId }], [{ Ref: topicId }]]);
+      .toEqual([[{ Ref: topicId }], [{ Ref: topicId }], [{ Ref: topicId }]]);
     expect(functionEnv(template).TOPIC_ARN).toEqual({ Ref: topicId });
     expect(handlerStatements(stack, cleaner, template).slice(-2)).toEqual([
-      { Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
-      { Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] } },
+      { Sid: 'PublishReports', Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } },
+      { Sid: 'EncryptReports', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] } },
     ]);
   });
 });
@@ -529,12 +681,32 @@ describe('validation: a clear error naming the bad value, before any resource ex
     ['memorySize 64', { memorySize: 64 }, 'invalid memorySize (64): must be an integer from 128 to 10240'],
     ['timeout 20 minutes', { timeout: Duration.minutes(20) }, 'invalid timeout (20 minutes): must be at most 15 minutes'],
     ['an unknown action', { action: 'DELETE' as PackerCleanerAction }, 'invalid action ("DELETE"): must be one of NOTIFY, STOP, TERMINATE'],
+    ['a rate as long as the default timeout', { schedule: scheduler.ScheduleExpression.rate(Duration.minutes(5)) },
+      'invalid schedule ("rate(5 minutes)"): a rate schedule must be longer than the function timeout (5 minutes), or two runs could overlap'],
+    ['a rate shorter than the timeout', { schedule: scheduler.ScheduleExpression.rate(Duration.minutes(10)), timeout: Duration.minutes(15) },
+      'invalid schedule ("rate(10 minutes)"): a rate schedule must be longer than the function timeout (15 minutes)'],
+    ['an unknown tracing mode', { tracing: 'Sometimes' as lambda.Tracing }, 'invalid tracing ("Sometimes"): must be one of Active, PassThrough, Disabled'],
+    ['vpcSubnets without a vpc', { vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } }, 'invalid vpcSubnets ("(set)"): needs the vpc prop'],
   ];
 
   test.each(cases)('%s', (_name, props, message) => {
     const stack = newStack();
     expect(() => new PackerCleaner(stack, 'Cleaner', props)).toThrow(typeof message === 'string' ? `PackerCleaner: ${message}` : message);
     expect(stack.node.children).toHaveLength(0);
+  });
+
+  test('securityGroups without a vpc', () => {
+    const stack = newStack();
+    const sg = ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-12345678');
+    expect(() => new PackerCleaner(stack, 'Cleaner', { securityGroups: [sg] })).toThrow('PackerCleaner: invalid securityGroups (["TestStack/Sg"]): needs the vpc prop');
+    expect(stack.node.tryFindChild('Cleaner')).toBeUndefined();
+  });
+
+  test('a rate one minute longer than the timeout, a cron and an hourly rate with a 15 minute timeout are accepted', () => {
+    expect(() => build({ schedule: scheduler.ScheduleExpression.rate(Duration.minutes(6)) })).not.toThrow();
+    expect(() => build({ schedule: scheduler.ScheduleExpression.cron({ minute: '*/5' }) })).not.toThrow();
+    expect(() => build({ schedule: scheduler.ScheduleExpression.rate(Duration.hours(1)), timeout: Duration.minutes(15) })).not.toThrow();
+    expect(() => build({ schedule: scheduler.ScheduleExpression.rate(Duration.days(1)), timeout: Duration.minutes(15) })).not.toThrow();
   });
 
   test('boundaries are accepted', () => {
@@ -607,7 +779,48 @@ describe('snapshot', () => {
   });
 });
 
-describe('cdk-nag AwsSolutions', () => {
+describe('five cdk-nag rule packs (AwsSolutions, NIST 800-53 R5, HIPAA Security, PCI DSS 3.2.1, Serverless)', () => {
+  test('everything on: no unacknowledged finding, and the findings that a VPC, a log key and a reservation fix are not acknowledged', () => {
+    const stack = newStack();
+    const { props, user } = everythingOn(stack);
+    new PackerCleaner(stack, 'Cleaner', props);
+    const rules = new Set(expectNoNagFindings(stack, { userConstructs: [user] }).map((f) => f.ruleId));
+    // What stays acknowledged: wildcards IAM cannot narrow, and the dead-letter queue having no dead-letter queue of its own.
+    expect([...rules].sort()).toEqual(['AwsSolutions-IAM5', 'Serverless-SQSRedrivePolicy']);
+  });
+
+  test('defaults: each remaining finding is acknowledged on the resource it is about, with its reason', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner');
+    const acknowledged = expectNoNagFindings(stack);
+    const byRule = (rule: string) => acknowledged.filter((f) => f.ruleId === rule).map((f) => f.path);
+    for (const pack of ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321']) {
+      expect(byRule(`${pack}-LambdaInsideVPC`)).toEqual(['TestStack/Cleaner/Handler/Function/Resource']);
+      expect(byRule(`${pack}-CloudWatchLogGroupEncrypted`)).toEqual(['TestStack/Cleaner/Handler/LogGroup/Resource']);
+    }
+    for (const pack of ['NIST.800.53.R5', 'HIPAA.Security']) {
+      expect(byRule(`${pack}-LambdaConcurrency`)).toEqual(['TestStack/Cleaner/Handler/Function/Resource']);
+    }
+    expect(byRule('Serverless-SQSRedrivePolicy')).toEqual(['TestStack/Cleaner/Handler/DeadLetterQueue/Resource']);
+    expect(acknowledged.find((f) => f.ruleId === 'NIST.800.53.R5-LambdaConcurrency')!.reason).toMatch(/minimum unreserved concurrency/);
+    expect(acknowledged.find((f) => f.path === 'TestStack/Cleaner/Handler/RuntimePolicy/Resource')).toMatchObject({
+      ruleId: 'AwsSolutions-IAM5', findingId: 'Resource::*', reason: expect.stringMatching(/^\[Resource::\*\] xray:PutTraceSegments, xray:PutTelemetryRecords: X-Ray supports no resource-level permissions\.$/),
+    });
+    expect(new Set(acknowledged.map((f) => f.ruleId))).toEqual(new Set([
+      'AwsSolutions-IAM5', 'Serverless-SQSRedrivePolicy',
+      ...['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'].flatMap((p) => [`${p}-LambdaInsideVPC`, `${p}-CloudWatchLogGroupEncrypted`]),
+      ...['NIST.800.53.R5', 'HIPAA.Security'].map((p) => `${p}-LambdaConcurrency`),
+    ]));
+  });
+
+  test('tracing turned off by the user is reported, not acknowledged', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner', { tracing: lambda.Tracing.DISABLED });
+    expect(() => expectNoNagFindings(stack, { packs: ['Serverless'] })).toThrow(/Serverless-LambdaTracing/);
+  });
+});
+
+describe('cdk-nag, every pack, in more configurations', () => {
   const configurations: Array<[string, (stack: Stack) => PackerCleanerProps]> = [
     ['default', () => ({})],
     ['TERMINATE + tagSelector + both cleanups', () => ({
@@ -639,7 +852,8 @@ describe('cdk-nag AwsSolutions', () => {
   test('with an explicit environment the acknowledgements still match the findings exactly', () => {
     const stack = newStack({ account: '123456789012', region: 'eu-central-1' });
     new PackerCleaner(stack, 'Cleaner', { action: PackerCleanerAction.TERMINATE, cleanupKeyPairs: true, cleanupSecurityGroups: true });
-    expect(expectNoNagFindings(stack).map((f) => f.findingId).sort()).toEqual([
+    expect(expectNoNagFindings(stack).filter((f) => f.ruleId === 'AwsSolutions-IAM5').map((f) => f.findingId).sort()).toEqual([
+      'Resource::*',
       'Resource::*',
       'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:instance/*',
       'Resource::arn:<AWS::Partition>:ec2:eu-central-1:123456789012:key-pair/packer *',
@@ -653,7 +867,7 @@ describe('cdk-nag AwsSolutions', () => {
     new PackerCleaner(stack, 'Cleaner', {
       action: PackerCleanerAction.TERMINATE, tagSelector: { 'packer-build': 'true' }, cleanupKeyPairs: true, cleanupSecurityGroups: true,
     });
-    const acknowledged = expectNoNagFindings(stack);
+    const acknowledged = expectNoNagFindings(stack).filter((f) => f.path === 'TestStack/Cleaner/Handler/Policy/Resource');
     const expected = [
       'Resource::*',
       'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
@@ -662,7 +876,7 @@ describe('cdk-nag AwsSolutions', () => {
       'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*',
     ];
     expect(acknowledged.map(({ path, ruleId, findingId }) => ({ path, ruleId, findingId }))).toEqual(
-      expected.map((findingId) => ({ path: 'TestStack/Cleaner/Handler/Role/DefaultPolicy/Resource', ruleId: 'AwsSolutions-IAM5', findingId })));
+      expected.map((findingId) => ({ path: 'TestStack/Cleaner/Handler/Policy/Resource', ruleId: 'AwsSolutions-IAM5', findingId })));
     const reason = (fragment: string) => acknowledged.find((f) => f.findingId.includes(fragment))!.reason;
     expect(reason('Resource::*')).toMatch(/ec2:DescribeInstances, ec2:DescribeKeyPairs, ec2:DescribeSecurityGroups, ec2:DescribeNetworkInterfaces: EC2 Describe actions support no resource-level permissions/);
     expect(reason('instance/*')).toMatch(/ec2:TerminateInstances on instance\/\*: the ids of Packer's build instances are not known in advance; .*ec2:ResourceTag conditions \(no "fleet-janitor:protect" tag, and the tagSelector tags\)/);
@@ -673,7 +887,7 @@ describe('cdk-nag AwsSolutions', () => {
   test('a reason with characters beyond Latin-1 is stored base64-encoded, as cdk-nag expects, and read back intact', () => {
     const stack = newStack();
     const cleaner = new PackerCleaner(stack, 'Cleaner', { protectionTagKey: '保護', action: PackerCleanerAction.STOP });
-    const policy = (cleaner.handler.role as iam.Role).node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+    const policy = handlerOf(cleaner).policy.node.defaultChild as iam.CfnManagedPolicy;
     const stored = policy.getMetadata('cdk_nag').rules_to_suppress;
     expect(stored.find((s: any) => s.applies_to[0].includes('instance/*'))).toMatchObject({ is_reason_encoded: true });
     const acknowledged = expectNoNagFindings(stack);

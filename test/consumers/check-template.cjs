@@ -47,7 +47,8 @@ if (!template) report();
 
 const resources = Object.entries(template.Resources ?? {});
 const ofType = (type) => resources.filter(([, r]) => r.Type === type);
-const statements = ofType('AWS::IAM::Policy').flatMap(([, r]) => r.Properties.PolicyDocument.Statement);
+// Every statement of ours is in a managed policy (cdk-nag's IAMNoInlinePolicy); none is inline.
+const statements = ofType('AWS::IAM::ManagedPolicy').flatMap(([, r]) => r.Properties.PolicyDocument.Statement);
 const withAction = (action) => statements.filter((s) => asList(s.Action).includes(action));
 
 check('lambda function: nodejs24.x on arm64, index.handler', () => {
@@ -105,10 +106,24 @@ check('IAM: key pair deletion scoped to Packer key names', () => {
   assert(text.includes(':key-pair/packer_*') && text.includes(':key-pair/packer *'), `resources: ${text}`);
 });
 
+check('IAM: no inline policy', () => {
+  const inline = ofType('AWS::IAM::Policy').map(([id]) => id);
+  assert(inline.length === 0, `inline policies: ${inline.join(', ')}`);
+});
+
+check('dead-letter queue: for the function and the schedule', () => {
+  const queues = ofType('AWS::SQS::Queue').map(([id]) => id);
+  assert(queues.length === 1, `expected 1 AWS::SQS::Queue, found ${queues.length}`);
+  const fn = ofType('AWS::Lambda::Function')[0][1].Properties;
+  assert(JSON.stringify(fn.DeadLetterConfig ?? {}).includes(`"${queues[0]}"`), `function DeadLetterConfig: ${JSON.stringify(fn.DeadLetterConfig)}`);
+  const target = ofType('AWS::Scheduler::Schedule')[0][1].Properties.Target;
+  assert(JSON.stringify(target.DeadLetterConfig ?? {}).includes(`"${queues[0]}"`), `schedule DeadLetterConfig: ${JSON.stringify(target.DeadLetterConfig)}`);
+});
+
 check('alarms notify the topic', () => {
   const topics = ofType('AWS::SNS::Topic').map(([id]) => id);
   const alarms = ofType('AWS::CloudWatch::Alarm');
-  assert(alarms.length === 2, `expected 2 alarms, found ${alarms.length}`);
+  assert(alarms.length === 3, `expected 3 alarms (errors, throttles, dead letters), found ${alarms.length}`);
   for (const [id, alarm] of alarms) {
     const actions = JSON.stringify(alarm.Properties.AlarmActions ?? []);
     assert(topics.some((t) => actions.includes(`"${t}"`)), `${id} does not notify the topic: ${actions}`);

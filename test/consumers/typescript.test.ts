@@ -23,7 +23,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 8 passed, 0 failed');
+    expect(output).toContain('[typescript] 10 passed, 0 failed');
     expect(status).toBe(0);
   });
 

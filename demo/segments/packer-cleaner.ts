@@ -1,14 +1,10 @@
 /**
- * PackerCleaner end to end, on this machine: synthesize a stack with the construct, start moto,
- * build a small fleet (Packer leftovers among production instances), run the shipped handler bundle
- * with the environment the template gives its function, and show what changed and what was reported.
- *
- * Run with `npx projen demo` (bundles the handler first). Needs Python with moto, or creates .venv-moto.
+ * PackerCleaner end to end, on this machine: synthesize a stack with the construct, build a small
+ * fleet on moto (Packer leftovers among production instances), run the shipped handler bundle with
+ * the environment the template gives its function, and show what changed and what was reported.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { PackerCleaner, PackerCleanerAction } from '../src';
+import { PackerCleaner, PackerCleanerAction } from '../../src';
 import {
   createInstances,
   createKeyPair,
@@ -19,13 +15,13 @@ import {
   InstanceGroup,
   InstanceView,
   readNotifications,
-} from '../test/emulator/fleet';
-import { EMULATOR_ACCOUNT, EMULATOR_REGION, startMoto } from '../test/emulator/moto';
-import { runBundle } from '../test/emulator/run-bundle';
-import { functionEnvironmentFromTemplate } from '../test/emulator/stack-env';
+} from '../../test/emulator/fleet';
+import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../../test/emulator/moto';
+import { runBundle } from '../../test/emulator/run-bundle';
+import { functionEnvironmentFromTemplate } from '../../test/emulator/stack-env';
+import { age, DemoContext, DemoSegment, describeResources, indent, requireBundle } from '../segment';
 
-const REPO_ROOT = path.resolve(__dirname, '..');
-const BUNDLE = path.join(REPO_ROOT, 'assets', 'packer-cleaner', 'index.js');
+const STACK_NAME = 'PackerCleanerDemo';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -42,9 +38,9 @@ const uuid = [
   '81073b0b-fa95-48d2-bbd2-39202abdaa11',
 ];
 
-function synthesize() {
-  const app = new App({ outdir: path.join(__dirname, 'cdk.out') });
-  const stack = new Stack(app, 'PackerCleanerDemo', { env: { account: EMULATOR_ACCOUNT, region: EMULATOR_REGION } });
+function synthesize(outdir: string) {
+  const app = new App({ outdir });
+  const stack = new Stack(app, STACK_NAME, { env: { account: EMULATOR_ACCOUNT, region: EMULATOR_REGION } });
   new PackerCleaner(stack, 'PackerCleaner', {
     action: PackerCleanerAction.TERMINATE,
     maxAge: Duration.hours(2),
@@ -80,19 +76,16 @@ function fleet(now: number): InstanceGroup[] {
   ];
 }
 
-async function main(): Promise<void> {
-  if (!fs.existsSync(BUNDLE)) {
-    throw new Error(`no handler bundle at ${BUNDLE}: run \`npx projen bundle:handlers\` (npx projen demo does)`);
-  }
-  const template = synthesize();
-  const resourceTypes = Object.values<any>(template.Resources ?? {}).map((r) => r.Type as string);
-  console.log(`Synthesized PackerCleanerDemo: ${resourceTypes.length} resources `
-    + `(${[...new Set(resourceTypes)].sort().map((t) => `${t.replace(/^AWS::/, '')} x${resourceTypes.filter((x) => x === t).length}`).join(', ')})`);
+export const packerCleaner: DemoSegment = {
+  name: 'PackerCleaner',
+  description: 'terminate Packer build instances that ran too long or stopped long ago, delete orphaned packer_* key pairs',
 
-  const moto = await startMoto();
-  try {
-    console.log(`moto listening on ${moto.endpoint}`);
-    const aws = emulatorClients(moto.endpoint);
+  async run(ctx: DemoContext) {
+    const bundle = requireBundle('packer-cleaner');
+    const template = synthesize(ctx.outdir);
+    ctx.print(`Synthesized ${STACK_NAME}: ${describeResources(template)}`);
+
+    const aws = emulatorClients(ctx.endpoint);
     const now = Date.now();
     const created = await createInstances(aws.ec2, fleet(now));
     // An orphan key pair: its build finished long ago, Packer failed to delete the key.
@@ -100,42 +93,44 @@ async function main(): Promise<void> {
     const { topicArn, queueUrl } = await createTopicWithQueue(aws, 'packer-cleaner-demo');
     const before = await describeAllInstances(aws.ec2);
     const keysBefore = await describeAllKeyPairs(aws.ec2);
-    console.log(`Fleet: ${created.length} instances, ${keysBefore.size} key pairs; topic ${topicArn}\n`);
+    ctx.print(`Fleet: ${created.length} instances, ${keysBefore.size} key pairs; topic ${topicArn}\n`);
 
     const env = functionEnvironmentFromTemplate(template, { resolveRefs: { 'AWS::SNS::Topic': topicArn } });
-    console.log('Handler environment (from the template):');
-    for (const [k, v] of Object.entries(env)) console.log(`  ${k}=${v}`);
+    ctx.print('Handler environment (from the template):');
+    for (const [k, v] of Object.entries(env)) ctx.print(`  ${k}=${v}`);
 
     const timeoutSeconds = Number(Object.values<any>(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.Environment)?.Properties?.Timeout ?? 60);
-    const run = await runBundle({ bundlePath: BUNDLE, env, event: { source: 'cdk-fleet-janitor.schedule' }, endpoint: moto.endpoint, timeoutSeconds });
-    console.log(`\nHandler ran in ${run.durationMs} ms (${run.logs.length} JSON log lines).`);
+    const run = await runBundle({ bundlePath: bundle, env, event: { source: 'cdk-fleet-janitor.schedule' }, endpoint: ctx.endpoint, timeoutSeconds });
+    ctx.print(`\nHandler ran in ${run.durationMs} ms (${run.logs.length} JSON log lines).`);
     if (run.error) {
-      console.log(`Handler FAILED: ${run.error.message}\n${run.stderr}`);
-      process.exitCode = 1;
+      ctx.print(`Handler FAILED: ${run.error.message}\n${run.stderr}`);
+      ctx.fail(`handler failed: ${run.error.message}`);
     }
 
     const after = await describeAllInstances(aws.ec2);
     const keysAfter = await describeAllKeyPairs(aws.ec2);
-    printInstances(created.map((c) => c.instanceId), before, after, now);
-    printKeyPairs(keysBefore, keysAfter, now);
+    printInstances(ctx, created.map((c) => c.instanceId), before, after, now);
+    printKeyPairs(ctx, keysBefore, keysAfter, now);
 
     for (const n of await readNotifications(aws.sqs, queueUrl)) {
-      console.log(`\nSNS notification\n  Subject: ${n.Subject}\n${indent(n.Message)}`);
+      ctx.print(`\nSNS notification\n  Subject: ${n.Subject}\n${indent(n.Message)}`);
     }
+    let summary = 'handler failed';
     if (run.result) {
-      const { entries, ...summary } = run.result;
-      console.log(`\nHandler result\n${indent(JSON.stringify(summary, undefined, 2))}`);
-      printTable(['resource', 'id', 'action', 'outcome', 'reason'],
+      const { entries, ...result } = run.result;
+      ctx.print(`\nHandler result\n${indent(JSON.stringify(result, undefined, 2))}`);
+      ctx.table(['resource', 'id', 'action', 'outcome', 'reason'],
         (entries ?? []).map((e: any) => [e.resourceType, e.id, e.action, e.outcome, e.reason]));
+      const c = result.counts ?? {};
+      summary = `${result.status}: ${c.actionsTaken} done, ${c.actionsFailed} failed, ${c.skippedProtected} protected, ${c.kept} kept of ${c.matched} matched`;
     }
-  } finally {
-    await moto.stop();
-  }
-}
+    return { templates: { [STACK_NAME]: template }, summary };
+  },
+};
 
-function printInstances(ids: string[], before: Map<string, InstanceView>, after: Map<string, InstanceView>, now: number): void {
-  console.log('\nInstances');
-  printTable(['id', 'Name', 'key', 'before', 'age', 'after'], ids.map((id) => {
+function printInstances(ctx: DemoContext, ids: string[], before: Map<string, InstanceView>, after: Map<string, InstanceView>, now: number): void {
+  ctx.print('\nInstances');
+  ctx.table(['id', 'Name', 'key', 'before', 'age', 'after'], ids.map((id) => {
     const b = before.get(id)!;
     const a = after.get(id);
     const changed = a?.state !== b.state;
@@ -143,31 +138,8 @@ function printInstances(ids: string[], before: Map<string, InstanceView>, after:
   }));
 }
 
-function printKeyPairs(before: Map<string, { createTime?: Date }>, after: Map<string, unknown>, now: number): void {
-  console.log('\nKey pairs');
-  printTable(['name', 'age', 'after'], [...before].sort(([x], [y]) => x.localeCompare(y)).map(([name, k]) =>
+function printKeyPairs(ctx: DemoContext, before: Map<string, { createTime?: Date }>, after: Map<string, unknown>, now: number): void {
+  ctx.print('\nKey pairs');
+  ctx.table(['name', 'age', 'after'], [...before].sort(([x], [y]) => x.localeCompare(y)).map(([name, k]) =>
     [name, k.createTime ? age(now - k.createTime.getTime()) : '-', after.has(name) ? 'kept' : 'deleted *']));
 }
-
-function printTable(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
-  console.log(line(headers));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) console.log(line(row));
-}
-
-function age(ms: number): string {
-  if (ms >= DAY) return `${Math.floor(ms / DAY)}d ${Math.floor((ms % DAY) / HOUR)}h`;
-  if (ms >= HOUR) return `${Math.floor(ms / HOUR)}h ${Math.floor((ms % HOUR) / MINUTE)}m`;
-  return `${Math.floor(ms / MINUTE)}m`;
-}
-
-function indent(text: string): string {
-  return text.split('\n').map((l) => `    ${l}`).join('\n');
-}
-
-main().catch((e) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});

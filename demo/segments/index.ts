@@ -1,0 +1,7 @@
+/** Every construct's demo segment, run in this order. Add a construct: one file here, one line below. */
+import { packerCleaner } from './packer-cleaner';
+import type { DemoSegment } from '../segment';
+
+export const SEGMENTS: readonly DemoSegment[] = [
+  packerCleaner,
+];

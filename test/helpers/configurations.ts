@@ -1,0 +1,40 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { PackerCleanerAction, PackerCleanerProps } from '../../src';
+
+/*
+ * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
+ * "everything on", as a regulated platform team would configure a construct. `user` holds what
+ * the team brings (a VPC): its own findings are theirs.
+ */
+
+/** Everything on, with the VPC and keys a platform team would pass (the VPC's own findings are theirs). */
+export function packerCleanerEverythingOn(stack: Stack): { props: PackerCleanerProps; user: ec2.Vpc } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  return {
+    user: vpc,
+    props: {
+      action: PackerCleanerAction.TERMINATE,
+      terminateStoppedAfter: Duration.days(1),
+      tagSelector: { 'packer-build': 'true' },
+      cleanupKeyPairs: true,
+      cleanupSecurityGroups: true,
+      maxActionsPerRun: 500,
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(30)),
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+      reserveConcurrency: true,
+      tracing: lambda.Tracing.ACTIVE,
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+    },
+  };
+}
+

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every language's consumer app against the packages in dist/ (built by `package-all`) and
-# reports per language. Each run.sh synthesizes the same stack and runs check-template.cjs on it.
+# reports per language. Each language's run.sh synthesizes the same stack and runs
+# check-template.cjs on it; nag3/run.sh runs the cdk-nag 3 rule packs on the npm package (dist/js).
 set -uo pipefail
 cd "$(dirname "$0")"
-languages=("${@:-python java go}")
+languages=("${@:-python java go nag3}")
 read -r -a languages <<< "${languages[*]}"
 failed=()
 for lang in "${languages[@]}"; do

@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/*
+ * cdk-nag 3 consumer check: synthesizes each construct configuration below in an App of its own
+ * with the five cdk-nag 3 rule packs registered the v3 way (Validations.of(app).addPlugins(...)),
+ * reads the validation report aws-cdk-lib writes into the cloud assembly and prints, per
+ * configuration and pack, the findings on our resources that no acknowledgement covered.
+ * Exits 1 if there is any, or if the check would not have seen one (see the canary below).
+ *
+ * Usage: node app.js <work dir>   (run.sh installs the library tarball, aws-cdk-lib, constructs
+ * and cdk-nag 3 next to it). Plain JavaScript, like a user's app without a build step.
+ */
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const cdk = require('aws-cdk-lib');
+const { aws_ec2: ec2, aws_iam: iam, aws_kms: kms, aws_lambda: lambda } = cdk;
+const nag = require('cdk-nag');
+const { FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } = require('cdk-fleet-janitor');
+
+const workDir = process.argv[2];
+if (!workDir) {
+  console.error('usage: node app.js <work dir>');
+  process.exit(2);
+}
+
+/** The cdk-nag 3 packs, by the name each registers as a validation plugin (the prefix of its rule ids). */
+const PACKS = {
+  'AwsSolutions': nag.AwsSolutionsChecks,
+  'NIST.800.53.R5': nag.NIST80053R5Checks,
+  'HIPAA.Security': nag.HIPAASecurityChecks,
+  'PCI.DSS.321': nag.PCIDSS321Checks,
+  'Serverless': nag.ServerlessChecks,
+};
+
+/*
+ * ===== Construct configurations: ADD NEW ONES HERE =====
+ * `build(stack)` creates the construct under test as `Cleaner` (or any id) in `stack` and returns
+ * the constructs it made as the user would (a VPC, a KMS key passed in as a prop): findings on those
+ * are the user's business and are listed but not counted. Everything else in the stack is counted.
+ * Example for later:
+ *   { name: 'PackerCleaner vpc', build: (stack) => {
+ *       const vpc = new cdk.aws_ec2.Vpc(stack, 'UserVpc');
+ *       new PackerCleaner(stack, 'Cleaner', { vpc });
+ *       return [vpc];
+ *   } },
+ */
+const CONFIGURATIONS = [
+  {
+    name: 'PackerCleaner defaults',
+    build: (stack) => {
+      new PackerCleaner(stack, 'Cleaner');
+      return [];
+    },
+  },
+  {
+    name: 'PackerCleaner everything on',
+    build: (stack) => {
+      const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const cleaner = new PackerCleaner(stack, 'Cleaner', {
+        action: PackerCleanerAction.TERMINATE,
+        terminateStoppedAfter: cdk.Duration.days(1),
+        tagSelector: { team: 'platform' },
+        cleanupKeyPairs: true,
+        cleanupSecurityGroups: true,
+        dryRun: false,
+        schedule: cdk.aws_scheduler.ScheduleExpression.rate(cdk.Duration.minutes(30)),
+        vpc,
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        topic: new cdk.aws_sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+        reserveConcurrency: true,
+        tracing: lambda.Tracing.ACTIVE,
+      });
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [cleaner] });
+      return [vpc];
+    },
+  },
+  // ===== end of construct configurations =====
+];
+
+/*
+ * Canary: a stack with the construct and, next to it, resources a user might add, each known to
+ * break a rule of every pack. Each pack must report a finding there and the user's wildcard policy
+ * must be reported although our policy's identical finding (AwsSolutions-IAM5[Resource::*]) is
+ * acknowledged: otherwise the packs did not run, or our acknowledgements leak to the user's
+ * resources, and a count of zero above would mean nothing.
+ */
+const CANARY = {
+  name: 'canary (the check sees findings)',
+  build: (stack) => {
+    new PackerCleaner(stack, 'Cleaner', { action: PackerCleanerAction.TERMINATE, cleanupKeyPairs: true });
+    const fn = new lambda.Function(stack, 'UserFunction', {
+      runtime: lambda.Runtime.NODEJS_18_X, // not the latest (AwsSolutions-L1, Serverless-LambdaLatestVersion)
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => {};'), // no VPC, tracing, DLQ, concurrency limit
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:TerminateInstances'], resources: ['*'] }));
+    return [];
+  },
+  expect: (findings) => {
+    const problems = [];
+    for (const pack of Object.keys(PACKS)) {
+      if (!findings.some((f) => f.pack === pack && f.path.includes('/UserFunction/'))) {
+        problems.push(`${pack} reported nothing on the user's function: the pack did not run`);
+      }
+    }
+    if (!findings.some((f) => f.ruleName === 'AwsSolutions-IAM5[Resource::*]' && f.path.includes('/UserFunction/ServiceRole/DefaultPolicy/'))) {
+      problems.push('AwsSolutions-IAM5[Resource::*] on the user\'s policy was not reported: an acknowledgement of ours leaks to it');
+    }
+    return problems;
+  },
+};
+
+/** Synthesizes one configuration with the five packs and returns every finding in the validation report. */
+function evaluate(configuration, index) {
+  const outdir = path.join(workDir, `cdk.out.${index}`);
+  // Report instead of throwing, so that every configuration and pack is counted in one run.
+  const app = new cdk.App({ outdir, context: { '@aws-cdk/core:failSynthOnValidationErrors': false } });
+  for (const Pack of Object.values(PACKS)) cdk.Validations.of(app).addPlugins(new Pack(app));
+  const stack = new cdk.Stack(app, 'ConsumerStack');
+  const userPaths = configuration.build(stack).map((c) => c.node.path);
+  app.synth();
+
+  // aws-cdk-lib >= 2.262 writes validation-report.json; earlier versions policy-validation-report.json.
+  const reportFile = ['validation-report.json', 'policy-validation-report.json'].map((f) => path.join(outdir, f)).find((f) => fs.existsSync(f));
+  // A pack with no unacknowledged finding is left out of the report; no report: no finding at all.
+  const report = reportFile ? JSON.parse(fs.readFileSync(reportFile, 'utf8')) : { pluginReports: [] };
+  const findings = [];
+  const errors = [];
+  for (const plugin of report.pluginReports) {
+    const pack = plugin.pluginName ?? plugin.summary?.pluginName;
+    const error = plugin.metadata?.error ?? plugin.summary?.metadata?.error;
+    if (error) errors.push(`${pack}: ${error}`);
+    if (!(pack in PACKS)) continue;
+    for (const violation of plugin.violations) {
+      for (const resource of violation.violatingConstructs ?? violation.violatingResources ?? []) {
+        const p = resource.constructPath ?? '?';
+        const user = userPaths.some((u) => p === u || p.startsWith(`${u}/`));
+        findings.push({ pack, ruleName: violation.ruleName, severity: violation.severity, path: p, user });
+      }
+    }
+  }
+  return { findings, errors };
+}
+
+let failed = false;
+const summary = [];
+for (const [index, configuration] of [CANARY, ...CONFIGURATIONS].entries()) {
+  const { findings, errors } = evaluate(configuration, index);
+  console.log(`== ${configuration.name}`);
+  for (const error of errors) {
+    console.log(`   plugin error: ${error}`);
+    failed = true;
+  }
+  if (configuration.expect) {
+    const problems = configuration.expect(findings);
+    for (const problem of problems) console.log(`   CANARY FAILED: ${problem}`);
+    if (problems.length > 0) failed = true;
+    else console.log(`   ok: every pack reported the user's resources (${findings.length} findings), none of them hidden by our acknowledgements`);
+    continue;
+  }
+  for (const pack of Object.keys(PACKS)) {
+    const ours = findings.filter((f) => f.pack === pack && !f.user);
+    const users = findings.filter((f) => f.pack === pack && f.user);
+    console.log(`   ${pack}: ${ours.length} unacknowledged${users.length ? ` (+${users.length} on the user's constructs, not counted)` : ''}`);
+    for (const f of ours) console.log(`      ${f.severity.padEnd(7)} ${f.ruleName}  @ ${f.path}`);
+    summary.push([configuration.name, pack, ours.length]);
+    if (ours.length > 0) failed = true;
+  }
+}
+
+console.log('== summary: unacknowledged findings per configuration and pack');
+for (const [name, pack, count] of summary) console.log(`   ${String(count).padStart(3)}  ${name} / ${pack}`);
+const total = summary.reduce((n, [, , count]) => n + count, 0);
+console.log(`   ${String(total).padStart(3)}  total (aws-cdk-lib ${require('aws-cdk-lib/package.json').version}, cdk-nag ${require('cdk-nag/package.json').version})`);
+process.exitCode = failed ? 1 : 0;

@@ -94,3 +94,22 @@ export function describeResources(template: any): string {
   return `${types.length} resources (${[...new Set(types)].sort()
     .map((t) => `${t.replace(/^AWS::/, '')} x${types.filter((x) => x === t).length}`).join(', ')})`;
 }
+
+/**
+ * Where each CloudWatch dashboard of the synthesized stacks would be once deployed (moto has no
+ * dashboards to show), and what its rows hold.
+ */
+export function printDashboards(ctx: DemoContext, templates: Readonly<Record<string, any>>, region: string): void {
+  for (const [stackName, template] of Object.entries(templates)) {
+    for (const [logicalId, resource] of Object.entries<any>(template.Resources ?? {})) {
+      if (resource.Type !== 'AWS::CloudWatch::Dashboard') continue;
+      const name = resource.Properties?.DashboardName ?? `<the name CloudFormation gives ${stackName}/${logicalId}>`;
+      const body = resource.Properties?.DashboardBody;
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      const titles = [...text.matchAll(/\\"title\\":\\"([^"\\]+)\\"|"title":"([^"\\]+)"/g)].map((m) => m[1] ?? m[2]);
+      ctx.print(`\nDashboard ${name} (stack ${stackName}), once deployed:`);
+      ctx.print(`  https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${name}`);
+      for (const title of titles) ctx.print(`  - ${title}`);
+    }
+  }
+}

@@ -4,7 +4,7 @@
  * the environment the template gives its function, and show what changed and what was reported.
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { PackerCleaner, PackerCleanerAction } from '../../src';
+import { FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } from '../../src';
 import {
   createInstances,
   createKeyPair,
@@ -19,7 +19,7 @@ import {
 import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../../test/emulator/moto';
 import { runBundle } from '../../test/emulator/run-bundle';
 import { functionEnvironmentFromTemplate } from '../../test/emulator/stack-env';
-import { age, DemoContext, DemoSegment, describeResources, indent, requireBundle } from '../segment';
+import { age, DemoContext, DemoSegment, describeResources, indent, printDashboards, requireBundle } from '../segment';
 
 const STACK_NAME = 'PackerCleanerDemo';
 const MINUTE = 60_000;
@@ -41,12 +41,13 @@ const uuid = [
 function synthesize(outdir: string) {
   const app = new App({ outdir });
   const stack = new Stack(app, STACK_NAME, { env: { account: EMULATOR_ACCOUNT, region: EMULATOR_REGION } });
-  new PackerCleaner(stack, 'PackerCleaner', {
+  const cleaner = new PackerCleaner(stack, 'PackerCleaner', {
     action: PackerCleanerAction.TERMINATE,
     maxAge: Duration.hours(2),
     terminateStoppedAfter: Duration.days(1),
     cleanupKeyPairs: true,
   });
+  new FleetJanitorDashboard(stack, 'Dashboard', { dashboardName: 'fleet-janitor-demo', janitors: [cleaner] });
   return app.synth().getStackByName(stack.stackName).template;
 }
 
@@ -126,6 +127,7 @@ export const packerCleaner: DemoSegment = {
     }
     return { templates: { [STACK_NAME]: template }, summary };
   },
+  afterRun: (ctx, result) => printDashboards(ctx, result.templates, EMULATOR_REGION),
 };
 
 function printInstances(ctx: DemoContext, ids: string[], before: Map<string, InstanceView>, after: Map<string, InstanceView>, now: number): void {

@@ -59,8 +59,9 @@ export interface JanitorCommonProps {
 
   /**
    * VPC to run the handler in. The handler calls AWS APIs only: its subnets need a NAT gateway or
-   * interface VPC endpoints for the services it calls (see the README, per construct) and for
-   * `sns`, `sqs` (dead-letter queue) and `xray` when tracing is on; CloudWatch Logs needs no endpoint.
+   * interface VPC endpoints for the services it calls (see the README, per construct), for `sns`
+   * (reports) and for `xray` when tracing is on. The dead-letter queue and CloudWatch Logs need none:
+   * Lambda writes to them, not the handler.
    * @default - not in a VPC
    */
   readonly vpc?: ec2.IVpc;

@@ -102,8 +102,12 @@ project.package.addField('overrides', { 'unrs-resolver': '1.12.2' });
 
 // ---- handler bundles -------------------------------------------------------------------------
 // esbuild runs when the library is built, never at a consumer's synth (aws-cdk#9759).
+// Minified, with readable stack traces: --keep-names keeps our function names in every frame
+// (`at readConfig (...)`, not `at yfe (...)`), and the source map (mappings only, no sources) turns
+// `index.js:47:590823` into `lambda/packer-cleaner/config.ts:33:13` when the function runs with
+// NODE_OPTIONS=--enable-source-maps, which the construct sets. Without it the names remain.
 const bundleTask = project.addTask('bundle:handlers', {
-  description: 'Bundle each Lambda handler in lambda/ into assets/<name>/index.js',
+  description: 'Bundle each Lambda handler in lambda/ into assets/<name>/index.js (+ index.js.map)',
 });
 for (const name of HANDLERS) {
   bundleTask.exec([
@@ -111,6 +115,9 @@ for (const name of HANDLERS) {
     `lambda/${name}/index.ts`,
     '--bundle',
     '--minify',
+    '--keep-names',
+    '--sourcemap',
+    '--sources-content=false',
     '--platform=node',
     '--target=node22',
     '--format=cjs',

@@ -1,14 +1,46 @@
-import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, EC2Client, StopInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand,
+  EC2Client,
+  InstanceStateChange,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import type { Plan, PlanItem } from './decide';
-import { actInBatches, ItemResult } from '../shared/batch';
+import { actInBatches, CallOutcome, ItemResult, sdkAttempts } from '../shared/batch';
+import { errorCode as codeOf } from '../shared/errors';
 import type { Outcome, ReportEntry } from '../shared/report';
 
 // StopInstances and TerminateInstances accept up to 1000 instance ids per call.
 export const INSTANCE_BATCH_MAX = 1000;
 
+/** Detail column (and log field) that marks an action found already done, with the evidence. */
+export const ALREADY_DONE_DETAIL = 'alreadyDone';
+
+/*
+ * Two runs may overlap (reserved concurrency 1 is opt-in): every action must be safe to repeat, and
+ * one that another run (or someone else) already carried out is done, not failed.
+ * - TerminateInstances is idempotent; an instance whose previous state is shutting-down/terminated
+ *   was already terminated. Terminated instances stay visible for about an hour; after that the id
+ *   is InvalidInstanceID.NotFound, which also means "nothing left to terminate".
+ * - StopInstances on a stopping/stopped instance succeeds; its previous state says so.
+ * - DeleteSecurityGroup of a missing group fails with InvalidGroup.NotFound: already deleted.
+ * - DeleteKeyPair by name succeeds whether or not the key pair exists; the response names the
+ *   KeyPairId it deleted, and names none when there was nothing to delete. (InvalidKeyPair.NotFound
+ *   is treated as deleted too, should EC2 ever answer so.)
+ */
+const GONE: Record<string, ReadonlySet<string>> = {
+  'instance': new Set(['InvalidInstanceID.NotFound']),
+  'security-group': new Set(['InvalidGroup.NotFound']),
+  'key-pair': new Set(['InvalidKeyPair.NotFound']),
+};
+const ALREADY_TERMINATED = new Set(['shutting-down', 'terminated']);
+const ALREADY_STOPPED = new Set(['stopping', 'stopped']);
+
 /**
  * Carries out the plan's ACT items (unless dry-run) and turns every item into a report entry.
- * Key pairs and security groups have no batch delete API: one call each.
+ * Key pairs and security groups have no batch delete API: one call each. An item found already
+ * done is reported DONE with an `alreadyDone` detail and a reason that says so.
  */
 export async function act(ec2: EC2Client, plan: Plan, dryRun: boolean, record: (entries: ReportEntry[]) => void): Promise<void> {
   const toAct = plan.items.filter((i) => i.disposition === 'ACT');
@@ -17,17 +49,44 @@ export async function act(ec2: EC2Client, plan: Plan, dryRun: boolean, record: (
     record(toAct.map((i) => entry(i, 'DRY_RUN')));
     return;
   }
-  const groups: Array<[PlanItem[], number, (ids: string[]) => Promise<unknown>]> = [
-    [toAct.filter((i) => i.action === 'STOP'), INSTANCE_BATCH_MAX, (ids) => ec2.send(new StopInstancesCommand({ InstanceIds: ids }))],
-    [toAct.filter((i) => i.action === 'TERMINATE'), INSTANCE_BATCH_MAX, (ids) => ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }))],
-    [toAct.filter((i) => i.resourceType === 'security-group'), 1, ([id]) => ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }))],
-    [toAct.filter((i) => i.resourceType === 'key-pair'), 1, ([name]) => ec2.send(new DeleteKeyPairCommand({ KeyName: name }))],
+  const groups: Array<[PlanItem[], number, (ids: string[]) => Promise<CallOutcome>]> = [
+    [toAct.filter((i) => i.action === 'STOP'), INSTANCE_BATCH_MAX, async (ids) =>
+      previousStates(await ec2.send(new StopInstancesCommand({ InstanceIds: ids })), 'StoppingInstances', ALREADY_STOPPED)],
+    [toAct.filter((i) => i.action === 'TERMINATE'), INSTANCE_BATCH_MAX, async (ids) =>
+      previousStates(await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids })), 'TerminatingInstances', ALREADY_TERMINATED)],
+    [toAct.filter((i) => i.resourceType === 'security-group'), 1, async ([id]) => {
+      await ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }));
+      return {};
+    }],
+    [toAct.filter((i) => i.resourceType === 'key-pair'), 1, async ([name]) => {
+      const out = await ec2.send(new DeleteKeyPairCommand({ KeyName: name }));
+      // Only an explicit success that names no key pair says so; any other answer is a plain success.
+      const nothingDeleted = out?.Return === true && !out.KeyPairId && sdkAttempts(out) <= 1;
+      return nothingDeleted ? { alreadyDone: new Map([[name, 'no-key-pair-deleted']]) } : {};
+    }],
   ];
   for (const [items, maxPerCall, call] of groups) {
     if (items.length === 0) continue;
-    const results = await actInBatches(items.map((i) => i.id), maxPerCall, call);
+    const gone = GONE[items[0].resourceType];
+    const results = await actInBatches(items.map((i) => i.id), maxPerCall, call, {}, { isAlreadyGone: (error) => gone.has(codeOf(error)) });
     record(withResults(items, results));
   }
+}
+
+/** Instances whose previous state (StoppingInstances / TerminatingInstances) says the action was already done. */
+function previousStates(
+  out: { StoppingInstances?: InstanceStateChange[]; TerminatingInstances?: InstanceStateChange[] } | undefined,
+  field: 'StoppingInstances' | 'TerminatingInstances',
+  alreadyIn: ReadonlySet<string>,
+): CallOutcome {
+  // An answer that took the SDK several attempts may report what an earlier attempt of ours did.
+  if (sdkAttempts(out) > 1) return {};
+  const alreadyDone = new Map<string, string>();
+  for (const change of out?.[field] ?? []) {
+    const previous = change.PreviousState?.Name;
+    if (change.InstanceId && previous && alreadyIn.has(previous)) alreadyDone.set(change.InstanceId, `was-${previous}`);
+  }
+  return { alreadyDone };
 }
 
 function outcomeOf(item: PlanItem): Outcome {
@@ -43,6 +102,13 @@ function withResults(items: PlanItem[], results: ItemResult[]): ReportEntry[] {
   const byId = new Map(results.map((r) => [r.id, r]));
   return items.map((item) => {
     const result = byId.get(item.id);
+    if (result?.ok && result.alreadyDone !== undefined) {
+      return {
+        ...entry(item, 'DONE'),
+        reason: `already done before this run's call (${result.alreadyDone}): another run or someone else got there first; planned because ${item.reason}`,
+        details: [...item.details, [ALREADY_DONE_DETAIL, result.alreadyDone] as const],
+      };
+    }
     return result?.ok ? entry(item, 'DONE') : entry(item, 'FAILED', result?.errorCode ?? 'NotAttempted');
   });
 }

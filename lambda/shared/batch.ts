@@ -4,8 +4,29 @@ import { retryTransient, RetryOptions } from './retry';
 export interface ItemResult {
   readonly id: string;
   readonly ok: boolean;
+  /**
+   * Set when the item was found already done by this run's first and only attempt at it, so the
+   * work was not this run's: another run (or someone else) got there first. The value is the
+   * evidence, e.g. "InvalidGroup.NotFound" or "was-terminated".
+   */
+  readonly alreadyDone?: string;
   readonly errorCode?: string;
   readonly errorMessage?: string;
+}
+
+/** What a call may report beyond success: the ids it found already done, with the evidence. */
+export interface CallOutcome {
+  readonly alreadyDone?: ReadonlyMap<string, string>;
+}
+
+export interface AlreadyDoneOptions {
+  /**
+   * Whether an error means the item named is already gone, i.e. the action is already done
+   * (DeleteSecurityGroup's InvalidGroup.NotFound). A call of one id failing so counts as done; a
+   * batch of several failing so names no culprit and is retried id by id like any item-level
+   * failure. @default never
+   */
+  readonly isAlreadyGone?: (error: unknown) => boolean;
 }
 
 export function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -22,25 +43,61 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
  * not retried per item: they would fail the same way for each. Nor is a batch that stayed throttled
  * through every retry: calling once per id would multiply the calls against an API that is already
  * refusing them, and could run the function into its timeout before it reports.
+ *
+ * Overlapping runs: an item found already done (the call's own report, or an `isAlreadyGone` error
+ * on a call of that one id) is a success marked `alreadyDone`, never a failure. It is marked only
+ * when the work cannot have been this run's own: not after a retry (the earlier attempt may have
+ * landed and lost its answer), and not in the one-by-one fallback after a batch that failed for
+ * another reason (TerminateInstances may apply part of a batch it refuses, e.g. termination
+ * protection in one Availability Zone). There it is a plain success, as before.
  */
 export async function actInBatches(
   ids: readonly string[],
   maxPerCall: number,
-  call: (batch: string[]) => Promise<unknown>,
+  call: (batch: string[]) => Promise<CallOutcome | void>,
   retry: RetryOptions = {},
+  options: AlreadyDoneOptions = {},
 ): Promise<ItemResult[]> {
+  const isAlreadyGone = options.isAlreadyGone ?? (() => false);
+  /** Calls made by the latest attempt() (1 unless it retried). */
+  let tries = 0;
+  /** One call with transient retries; `trusted` says whether "already done" evidence may be believed. */
+  const attempt = async (batch: string[], trusted: boolean): Promise<ItemResult[]> => {
+    tries = 0;
+    let outcome: CallOutcome | void;
+    try {
+      outcome = await retryTransient(() => {
+        tries++;
+        return call(batch);
+      }, retry);
+    } catch (error) {
+      if (batch.length !== 1 || !isAlreadyGone(error)) throw error;
+      const firstTry = trusted && tries === 1 && sdkAttempts(error) <= 1;
+      return [firstTry ? { id: batch[0], ok: true, alreadyDone: errorCode(error) } : { id: batch[0], ok: true }];
+    }
+    const found = trusted && tries === 1 ? outcome?.alreadyDone : undefined;
+    return batch.map((id) => {
+      const evidence = found?.get(id);
+      return evidence === undefined ? { id, ok: true } : { id, ok: true, alreadyDone: evidence };
+    });
+  };
+
   const results: ItemResult[] = [];
   for (const batch of chunk(ids, maxPerCall)) {
+    let batchError: unknown;
     try {
-      await retryTransient(() => call(batch), retry);
-      results.push(...batch.map((id) => ({ id, ok: true })));
+      results.push(...await attempt(batch, true));
       continue;
     } catch (error) {
       if (batch.length === 1 || isCallerLevel(error) || isTransient(error)) {
         results.push(...batch.map((id) => failure(id, error)));
         continue;
       }
+      batchError = error;
     }
+    // A batch refused because one id is gone changed nothing (EC2: "none of the instances are
+    // terminated"); one refused for another reason may have changed part of it.
+    const trusted = isAlreadyGone(batchError) && tries === 1 && sdkAttempts(batchError) <= 1;
     let stopWith: unknown;
     for (const id of batch) {
       if (stopWith !== undefined) {
@@ -48,8 +105,7 @@ export async function actInBatches(
         continue;
       }
       try {
-        await retryTransient(() => call([id]), retry);
-        results.push({ id, ok: true });
+        results.push(...await attempt([id], trusted));
       } catch (error) {
         results.push(failure(id, error));
         // Access denied or sustained throttling says nothing about the next id: stop calling.
@@ -58,6 +114,12 @@ export async function actInBatches(
     }
   }
   return results;
+}
+
+/** How many HTTP attempts the SDK made for a call (it retries throttling itself); 1 when unknown. */
+export function sdkAttempts(outputOrError: unknown): number {
+  const attempts = (outputOrError as { $metadata?: { attempts?: unknown } } | undefined)?.$metadata?.attempts;
+  return typeof attempts === 'number' && attempts > 0 ? attempts : 1;
 }
 
 function failure(id: string, error: unknown): ItemResult {

@@ -142,6 +142,9 @@ export class HandlerFunction extends Construct {
       environmentEncryption: common.environmentEncryptionKey,
       reservedConcurrentExecutions: common.reserveConcurrency ? 1 : undefined,
       environment: {
+        // Stack traces that name our functions and .ts files (the bundle ships a source map without
+        // sources), deep enough to reach our frames below the SDK's when an AWS call fails.
+        NODE_OPTIONS: '--enable-source-maps --stack-trace-limit=30',
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,

@@ -11,8 +11,10 @@
  *    call naming it fails): every other one is terminated and the failure is reported, with its
  *    code, as a PARTIAL_FAILURE.
  * c. 500+ malformed events, fed to ONE warm handler (invoke-many.cjs): each is rejected with an
- *    EventShapeError before any AWS request, and the proxy sees none; a valid `{}` through the same
- *    driver does make requests, so that zero means something.
+ *    EventShapeError before any AWS request, and the proxy sees none. Near misses of an EventBridge
+ *    "Scheduled Event" are among them. Every accepted shape (the Lambda console's Scheduled Event
+ *    test event, a schedule rule's event, the construct's own Scheduler input, `{}`, `{"dryRun":true}`)
+ *    through the same driver does make requests, so that zero means something.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -40,6 +42,7 @@ import { mulberry32, packerKeyName } from './random';
 import { BundleRun, runBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
+import { CONSOLE_SCHEDULED_EVENT, RULE_SCHEDULED_EVENT } from '../helpers/scheduled-events';
 
 jest.setTimeout(150_000);
 
@@ -463,13 +466,39 @@ test('b. an instance that refuses termination (OperationNotPermitted) is reporte
 
 // ---- c. malformed events --------------------------------------------------------------------------------
 
-type Problem = 'not-an-object' | 'unknown-key' | 'bad-source' | 'bad-dryRun';
+type Problem = 'not-an-object' | 'unknown-key' | 'bad-source' | 'bad-dryRun' | 'bad-scheduled-event';
 
-/** The accepted shape, restated independently of lambda/shared/event.ts: which problems an event has. */
+const ENVELOPE_KEYS = ['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail'];
+
+/**
+ * The accepted Scheduled Event, restated: known keys only; "detail-type" exactly "Scheduled Event"
+ * from "source" "aws.events"; id, account, time, region and resources present; "version" optional
+ * digits; a 12-digit account; a UTC timestamp that is a real date; a region name; 1 to 10 rule
+ * ARNs; "detail" absent or {}.
+ */
+function isValidScheduledEvent(record: Record<string, unknown>): boolean {
+  const str = (v: unknown, max: number, re: RegExp) => typeof v === 'string' && v.length <= max && re.test(v);
+  const arn = /^arn:aws(-[a-z]+)*:events:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:rule\/[0-9A-Za-z._\-/]+$/;
+  const d = record.detail;
+  return Object.keys(record).every((k) => ENVELOPE_KEYS.includes(k))
+    && record['detail-type'] === 'Scheduled Event' && record.source === 'aws.events'
+    && (record.version === undefined || str(record.version, 8, /^\d+$/))
+    && str(record.id, 128, /^[0-9A-Za-z-]+$/)
+    && str(record.account, 12, /^\d{12}$/)
+    && str(record.time, 40, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/) && !Number.isNaN(Date.parse(record.time as string))
+    && str(record.region, 32, /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/)
+    && Array.isArray(record.resources) && record.resources.length >= 1 && record.resources.length <= 10
+    && record.resources.every((r) => str(r, 1_600, arn))
+    && (d === undefined || (d !== null && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 0));
+}
+
+/** The accepted shapes, restated independently of lambda/shared/event.ts: which problems an event has. */
 function problemsOf(event: unknown): Problem[] {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) return ['not-an-object'];
   const problems: Problem[] = [];
   const record = event as Record<string, unknown>;
+  // Any envelope field other than "source" makes it a Scheduled Event, judged as a whole.
+  if (Object.keys(record).some((k) => k !== 'source' && ENVELOPE_KEYS.includes(k))) return isValidScheduledEvent(record) ? [] : ['bad-scheduled-event'];
   if (Object.keys(record).some((k) => k !== 'source' && k !== 'dryRun')) problems.push('unknown-key');
   if (Object.prototype.hasOwnProperty.call(record, 'source')
     && !(typeof record.source === 'string' && record.source.length <= 256)) problems.push('bad-source');
@@ -483,6 +512,7 @@ const MENTIONS: Record<Problem, RegExp> = {
   'unknown-key': /unexpected field/,
   'bad-source': /"source" must be a string/,
   'bad-dryRun': /"dryRun" must be true or false/,
+  'bad-scheduled-event': /^Rejected event: not a valid EventBridge Scheduled Event: /,
 };
 
 const HUGE = 1024 * 1024;
@@ -537,6 +567,26 @@ function malformedEvents(seed: number, count: number): unknown[] {
   const pollutionKeys = ['__proto__', 'constructor', 'prototype', '__defineGetter__', 'hasOwnProperty', 'toString', 'valueOf'];
   const nearKeys = ['Source', 'SOURCE', 'dryrun', 'DryRun', 'dry_run', 'source ', ' dryRun', '', 'detail', 'detail-type', 'time', 'resources', 'action', 'maxActionsPerRun'];
   const validBase = (): Record<string, unknown> => pick([{}, { source: 'cdk-fleet-janitor.schedule' }, { dryRun: true }, { source: 'x', dryRun: false }]);
+  const scheduledBase = (): Record<string, unknown> =>
+    structuredClone(pick([CONSOLE_SCHEDULED_EVENT, RULE_SCHEDULED_EVENT]) as Record<string, unknown>);
+  const ruleArn = (name: string) => `arn:aws:events:us-east-1:123456789012:rule/${name}`;
+  /** For each envelope field, values that are almost right (every one invalid). */
+  const NEAR_MISS_VALUES: Record<string, unknown[]> = {
+    'detail-type': ['scheduled event', 'Scheduled Event ', 'Scheduled  Event', 'ScheduledEvent', 'Scheduled Events', '', null, ['Scheduled Event'], 'S'.repeat(5_000)],
+    'source': ['aws.event', 'aws.scheduler', 'AWS.events', ' aws.events', 'cdk-fleet-janitor.schedule', '', null, 0],
+    'version': [0, '', 'v0', '0'.repeat(9), null, {}],
+    'id': ['', 'not an id', 'x'.repeat(129), 42, null, ['53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa']],
+    'account': ['12345678901', '1234567890123', 'abcdefghijkl', 123456789012, '', null],
+    'time': ['1970-01-01 00:00:00', '2015-10-08T16:53:06+02:00', '2015-10-08T16:53:06', 'yesterday', '2015-13-45T25:61:61Z', '', 0, null],
+    'region': ['US-EAST-1', 'us_east_1', 'useast1', 'us-east-1 ', '', 'us-east-1'.repeat(5), null],
+    'resources': [[], ruleArn('x'), [1], [null], ['arn:aws:sns:us-east-1:123456789012:topic'], ['arn:aws:events:us-east-1:1234:rule/x'],
+      Array.from({ length: 11 }, (_, i) => ruleArn(`r${i}`)), [ruleArn('x'.repeat(2_000))], {}, null],
+    'detail': [{ a: 1 }, { dryRun: false }, null, [], '{}', 0, { detail: {} }],
+  };
+  const nearMiss = (): Record<string, unknown> => {
+    const key = pick(Object.keys(NEAR_MISS_VALUES));
+    return { ...scheduledBase(), [key]: pick(NEAR_MISS_VALUES[key]) };
+  };
 
   const generators: Array<() => unknown> = [
     // not objects
@@ -570,6 +620,21 @@ function malformedEvents(seed: number, count: number): unknown[] {
     () => ({ dryRun: 'd'.repeat(int(10_000)) }),
     // several problems at once
     () => ({ source: notString(), dryRun: notBoolean(), [pick(nearKeys) || 'x']: randomJson(2) }),
+    // near misses of an EventBridge Scheduled Event: one field off, one missing, one too many
+    nearMiss,
+    nearMiss,
+    nearMiss,
+    () => { const e: Record<string, unknown> = scheduledBase(); delete e[pick(['id', 'detail-type', 'source', 'account', 'time', 'region', 'resources'])]; return e; },
+    () => withKey(scheduledBase(), pick(['dryRun', 'detail_type', 'Detail-Type', 'Source', 'DetailType', 'replay-name', 'action', '__proto__', 'constructor']), pick([true, false, 'Scheduled Event', {}, null])),
+    () => ({ ...scheduledBase(), 'detail-type': pick(['EC2 Instance State-change Notification', 'AWS API Call via CloudTrail', 'Object Created']), 'source': pick(['aws.ec2', 'aws.s3', 'aws.events']), 'detail': { 'instance-id': 'i-0123456789abcdef0', 'state': 'running' } }),
+    () => pick([
+      { 'detail-type': 'Scheduled Event', 'source': 'aws.events' },
+      { 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'dryRun': true },
+      { source: 'cdk-fleet-janitor.schedule', time: '2026-01-01T00:00:00Z' },
+      { dryRun: false, detail: {} },
+      { ...scheduledBase(), detail: { ...scheduledBase() } },
+      { ...scheduledBase(), resources: [...scheduledBase().resources as string[], 'arn:aws:sns:us-east-1:123456789012:topic'] },
+    ]),
   ];
 
   const events: unknown[] = hugeEvents();
@@ -587,6 +652,7 @@ interface ManyOutcome {
   readonly message?: string;
   readonly messageLength?: number;
   readonly status?: string;
+  readonly counts?: Record<string, number>;
 }
 
 /** Run invoke-many.cjs: one node process, the bundle loaded once, each event in turn. */
@@ -629,7 +695,7 @@ async function invokeMany(
   }
 }
 
-test('c. 500+ malformed events are each rejected with EventShapeError before any AWS request; a valid {} does make requests', async () => {
+test('c. 500+ malformed events are each rejected with EventShapeError before any AWS request; every accepted shape does make requests', async () => {
   const started = Date.now();
   await resetMoto();
   const { topicArn, queueUrl } = await createTopicWithQueue(aws, 'packer-cleaner-fuzz');
@@ -643,6 +709,8 @@ test('c. 500+ malformed events are each rejected with EventShapeError before any
   const kinds = new Map<Problem, number>();
   for (const e of events) for (const problem of problemsOf(e)) kinds.set(problem, (kinds.get(problem) ?? 0) + 1);
   for (const problem of Object.keys(MENTIONS) as Problem[]) expect([problem, (kinds.get(problem) ?? 0) > 30]).toEqual([problem, true]);
+  // The restatement accepts what it should, so "has a problem" below means something.
+  for (const ok of [CONSOLE_SCHEDULED_EVENT, RULE_SCHEDULED_EVENT, {}, { dryRun: true }, { source: 'cdk-fleet-janitor.schedule' }]) expect(problemsOf(ok)).toEqual([]);
   expect(events.filter((e) => JSON.stringify(e).length >= HUGE).length).toBeGreaterThanOrEqual(8);
   expect(events.every((e) => problemsOf(e).length > 0)).toBe(true);
   expect(events.some((e) => e !== null && typeof e === 'object' && Object.prototype.hasOwnProperty.call(e, '__proto__'))).toBe(true);
@@ -665,17 +733,38 @@ test('c. 500+ malformed events are each rejected with EventShapeError before any
   expect(await statesByIndex()).toEqual(before);
   expect(await readNotifications(aws.sqs, queueUrl)).toEqual([]);
 
-  // The same driver, the same configuration, a valid event: it does reach AWS (and acts).
-  const valid = await invokeMany(env, p.endpoint, [{}]);
-  expect(valid.outcomes).toEqual([expect.objectContaining({ ok: true, status: 'SUCCEEDED' })]);
+  // The same driver, the same configuration, a valid event: it does reach AWS. The first one (the
+  // Lambda console's Scheduled Event test event) finds the due instances and terminates them.
+  const first = await invokeMany(env, p.endpoint, [CONSOLE_SCHEDULED_EVENT]);
+  expect(first.outcomes).toEqual([expect.objectContaining({ ok: true, status: 'SUCCEEDED' })]);
   expect(p.counts()).toMatchObject({ 'ec2:DescribeInstances': 1, 'ec2:TerminateInstances': 1, 'sns:Publish': 1 });
   const after = await statesByIndex();
   const terminated = [...fleet.categories].filter(([i]) => after.get(i) === 'terminated' && before.get(i) !== 'terminated');
   expect(terminated.length).toBeGreaterThan(0);
   expect(terminated.every(([, c]) => c.expected === 'TERMINATE')).toBe(true);
   expect(await readNotifications(aws.sqs, queueUrl)).toHaveLength(1);
+  // Every other accepted shape runs a sweep too (nothing is due any more; each still reads the fleet
+  // and reports); the manual dry run changes nothing.
+  const accepted: Array<[string, unknown]> = [
+    ['a schedule rule\'s Scheduled Event', RULE_SCHEDULED_EVENT],
+    ['the Scheduler\'s input', { source: 'cdk-fleet-janitor.schedule' }],
+    ['{}', {}],
+    ['{"dryRun": true}', { dryRun: true }],
+  ];
+  for (const [label, event] of accepted) {
+    p.reset();
+    const { outcomes } = await invokeMany(env, p.endpoint, [event]);
+    expect([label, outcomes]).toEqual([label, [expect.objectContaining({ ok: true, status: 'SUCCEEDED' })]]);
+    expect([label, p.counts()]).toEqual([label, expect.objectContaining({ 'ec2:DescribeInstances': 1, 'sns:Publish': 1 })]);
+    if ('dryRun' in (event as object)) {
+      expect(p.calls.filter((c) => /^(Terminate|Stop)Instances$|^Delete/.test(c.operation))).toEqual([]);
+      expect(outcomes[0].counts).toMatchObject({ actionsTaken: 0 });
+    }
+    expect([label, await readNotifications(aws.sqs, queueUrl)]).toEqual([label, [expect.objectContaining({ Message: expect.any(String) })]]);
+  }
+  expect(await statesByIndex()).toEqual(after);
 
   process.stderr.write(`faults c: ${events.length} malformed events (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}; `
     + `${events.filter((e) => JSON.stringify(e).length >= HUGE).length} of 1 MB or more) rejected in one process in ${fuzz.durationMs} ms, `
-    + `0 requests; valid {} made ${p.calls.length} requests; test ${Date.now() - started} ms\n`);
+    + `0 requests; ${1 + accepted.length} accepted shapes each made requests; test ${Date.now() - started} ms\n`);
 });

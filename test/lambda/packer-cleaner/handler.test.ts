@@ -20,6 +20,7 @@ import * as snsSdk from '@aws-sdk/client-sns';
 import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { CONSOLE_SCHEDULED_EVENT } from '../../helpers/scheduled-events';
 import { ec2Error } from '../helpers';
 
 type HandlerModule = typeof import('../../../lambda/packer-cleaner/index');
@@ -588,10 +589,11 @@ describe('key pair cleanup', () => {
     const b = packerName(ago(3 * DAY));
     serveInstances([]);
     ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyName: a, CreateTime: ago(3 * DAY) }, { KeyName: b, CreateTime: ago(3 * DAY) }] });
-    ec2Mock.on(DeleteKeyPairCommand).resolves({}).on(DeleteKeyPairCommand, { KeyName: a }).rejects(ec2Error('InvalidKeyPair.NotFound'));
+    // e.g. an IAM condition that denies this one key pair (InvalidKeyPair.NotFound would mean "already deleted": see "overlapping runs")
+    ec2Mock.on(DeleteKeyPairCommand).resolves({}).on(DeleteKeyPairCommand, { KeyName: a }).rejects(ec2Error('UnauthorizedOperation', 403));
     const result = await loadHandler({ CLEANUP_KEY_PAIRS: 'true' })({});
     expect(ec2Mock).toHaveReceivedCommandTimes(DeleteKeyPairCommand, 2);
-    expect(result.entries.find((e) => e.id === a)).toMatchObject({ outcome: 'FAILED', errorCode: 'InvalidKeyPair.NotFound' });
+    expect(result.entries.find((e) => e.id === a)).toMatchObject({ outcome: 'FAILED', errorCode: 'UnauthorizedOperation' });
     expect(result.entries.find((e) => e.id === b)?.outcome).toBe('DONE');
     expect(result.status).toBe('PARTIAL_FAILURE');
   });
@@ -701,5 +703,294 @@ describe('a run that dies mid-way', () => {
     await expect(loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({})).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
     expectNoChanges();
     expect(publishedReport().Subject).toContain('RUN FAILED');
+  });
+});
+
+describe('EventBridge scheduled events', () => {
+  /** What a user's own events.Rule with a schedule delivers. */
+  const RULE_EVENT = {
+    ...CONSOLE_SCHEDULED_EVENT,
+    version: '0',
+    id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+    time: '2026-03-01T04:00:00Z',
+    region: 'eu-west-1',
+    resources: ['arn:aws:events:eu-west-1:111122223333:rule/nightly-packer-sweep'],
+    account: '111122223333',
+  };
+
+  test.each([
+    ['the console test event', CONSOLE_SCHEDULED_EVENT],
+    ['a schedule rule\'s event', RULE_EVENT],
+  ])('%s runs a normal (live) sweep', async (_label, event) => {
+    const old = oldInstances(3);
+    const young = ec2Instance({ age: HOUR });
+    serveInstances([...old, young]);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+
+    const result = await loadHandler()(event);
+
+    expect(result).toMatchObject({ status: 'SUCCEEDED', dryRun: false });
+    expect(terminatedIds().sort()).toEqual(idsOf(old).sort());
+    expect(result.counts).toMatchObject({ scanned: 4, actionsTaken: 3, kept: 1, actionsFailed: 0 });
+    expect(publishedReport().Subject).toBe('[fleet-janitor] PackerCleaner: 3 done');
+  });
+
+  test('a configured dry run stays a dry run when a scheduled event triggers it', async () => {
+    serveInstances(oldInstances(2));
+    const result = await loadHandler({ DRY_RUN: 'true' })(RULE_EVENT);
+    expectNoChanges();
+    expect(result).toMatchObject({ dryRun: true, status: 'SUCCEEDED' });
+    expect(result.counts.wouldAct).toBe(2);
+  });
+
+  test.each([
+    ['another event type', { ...RULE_EVENT, 'detail-type': 'EC2 Instance State-change Notification', 'source': 'aws.ec2' }],
+    ['a detail that asks for something', { ...RULE_EVENT, detail: { dryRun: false } }],
+    ['dryRun smuggled into the envelope', { ...RULE_EVENT, dryRun: false }],
+    ['no resources', { ...RULE_EVENT, resources: [] }],
+  ])('a near miss (%s) is rejected before any call', async (_label, event) => {
+    serveInstances(oldInstances(3));
+    await expect(loadHandler()(event)).rejects.toMatchObject({
+      name: 'EventShapeError',
+      message: expect.stringMatching(/^Rejected event: not a valid EventBridge Scheduled Event: .*No resource was changed\.$/),
+    });
+    expectNoCallsAtAll();
+  });
+});
+
+describe('overlapping runs: an action another run already carried out is done, not failed', () => {
+  type Entry = Awaited<ReturnType<Handler>>['entries'][number];
+  const alreadyDone = (e: Entry | undefined) => e?.details.find(([k]) => k === 'alreadyDone')?.[1];
+  const entryOf = (result: Awaited<ReturnType<Handler>>, id: string) => result.entries.find((e) => e.id === id);
+  const change = (id: string, previous: string, current: string) => ({
+    InstanceId: id,
+    PreviousState: { Name: previous as ec2Sdk.InstanceStateName },
+    CurrentState: { Name: current as ec2Sdk.InstanceStateName },
+  });
+
+  test('TerminateInstances answering previous state terminated/shutting-down: DONE, marked already done, the run SUCCEEDED', async () => {
+    const fleet = oldInstances(4);
+    const [fresh, gone, goingAway, alsoFresh] = idsOf(fleet);
+    serveInstances(fleet);
+    ec2Mock.on(TerminateInstancesCommand).resolves({
+      TerminatingInstances: [
+        change(fresh, 'running', 'shutting-down'),
+        change(gone, 'terminated', 'terminated'),
+        change(goingAway, 'shutting-down', 'shutting-down'),
+        change(alsoFresh, 'stopped', 'shutting-down'),
+      ],
+    });
+
+    const result = await loadHandler()({});
+
+    expect(ec2Mock).toHaveReceivedCommandTimes(TerminateInstancesCommand, 1);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.counts).toMatchObject({ actionsTaken: 4, actionsFailed: 0 });
+    expect(result.entries.every((e) => e.outcome === 'DONE')).toBe(true);
+    expect([fresh, gone, goingAway, alsoFresh].map((id) => alreadyDone(entryOf(result, id)))).toEqual([undefined, 'was-terminated', 'was-shutting-down', undefined]);
+    expect(entryOf(result, gone)!.reason).toMatch(/^already done before this run's call \(was-terminated\): another run or someone else got there first; planned because running for 1d/);
+    expect(entryOf(result, fresh)!.reason).toMatch(/^running for 1d/);
+    // The notification and the log line say so too.
+    expect(publishedReport().Message).toMatch(new RegExp(`- instance ${gone} .* alreadyDone=was-terminated {2}action=TERMINATE {2}result=DONE {2}\\(already done`));
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'decision', resourceId: gone, outcome: 'DONE', alreadyDone: 'was-terminated' }));
+    expect(logLines('warn').filter((l) => l.message === 'action failed')).toEqual([]);
+  });
+
+  test('StopInstances answering previous state stopped/stopping: marked already done', async () => {
+    const fleet = oldInstances(3);
+    const [a, b, c] = idsOf(fleet);
+    serveInstances(fleet);
+    ec2Mock.on(StopInstancesCommand).resolves({ StoppingInstances: [change(a, 'running', 'stopping'), change(b, 'stopped', 'stopped'), change(c, 'stopping', 'stopping')] });
+    const result = await loadHandler({ ACTION: 'STOP' })({});
+    expect(result.status).toBe('SUCCEEDED');
+    expect([a, b, c].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))]))
+      .toEqual([['DONE', undefined], ['DONE', 'was-stopped'], ['DONE', 'was-stopping']]);
+  });
+
+  test('DeleteSecurityGroup InvalidGroup.NotFound: DONE, marked already done (not a failure)', async () => {
+    serveInstances([]);
+    const groups: SecurityGroup[] = [
+      { GroupId: 'sg-gone', GroupName: packerName(ago(3 * DAY)) },
+      { GroupId: 'sg-here', GroupName: packerName(ago(3 * DAY)) },
+    ];
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: groups });
+    ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+    ec2Mock.on(DeleteSecurityGroupCommand).resolves({ Return: true, GroupId: 'sg-here' })
+      .on(DeleteSecurityGroupCommand, { GroupId: 'sg-gone' }).rejects(ec2Error('InvalidGroup.NotFound', 400, "The security group 'sg-gone' does not exist"));
+
+    const result = await loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({});
+
+    expect(ec2Mock).toHaveReceivedCommandTimes(DeleteSecurityGroupCommand, 2);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.counts).toMatchObject({ actionsTaken: 2, actionsFailed: 0 });
+    expect(entryOf(result, 'sg-gone')).toMatchObject({ outcome: 'DONE', errorCode: undefined });
+    expect(alreadyDone(entryOf(result, 'sg-gone'))).toBe('InvalidGroup.NotFound');
+    expect(alreadyDone(entryOf(result, 'sg-here'))).toBeUndefined();
+    expect(publishedReport().Subject).toBe('[fleet-janitor] PackerCleaner: 2 done');
+  });
+
+  test('DeleteKeyPair: a success naming no KeyPairId (nothing deleted) or InvalidKeyPair.NotFound is already done; one naming it is done', async () => {
+    const [deleted, missing, notFound] = [packerName(ago(3 * DAY)), packerName(ago(3 * DAY)), packerName(ago(3 * DAY))];
+    serveInstances([]);
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [deleted, missing, notFound].map((KeyName, i) => ({ KeyName, KeyPairId: `key-${i}`, CreateTime: ago(3 * DAY) })) });
+    ec2Mock.on(DeleteKeyPairCommand)
+      .resolves({ Return: true, KeyPairId: 'key-0' })
+      .on(DeleteKeyPairCommand, { KeyName: missing }).resolves({ Return: true })
+      .on(DeleteKeyPairCommand, { KeyName: notFound }).rejects(ec2Error('InvalidKeyPair.NotFound'));
+
+    const result = await loadHandler({ CLEANUP_KEY_PAIRS: 'true' })({});
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect([deleted, missing, notFound].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))]))
+      .toEqual([['DONE', undefined], ['DONE', 'no-key-pair-deleted'], ['DONE', 'InvalidKeyPair.NotFound']]);
+  });
+
+  test('a batch refused because one instance no longer exists: the others are terminated, the vanished one is already done', async () => {
+    const fleet = oldInstances(5);
+    const vanished = fleet[2].InstanceId!;
+    serveInstances(fleet);
+    ec2Mock.on(TerminateInstancesCommand).callsFake(async (input: ec2Sdk.TerminateInstancesCommandInput) => {
+      // EC2: one unknown id fails the whole call, and none of the instances are terminated.
+      if (input.InstanceIds!.includes(vanished)) throw ec2Error('InvalidInstanceID.NotFound', 400, `The instance ID '${vanished}' does not exist`);
+      return { TerminatingInstances: input.InstanceIds!.map((id) => change(id, 'running', 'shutting-down')) };
+    });
+
+    const result = await loadHandler()({});
+
+    const calls = ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds!);
+    expect(calls.map((ids) => ids.length)).toEqual([5, 1, 1, 1, 1, 1]);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.counts).toMatchObject({ actionsTaken: 5, actionsFailed: 0 });
+    expect(idsOf(fleet).map((id) => alreadyDone(entryOf(result, id)))).toEqual([undefined, undefined, 'InvalidInstanceID.NotFound', undefined, undefined]);
+  });
+
+  test('not claimed when it may have been this run\'s own work: fallback after a partly applied batch, an SDK retry, a retried call', async () => {
+    // 1. Termination protection refuses the batch, but EC2 terminates the instances in the other
+    //    Availability Zones: one by one, they then answer "shutting-down". That was this run.
+    const fleet = oldInstances(3);
+    const guarded = fleet[1].InstanceId!;
+    serveInstances(fleet);
+    const terminatedByBatch = new Set<string>();
+    ec2Mock.on(TerminateInstancesCommand).callsFake(async (input: ec2Sdk.TerminateInstancesCommandInput) => {
+      const ids = input.InstanceIds!;
+      if (ids.includes(guarded)) {
+        for (const id of ids) if (id !== guarded && id !== fleet[2].InstanceId) terminatedByBatch.add(id);
+        throw ec2Error('OperationNotPermitted', 400, `The instance '${guarded}' may not be terminated.`);
+      }
+      return { TerminatingInstances: ids.map((id) => change(id, terminatedByBatch.has(id) ? 'shutting-down' : 'running', 'shutting-down')) };
+    });
+    let result = await loadHandler()({});
+    expect(result.status).toBe('PARTIAL_FAILURE');
+    expect(entryOf(result, guarded)).toMatchObject({ outcome: 'FAILED', errorCode: 'OperationNotPermitted' });
+    expect([fleet[0], fleet[2]].map((i) => [entryOf(result, i.InstanceId!)?.outcome, alreadyDone(entryOf(result, i.InstanceId!))]))
+      .toEqual([['DONE', undefined], ['DONE', undefined]]);
+
+    // 2. The SDK needed two attempts for the answer: the first may have landed.
+    ec2Mock.reset();
+    snsMock.on(PublishCommand).resolves({ MessageId: 'msg-2' });
+    const two = oldInstances(2);
+    serveInstances(two);
+    ec2Mock.on(TerminateInstancesCommand).resolves({
+      $metadata: { attempts: 2 },
+      TerminatingInstances: two.map((i) => change(i.InstanceId!, 'shutting-down', 'shutting-down')),
+    });
+    result = await loadHandler()({});
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.entries.map(alreadyDone)).toEqual([undefined, undefined]);
+
+    // 3. Our own retry (after throttling outlasted the SDK) finds the group gone: maybe our first call deleted it.
+    ec2Mock.reset();
+    serveInstances([]);
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [{ GroupId: 'sg-retried', GroupName: packerName(ago(3 * DAY)) }] });
+    ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+    ec2Mock.on(DeleteSecurityGroupCommand).rejectsOnce(ec2Error('RequestLimitExceeded', 503)).rejects(ec2Error('InvalidGroup.NotFound'));
+    result = await loadHandler({ CLEANUP_SECURITY_GROUPS: 'true' })({});
+    expect(ec2Mock).toHaveReceivedCommandTimes(DeleteSecurityGroupCommand, 2);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(entryOf(result, 'sg-retried')?.outcome).toBe('DONE');
+    expect(alreadyDone(entryOf(result, 'sg-retried'))).toBeUndefined();
+  });
+
+  test('two runs at once over one stateful fleet: each action done once, already done once, neither run fails', async () => {
+    // A small EC2 that keeps state: terminate is idempotent and reports the previous state, a deleted
+    // group is InvalidGroup.NotFound, DeleteKeyPair of a missing key pair succeeds naming no KeyPairId.
+    const due = oldInstances(4, { groups: ['sg-inuse'] });
+    const young = ec2Instance({ age: HOUR });
+    const instances = [...due, young];
+    const states = new Map(instances.map((i) => [i.InstanceId!, i.State!.Name as string]));
+    const keyAges = [3 * DAY, 2 * DAY, HOUR];
+    const keyPairs = new Map(keyAges.map((age, i) => [packerName(ago(age)), { id: `key-${i}`, created: ago(age) }]));
+    const oldKeys = [...keyPairs.keys()].slice(0, 2);
+    const groups = new Map([['sg-orphan1', packerName(ago(3 * DAY))], ['sg-orphan2', packerName(ago(5 * DAY))], ['sg-inuse', packerName(ago(3 * DAY))]]);
+    // Both runs observe before either acts: the worst case, where both plan the same actions.
+    let observed = 0;
+    let release!: () => void;
+    const bothObserved = new Promise<void>((resolve) => { release = resolve; });
+    const changing = async () => {
+      await bothObserved;
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async () => ({
+      Reservations: [{
+        Instances: instances.filter((i) => LIVE_STATES.includes(states.get(i.InstanceId!)!))
+          .map((i) => ({ ...i, State: { Name: states.get(i.InstanceId!) as ec2Sdk.InstanceStateName } })),
+      }],
+    }));
+    ec2Mock.on(DescribeKeyPairsCommand).callsFake(async () => ({
+      KeyPairs: [...keyPairs].map(([KeyName, k]) => ({ KeyName, KeyPairId: k.id, CreateTime: k.created })),
+    }));
+    ec2Mock.on(DescribeSecurityGroupsCommand).callsFake(async () => ({
+      SecurityGroups: [...groups].map(([GroupId, GroupName]) => ({ GroupId, GroupName })),
+    }));
+    ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake(async () => {
+      if (++observed === 2) release();
+      return { NetworkInterfaces: [] };
+    });
+    ec2Mock.on(TerminateInstancesCommand).callsFake(async (input: ec2Sdk.TerminateInstancesCommandInput) => {
+      await changing();
+      return {
+        TerminatingInstances: input.InstanceIds!.map((id) => {
+          const previous = states.get(id)!;
+          states.set(id, previous === 'terminated' ? 'terminated' : 'shutting-down');
+          return change(id, previous, states.get(id)!);
+        }),
+      };
+    });
+    ec2Mock.on(DeleteSecurityGroupCommand).callsFake(async (input: ec2Sdk.DeleteSecurityGroupCommandInput) => {
+      await changing();
+      if (!groups.delete(input.GroupId!)) throw ec2Error('InvalidGroup.NotFound', 400, `The security group '${input.GroupId}' does not exist`);
+      return { Return: true, GroupId: input.GroupId };
+    });
+    ec2Mock.on(DeleteKeyPairCommand).callsFake(async (input: ec2Sdk.DeleteKeyPairCommandInput) => {
+      await changing();
+      const keyPair = keyPairs.get(input.KeyName!);
+      keyPairs.delete(input.KeyName!);
+      return { Return: true, KeyPairId: keyPair?.id };
+    });
+
+    const env = { CLEANUP_KEY_PAIRS: 'true', CLEANUP_SECURITY_GROUPS: 'true' };
+    const scheduled = loadHandler(env);
+    const manual = loadHandler(env);
+    const [a, b] = await Promise.all([scheduled({ source: 'cdk-fleet-janitor.schedule' }), manual({})]);
+
+    // End state: what one run does (the due instances, the two old orphan key pairs and groups).
+    expect(idsOf(due).map((id) => states.get(id))).toEqual(due.map(() => 'shutting-down'));
+    expect(states.get(young.InstanceId!)).toBe('running');
+    expect([...keyPairs.values()].map((k) => k.id)).toEqual(['key-2']);
+    expect([...groups.keys()]).toEqual(['sg-inuse']);
+    // Neither failed; each action was done by exactly one run and found already done by the other.
+    for (const r of [a, b]) expect(r).toMatchObject({ status: 'SUCCEEDED', counts: { actionsFailed: 0, matched: 5 + 3 + 3 } });
+    const acted = [...idsOf(due), ...oldKeys, 'sg-orphan1', 'sg-orphan2'];
+    const doneIn = (r: typeof a) => new Set(r.entries.filter((e) => e.outcome === 'DONE' && alreadyDone(e) === undefined).map((e) => e.id));
+    const alreadyIn = (r: typeof a) => new Set(r.entries.filter((e) => e.outcome === 'DONE' && alreadyDone(e) !== undefined).map((e) => e.id));
+    for (const id of acted) {
+      const times = (inRun: (r: typeof a) => Set<string>) => Number(inRun(a).has(id)) + Number(inRun(b).has(id));
+      expect([id, times(doneIn), times(alreadyIn)]).toEqual([id, 1, 1]);
+    }
+    const single = due.length + 2 + 2; // instances, key pairs, groups
+    expect(doneIn(a).size + doneIn(b).size).toBe(single);
+    expect(a.counts.actionsTaken + b.counts.actionsTaken).toBe(single + alreadyIn(a).size + alreadyIn(b).size);
+    expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 2);
   });
 });

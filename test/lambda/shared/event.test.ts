@@ -1,5 +1,6 @@
 import { EventShapeError } from '../../../lambda/shared/errors';
 import { parseSweepEvent } from '../../../lambda/shared/event';
+import { CONSOLE_SCHEDULED_EVENT, RULE_SCHEDULED_EVENT } from '../../helpers/scheduled-events';
 
 function rejection(event: unknown): EventShapeError {
   let thrown: unknown;
@@ -50,10 +51,10 @@ describe('parseSweepEvent rejects', () => {
     expect(message).toContain('accepted fields are "source" and "dryRun"');
   });
 
-  test('an EventBridge rule event (unknown keys alongside a valid source)', () => {
+  test('an incomplete EventBridge event (envelope fields without account, time, region, resources)', () => {
     const message = rejection({ 'version': '0', 'id': 'abc', 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'detail': {} }).message;
-    expect(message).toContain('"version"');
-    expect(message).toContain('"detail-type"');
+    expect(message).toContain('not a valid EventBridge Scheduled Event');
+    expect(message).toContain('missing field(s) "account", "time", "region", "resources"');
   });
 
   test('a near-miss key such as "dry_run"', () => {
@@ -101,5 +102,97 @@ describe('parseSweepEvent rejects', () => {
   test('a huge string event, without echoing it', () => {
     const message = rejection('{'.repeat(5_000_000)).message;
     expect(message.length).toBeLessThan(500);
+  });
+});
+
+const scheduled = (changes: Record<string, unknown> = {}, drop: string[] = []): Record<string, unknown> => {
+  const event: Record<string, unknown> = { ...RULE_SCHEDULED_EVENT, ...changes };
+  for (const key of drop) delete event[key];
+  return event;
+};
+
+describe('parseSweepEvent accepts an EventBridge Scheduled Event as a plain run', () => {
+  test.each([
+    ['the Lambda console test event, verbatim', CONSOLE_SCHEDULED_EVENT],
+    ['a schedule rule\'s event', RULE_SCHEDULED_EVENT],
+    ['its JSON round trip (what Lambda hands the handler)', JSON.parse(JSON.stringify(RULE_SCHEDULED_EVENT))],
+    ['without "detail"', scheduled({}, ['detail'])],
+    ['with milliseconds in "time"', scheduled({ time: '2026-03-01T00:00:00.123Z' })],
+    ['a rule on a custom event bus', scheduled({ resources: ['arn:aws:events:eu-west-1:123456789012:rule/janitor-bus/nightly-sweep'], region: 'eu-west-1' })],
+    ['another partition', scheduled({ resources: ['arn:aws-cn:events:cn-north-1:123456789012:rule/sweep'], region: 'cn-north-1' })],
+    ['a GovCloud region', scheduled({ region: 'us-gov-west-1' })],
+  ])('%s', (_label, event) => {
+    // Nothing in it configures the run: a live run unless the construct is configured for a dry run.
+    expect(parseSweepEvent(event)).toEqual({ source: 'aws.events', dryRun: undefined });
+  });
+});
+
+describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
+  const invalid = (event: unknown, detail: string | RegExp) => {
+    const message = rejection(event).message;
+    expect(message).toContain('not a valid EventBridge Scheduled Event');
+    if (typeof detail === 'string') expect(message).toContain(detail);
+    else expect(message).toMatch(detail);
+    expect(message.length).toBeLessThan(1_000);
+  };
+
+  test.each([
+    ['lower-case detail-type', { 'detail-type': 'scheduled event' }, 'got "detail-type" "scheduled event"'],
+    ['detail-type with a trailing space', { 'detail-type': 'Scheduled Event ' }, 'got "detail-type" "Scheduled Event "'],
+    ['another kind of event', { 'detail-type': 'EC2 Instance State-change Notification', 'source': 'aws.ec2' }, '"source" "aws.ec2"'],
+    ['source aws.scheduler', { source: 'aws.scheduler' }, 'only "detail-type" "Scheduled Event" from "source" "aws.events"'],
+    ['source of our own schedule', { source: 'cdk-fleet-janitor.schedule' }, 'got "detail-type" "Scheduled Event" and "source" "cdk-fleet-janitor.schedule"'],
+    ['detail-type not a string', { 'detail-type': ['Scheduled Event'] }, 'got "detail-type" an array'],
+    ['a huge detail-type, not echoed', { 'detail-type': 'S'.repeat(100_000) }, 'a string of 100000 characters'],
+  ])('%s', (_label, changes, detail) => {
+    invalid(scheduled(changes), detail);
+  });
+
+  test.each([
+    ['dryRun alongside the envelope', { dryRun: true }, '"dryRun"'],
+    ['dryRun: false alongside the envelope', { dryRun: false }, '"dryRun"'],
+    ['detail_type as well', { detail_type: 'Scheduled Event' }, '"detail_type"'],
+    ['a prototype key', JSON.parse('{"__proto__": {"dryRun": false}}'), '"__proto__"'],
+  ])('an unknown field: %s', (_label, extra, named) => {
+    const event = JSON.parse(JSON.stringify(scheduled()));
+    for (const [k, v] of Object.entries(extra)) Object.defineProperty(event, k, { value: v, enumerable: true, writable: true, configurable: true });
+    invalid(event, `unexpected field(s) ${named}`);
+  });
+
+  test.each(['id', 'account', 'time', 'region', 'resources', 'detail-type', 'source'])('without "%s"', (key) => {
+    invalid(scheduled({}, [key]), key === 'detail-type' || key === 'source' ? 'got "' : `missing field(s) "${key}"`);
+  });
+
+  test.each([
+    ['version as a number', { version: 0 }, '"version" must be a string of digits'],
+    ['version not digits', { version: 'v0' }, '"version" must be'],
+    ['id with spaces', { id: 'not an id' }, '"id" must be an event id'],
+    ['a huge id, not echoed', { id: 'a'.repeat(1_000_000) }, 'got a string of 1000000 characters'],
+    ['account of 11 digits', { account: '12345678901' }, '"account" must be a 12-digit account id, got "12345678901"'],
+    ['account as a number', { account: 123456789012 }, 'got number'],
+    ['time without the T and Z', { time: '1970-01-01 00:00:00' }, '"time" must be a UTC timestamp'],
+    ['time with an offset', { time: '2015-10-08T16:53:06+02:00' }, '"time" must be a UTC timestamp'],
+    ['time that is no date', { time: '2015-13-45T25:61:61Z' }, '"time" must be a real date'],
+    ['time in words', { time: 'yesterday' }, '"time" must be'],
+    ['region in capitals', { region: 'US-EAST-1' }, '"region" must be a region'],
+    ['a huge region, not echoed', { region: 'us-east-1'.repeat(10_000) }, 'got a string of 90000 characters'],
+    ['resources empty', { resources: [] }, '"resources" must list 1 to 10 rule ARNs, got 0 entries'],
+    ['resources a string', { resources: 'arn:aws:events:us-east-1:123456789012:rule/x' }, 'got a string of'],
+    ['resources too many', { resources: Array.from({ length: 11 }, (_, i) => `arn:aws:events:us-east-1:123456789012:rule/r${i}`) }, 'got 11 entries'],
+    ['resources holding a number', { resources: [1] }, 'got number'],
+    ['resources holding an SNS ARN', { resources: ['arn:aws:sns:us-east-1:123456789012:topic'] }, 'must hold EventBridge rule ARNs'],
+    ['resources holding a rule ARN with a bad account', { resources: ['arn:aws:events:us-east-1:1234:rule/x'] }, 'must hold EventBridge rule ARNs'],
+    ['resources holding a huge ARN', { resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(2_000)}`] }, 'must hold EventBridge rule ARNs'],
+    ['detail with a field', { detail: { dryRun: false } }, '"detail" must be an empty object {}, got an object with fields'],
+    ['detail null', { detail: null }, 'got null'],
+    ['detail an array', { detail: [] }, 'got an array'],
+    ['detail a string', { detail: '{}' }, 'got a string of 2 characters'],
+  ])('%s', (_label, changes, detail) => {
+    invalid(scheduled(changes), detail);
+  });
+
+  test('a lone envelope field turns a sweep event into an (incomplete) Scheduled Event', () => {
+    invalid({ source: 'cdk-fleet-janitor.schedule', time: '2026-01-01T00:00:00Z' }, /got "detail-type" undefined and "source" "cdk-fleet-janitor.schedule"/);
+    invalid({ dryRun: true, detail: {} }, 'got "detail-type" undefined');
   });
 });

@@ -5,6 +5,7 @@ import { PackerCleanerConfig, readConfig } from './config';
 import { decide } from './decide';
 import { observe } from './observe';
 import { clientConfig } from '../shared/clients';
+import { deepenStackTraces } from '../shared/errors';
 import { parseSweepEvent } from '../shared/event';
 import { RunSummary } from '../shared/report';
 import { runSweep } from '../shared/sweep';
@@ -21,6 +22,7 @@ let config: PackerCleanerConfig | undefined;
 const RESULT_ENTRIES_MAX = 200;
 
 export async function handler(event: unknown): Promise<RunSummary & { entriesOmitted: number }> {
+  deepenStackTraces();
   config ??= readConfig(process.env);
   const cfg = config;
   const request = parseSweepEvent(event);

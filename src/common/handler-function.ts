@@ -32,6 +32,11 @@ export interface HandlerFunctionProps {
 export const DEFAULT_MEMORY_MB = 512;
 export const DEFAULT_TIMEOUT = Duration.minutes(5);
 export const DEFAULT_TRACING = lambda.Tracing.ACTIVE;
+/**
+ * Stack traces that name our .ts files and lines (the bundle ships a source map of our own sources,
+ * positions only); the handler deepens them itself once loaded.
+ */
+export const HANDLER_NODE_OPTIONS = '--enable-source-maps';
 
 /** Why each kind of run-time statement needs Resource "*" (the AwsSolutions-IAM5 finding). */
 const WILDCARD_REASONS = {
@@ -142,9 +147,7 @@ export class HandlerFunction extends Construct {
       environmentEncryption: common.environmentEncryptionKey,
       reservedConcurrentExecutions: common.reserveConcurrency ? 1 : undefined,
       environment: {
-        // Stack traces that name our functions and .ts files (the bundle ships a source map without
-        // sources), deep enough to reach our frames below the SDK's when an AWS call fails.
-        NODE_OPTIONS: '--enable-source-maps --stack-trace-limit=30',
+        NODE_OPTIONS: HANDLER_NODE_OPTIONS,
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,

@@ -344,7 +344,7 @@ describe('environment of the handler', () => {
   test('defaults', () => {
     const { stack, cleaner, template } = build();
     expect(functionEnv(template)).toEqual({
-      NODE_OPTIONS: '--enable-source-maps --stack-trace-limit=30',
+      NODE_OPTIONS: '--enable-source-maps',
       POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
       POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitor',
       TOPIC_ARN: { Ref: logicalId(stack, cleaner.topic as sns.Topic) },
@@ -377,7 +377,7 @@ describe('environment of the handler', () => {
       topic: sns.Topic.fromTopicArn(stack, 'Imported', USER_TOPIC_ARN),
     }, stack);
     expect(functionEnv(template)).toEqual({
-      NODE_OPTIONS: '--enable-source-maps --stack-trace-limit=30',
+      NODE_OPTIONS: '--enable-source-maps',
       POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
       POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitor',
       TOPIC_ARN: USER_TOPIC_ARN,

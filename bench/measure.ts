@@ -12,6 +12,7 @@ import { App, AssetStaging, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { BenchScenario, DecisionBench } from './scenario';
 import { summarize, Summary } from './util';
+import { HANDLER_NODE_OPTIONS } from '../src/common/handler-function';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 
@@ -29,6 +30,11 @@ export function bundleSize(file: string): BundleSize {
   return { bytes: content.length, gzipBytes: zlib.gzipSync(content, { level: 9 }).length };
 }
 
+/** The source map shipped beside a bundle (positions only, no sources). */
+export function sourceMapSize(file: string): BundleSize | undefined {
+  return fs.existsSync(`${file}.map`) ? bundleSize(`${file}.map`) : undefined;
+}
+
 export interface ColdLoad {
   readonly bundle: Summary;
   readonly bare: Summary;
@@ -38,13 +44,15 @@ export interface ColdLoad {
 
 /**
  * `node -e "require(bundle)"` against `node -e 0`, interleaved (and alternating which goes first)
- * so that drift in the machine's load hits both alike. Both get the same minimal environment.
+ * so that drift in the machine's load hits both alike. Both get the same minimal environment; the
+ * bundle also gets the NODE_OPTIONS its function runs with (source-mapped stack traces).
  */
 export function coldLoad(file: string, runs: number): ColdLoad {
   const env = { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', TZ: 'UTC' };
   const time = (script: string): number => {
     const started = performance.now();
-    const result = spawnSync(process.execPath, ['-e', script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const processEnv = script === '0' ? env : { ...env, NODE_OPTIONS: HANDLER_NODE_OPTIONS };
+    const result = spawnSync(process.execPath, ['-e', script], { env: processEnv, stdio: ['ignore', 'ignore', 'pipe'] });
     const ms = performance.now() - started;
     if (result.status !== 0) throw new Error(`node -e ${JSON.stringify(script)} failed (${result.error?.message ?? `exit ${result.status}`}): ${result.stderr}`);
     return ms;

@@ -8,6 +8,8 @@ export interface ScenarioResult {
   readonly name: string;
   readonly bundle: string;
   readonly size: BundleSize;
+  /** The source map beside the bundle, if the build ships one. */
+  readonly sourceMap?: BundleSize;
   readonly coldLoad: ColdLoad;
   readonly economy?: EconomyResult;
   readonly decision?: { readonly resources: number; readonly description: string; readonly time: Summary };
@@ -61,7 +63,8 @@ export function renderReport(report: BenchReport): string {
   out.push('## Method', '');
   out.push(`Cold load starts a fresh \`node\` process ${report.settings.coldLoadRuns} times for each of \`node -e "require('<bundle>')"\` `
     + '(loads the shipped bundle and runs its module scope: SDK clients, logger, metrics) and a bare `node -e 0`, interleaved and '
-    + 'alternating which goes first, with only `PATH`, `AWS_REGION` and `TZ` set. API economy runs the shipped bundle, configured '
+    + 'alternating which goes first, with only `PATH`, `AWS_REGION` and `TZ` set (and, for the bundle, the `NODE_OPTIONS` its function '
+    + 'runs with: source-mapped stack traces). API economy runs the shipped bundle, configured '
     + 'with the environment its function gets in the synthesized template, in a fresh node process against moto, through a '
     + 'loopback HTTP proxy that counts every request by service and operation (no faults injected); the fleet is built through '
     + `the EC2 API and restored between runs (stopped instances started again: moto keeps their launch time). Handler time is the median of ${report.settings.handlerRuns} runs `
@@ -81,13 +84,14 @@ function renderScenario(s: ScenarioResult): string[] {
   out.push('### Bundle', '');
   out.push(table(['asset', 'bytes', 'gzip bytes'], [
     [`assets/${s.bundle}/index.js`, `${int(s.size.bytes)} (${kib(s.size.bytes)})`, `${int(s.size.gzipBytes)} (${kib(s.size.gzipBytes)})`],
+    ...(s.sourceMap ? [[`assets/${s.bundle}/index.js.map`, `${int(s.sourceMap.bytes)} (${kib(s.sourceMap.bytes)})`, `${int(s.sourceMap.gzipBytes)} (${kib(s.sourceMap.gzipBytes)})`]] : []),
   ], [false, true, true]), '');
 
   out.push(`### Cold load (fresh node process, ${s.coldLoad.bundle.runs} runs each, interleaved)`, '');
   const loadRow = (label: string, z: Summary) => [label, ms(z.median), range(z, ms), `${ms(z.p10)}–${ms(z.p90)}`, `${ms(z.q1)}–${ms(z.q3)}`];
   out.push(table(['process', 'median ms', 'min–max', 'p10–p90', 'IQR'], [
     loadRow('`node -e 0`', s.coldLoad.bare),
-    loadRow('`node -e "require(bundle)"`', s.coldLoad.bundle),
+    loadRow('`node -e "require(bundle)"` with the function\'s NODE_OPTIONS', s.coldLoad.bundle),
   ], [false, true, true, true, true]), '');
   out.push(`Ratio of medians: **${ratio(s.coldLoad.ratio)}**; the bundle adds ${ms(s.coldLoad.bundle.median - s.coldLoad.bare.median)} ms to a bare node start.`, '');
 

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { measureEconomy } from './economy';
 import { describeMachine, machineLine } from './machine';
-import { bundlePath, bundleSize, coldLoad, decisionTime, REPO_ROOT, synthCost } from './measure';
+import { bundlePath, bundleSize, coldLoad, decisionTime, REPO_ROOT, sourceMapSize, synthCost } from './measure';
 import { BenchReport, renderReport, ScenarioResult } from './report';
 import { SCENARIOS } from './scenarios';
 
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     const file = bundlePath(scenario);
     const size = bundleSize(file);
+    const sourceMap = sourceMapSize(file);
     log(`${scenario.name}: cold load, ${SETTINGS.coldLoadRuns} runs each`);
     const load = coldLoad(file, SETTINGS.coldLoadRuns);
     log(`${scenario.name}: synth cost`);
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
       log(`${scenario.name}: API economy against moto`);
       economy = await measureEconomy(scenario, scenario.economy, SETTINGS.handlerRuns, log);
     }
-    results.push({ name: scenario.name, bundle: scenario.bundle, size, coldLoad: load, synth, decision, economy });
+    results.push({ name: scenario.name, bundle: scenario.bundle, size, sourceMap, coldLoad: load, synth, decision, economy });
   }
 
   const report: BenchReport = { date: new Date(), machine, scenarios: results, totalMs: performance.now() - started, settings: SETTINGS };

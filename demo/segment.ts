@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { DAY, HOUR, MINUTE } from '../test/emulator/run-bundle';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 
@@ -65,9 +66,6 @@ export function requireBundle(name: string): string {
 
 // ---- formatting helpers shared by the segments --------------------------------------------------
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 
 /** Aligned columns under a header line and a rule, each line indented by two spaces. */
 export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {

@@ -17,14 +17,11 @@ import {
   readNotifications,
 } from '../../test/emulator/fleet';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../../test/emulator/moto';
-import { runBundle } from '../../test/emulator/run-bundle';
+import { DAY, HOUR, MINUTE, runBundle } from '../../test/emulator/run-bundle';
 import { functionEnvironmentFromTemplate } from '../../test/emulator/stack-env';
 import { age, DemoContext, DemoSegment, describeResources, indent, printDashboards, requireBundle } from '../segment';
 
 const STACK_NAME = 'PackerCleanerDemo';
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 
 /** Fixed ids so every run prints the same key names. */
 const uuid = [

@@ -39,18 +39,15 @@ import {
 import { awsEnv, EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
 import { onlyNotification, parseCounts, parseRows } from './notification';
 import { mulberry32, packerKeyName } from './random';
-import { BundleRun, runBundle } from './run-bundle';
+import { BundleRun, DAY, HOUR, MINUTE, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
 import { CONSOLE_SCHEDULED_EVENT, RULE_SCHEDULED_EVENT } from '../helpers/scheduled-events';
 
 jest.setTimeout(150_000);
 
-const BUNDLE = path.resolve(__dirname, '..', '..', 'assets', 'packer-cleaner', 'index.js');
+const BUNDLE = shippedBundle('packer-cleaner');
 const INVOKE_MANY = path.join(__dirname, 'invoke-many.cjs');
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 const PROTECT = 'fleet-janitor:protect';
 const INDEX_TAG = 'fleet-index';
 const BUNDLE_TIMEOUT_SECONDS = 90;

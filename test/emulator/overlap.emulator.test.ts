@@ -21,7 +21,6 @@
  */
 import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
-import * as path from 'path';
 import { CreateSecurityGroupCommand, DescribeSecurityGroupsCommand, paginateDescribeSecurityGroups } from '@aws-sdk/client-ec2';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -40,16 +39,13 @@ import {
 import { EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
 import { parseCounts, parseRows } from './notification';
 import { mulberry32, packerKeyName } from './random';
-import { BundleRun, runBundle } from './run-bundle';
+import { BundleRun, DAY, HOUR, MINUTE, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
 
 jest.setTimeout(240_000);
 
-const BUNDLE = path.resolve(__dirname, '..', '..', 'assets', 'packer-cleaner', 'index.js');
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
+const BUNDLE = shippedBundle('packer-cleaner');
 const PROTECT = 'fleet-janitor:protect';
 const INDEX_TAG = 'fleet-index';
 const BUNDLE_TIMEOUT_SECONDS = 90;

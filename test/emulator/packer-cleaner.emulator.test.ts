@@ -31,7 +31,6 @@
  *
  * The three tests are independent: moto is reset (POST /moto-api/reset) before each.
  */
-import * as path from 'path';
 import { paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -51,16 +50,13 @@ import {
 import { EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
 import { onlyNotification, parseCounts, parseRows, parseTruncation } from './notification';
 import { legacyPackerKeyName, mulberry32, packerKeyName, shuffle } from './random';
-import { BundleRun, runBundle } from './run-bundle';
+import { BundleRun, DAY, HOUR, MINUTE, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
 
 jest.setTimeout(240_000);
 
-const BUNDLE = path.resolve(__dirname, '..', '..', 'assets', 'packer-cleaner', 'index.js');
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
+const BUNDLE = shippedBundle('packer-cleaner');
 const PROTECT = 'fleet-janitor:protect';
 /** The states the handler asks DescribeInstances for (everything but terminated). */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];

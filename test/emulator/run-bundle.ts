@@ -9,6 +9,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { awsEnv } from './moto';
 
+/** The shipped bundle of a handler (assets/<name>/index.js, built by `npx projen bundle:handlers`). */
+export function shippedBundle(name: string): string {
+  return path.resolve(__dirname, '..', '..', 'assets', name, 'index.js');
+}
+
+/** Milliseconds, for fixture ages. */
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
 export interface RunBundleOptions {
   /** The CommonJS bundle exporting `handler(event, context)`. */
   readonly bundlePath: string;

@@ -12,15 +12,14 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
-import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { PackerCleaner } from '../../src';
-import { runBundle } from '../emulator/run-bundle';
+import { runBundle, shippedBundle } from '../emulator/run-bundle';
 
 jest.setTimeout(60_000);
 
-const BUNDLE = path.resolve(__dirname, '..', '..', 'assets', 'packer-cleaner', 'index.js');
+const BUNDLE = shippedBundle('packer-cleaner');
 /**
  * What the construct sets on the function, read from its synthesized template: source-mapped traces.
  * The handler deepens traces itself (with V8's default of 10 frames, an AWS error thrown through the

@@ -91,6 +91,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // never changes the snapshots silently. It reads schema 53, the one aws-cdk-lib 2.257.0 writes.
     '@aws-cdk/integ-runner@2.197.10',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    // Mutation testing (npx projen mutation). 10.x needs Node 22; these machines have Node 20.
+    '@stryker-mutator/core@9.5.1',
+    '@stryker-mutator/jest-runner@9.5.1',
   ],
   gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/'],
   // The bundles ship in the tarball (and so in every jsii package); handler sources do not.
@@ -194,6 +197,14 @@ const testConsumers = project.addTask('test:consumers', {
 testConsumers.spawn(project.compileTask);
 testConsumers.spawn(project.tasks.tryFind('package-all')!);
 testConsumers.exec('bash test/consumers/run-all.sh');
+
+// ---- mutation testing: a command that prints scores and writes docs/MUTATION.md (never part of CI)
+const mutation = project.addTask('mutation', {
+  description: 'StrykerJS over lambda/ and src/ with the unit and construct tests; `npx projen mutation -- <glob>` mutates those files only; writes docs/MUTATION.md',
+});
+mutation.spawn(bundleTask);
+mutation.exec('node build-tools/mutation.cjs', { receiveArgs: true });
+project.gitignore.exclude('/reports/', '/.stryker-tmp/');
 
 // ---- benchmarks: a command that prints numbers and writes docs/BENCHMARKS.md (never a timed test)
 const bench = project.addTask('bench', {

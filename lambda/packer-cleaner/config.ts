@@ -1,3 +1,4 @@
+import { PACKER_CLEANER_ENV_LIMITS as LIMITS } from '../../src/common/env-limits';
 import { optionalInteger, readBoolean, readEnum, readInteger, readStringList, readStringMap, requireString } from '../shared/config';
 import { ConfigError } from '../shared/errors';
 
@@ -31,13 +32,13 @@ export function readConfig(env: Record<string, string | undefined>): PackerClean
   return {
     topicArn: requireString(env, 'TOPIC_ARN'),
     action: readEnum(env, 'ACTION', ACTIONS, 'NOTIFY'),
-    maxAgeSeconds: readInteger(env, 'MAX_AGE_SECONDS', { min: 60, max: 366 * 86_400, fallback: 7_200 }),
-    terminateStoppedAfterSeconds: optionalInteger(env, 'TERMINATE_STOPPED_AFTER_SECONDS', { min: 60, max: 3_660 * 86_400 }),
+    maxAgeSeconds: readInteger(env, 'MAX_AGE_SECONDS', { ...LIMITS.MAX_AGE_SECONDS, fallback: 7_200 }),
+    terminateStoppedAfterSeconds: optionalInteger(env, 'TERMINATE_STOPPED_AFTER_SECONDS', LIMITS.TERMINATE_STOPPED_AFTER_SECONDS),
     keyNamePatterns: patterns,
     tagSelector: readStringMap(env, 'TAG_SELECTOR'),
     protectionTagKey: env.PROTECTION_TAG_KEY ? env.PROTECTION_TAG_KEY : DEFAULT_PROTECTION_TAG_KEY,
     dryRun: readBoolean(env, 'DRY_RUN', false),
-    maxActionsPerRun: readInteger(env, 'MAX_ACTIONS_PER_RUN', { min: 0, max: 100_000, fallback: 100 }),
+    maxActionsPerRun: readInteger(env, 'MAX_ACTIONS_PER_RUN', { ...LIMITS.MAX_ACTIONS_PER_RUN, fallback: 100 }),
     cleanupKeyPairs: readBoolean(env, 'CLEANUP_KEY_PAIRS', false),
     cleanupSecurityGroups: readBoolean(env, 'CLEANUP_SECURITY_GROUPS', false),
   };

@@ -52,7 +52,16 @@ export async function runSweep(ctx: SweepContext, work: (recorder: RunRecorder) 
   };
   logEntries(ctx.logger, summary.entries);
   publishRunMetrics(ctx.metrics, summary);
-  const messageId = await publishReport(ctx.sns, ctx.topicArn, summary);
+  let messageId: string | undefined;
+  try {
+    messageId = await publishReport(ctx.sns, ctx.topicArn, summary);
+  } catch (publishError) {
+    // The run is in the logs and metrics already; failing the invocation makes the error alarm fire.
+    ctx.logger.error('run finished, but its report could not be published', {
+      status: summary.status, dryRun: summary.dryRun, counts, error: errorMessage(publishError),
+    });
+    throw failure ?? publishError;
+  }
   ctx.logger.info('run finished', { status: summary.status, dryRun: summary.dryRun, counts, notificationId: messageId });
   if (failure !== undefined) throw failure;
   return summary;

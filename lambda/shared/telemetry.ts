@@ -1,22 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ReportEntry, RunSummary } from './report';
+import { METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE } from '../../src/common/metric-names';
 
 /*
- * One JSON log line per decision/action and one EMF record per run. Metric names are the ones the
- * constructs' metricXxx() methods read, so they must not change without changing src/common/metrics.ts.
+ * One JSON log line per decision/action and one EMF record per run, with the metric names and
+ * dimensions the constructs' metricXxx() methods read (one definition: src/common/metric-names.ts).
  */
-export const METRIC_NAMES = {
-  scanned: 'ResourcesScanned',
-  actionsTaken: 'ActionsTaken',
-  actionsFailed: 'ActionsFailed',
-  skippedProtected: 'SkippedProtected',
-  skippedCap: 'SkippedCap',
-} as const;
+export { METRIC_NAMES };
 
 export function createTelemetry(serviceName: string) {
   const logger = new Logger({ serviceName });
-  const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CdkFleetJanitor' });
+  const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE });
   return { logger, metrics };
 }
 
@@ -38,7 +33,7 @@ export function logEntries(logger: Logger, entries: readonly ReportEntry[]): voi
 
 export function publishRunMetrics(metrics: Metrics, summary: RunSummary): void {
   const functionName = process.env.AWS_LAMBDA_FUNCTION_NAME;
-  if (functionName) metrics.addDimension('FunctionName', functionName);
+  if (functionName) metrics.addDimension(METRIC_DIMENSIONS.functionName, functionName);
   const c = summary.counts;
   metrics.addMetric(METRIC_NAMES.scanned, MetricUnit.Count, c.scanned);
   metrics.addMetric(METRIC_NAMES.actionsTaken, MetricUnit.Count, c.actionsTaken);

@@ -1,9 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { METRIC_DIMENSIONS, METRICS_NAMESPACE } from './metric-names';
 
-/** Namespace the handlers' EMF records use (POWERTOOLS_METRICS_NAMESPACE). */
-export const METRICS_NAMESPACE = 'CdkFleetJanitor';
+export { METRICS_NAMESPACE };
 
 /**
  * A metric a janitor handler emits. Powertools tags each record with the service name and the
@@ -15,7 +15,7 @@ export function janitorMetric(
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
-    dimensionsMap: { service: serviceName, FunctionName: fn.functionName },
+    dimensionsMap: { [METRIC_DIMENSIONS.service]: serviceName, [METRIC_DIMENSIONS.functionName]: fn.functionName },
     statistic: cloudwatch.Stats.SUM,
     period: Duration.hours(1),
     ...props,

@@ -1,6 +1,7 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { JanitorCommonProps } from './common-props';
+import { COMMON_ENV_LIMITS, EnvLimit } from './env-limits';
 
 /*
  * Prop checks run first thing in a constructor, before any resource exists. Unresolved tokens are
@@ -48,7 +49,8 @@ export function checkTagMap(construct: string, prop: string, value: { [key: stri
 /** The checks of `JanitorCommonProps` every construct runs before its own. */
 export function checkCommonProps(construct: string, props: JanitorCommonProps): void {
   checkDuration(construct, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });
-  checkInteger(construct, 'maxActionsPerRun', props.maxActionsPerRun, 0, 100_000);
+  const maxActions = COMMON_ENV_LIMITS.MAX_ACTIONS_PER_RUN;
+  checkInteger(construct, 'maxActionsPerRun', props.maxActionsPerRun, maxActions.min, maxActions.max);
   checkInteger(construct, 'memorySize', props.memorySize, 128, 10_240);
   checkTagKey(construct, 'protectionTagKey', props.protectionTagKey);
   if (props.tracing !== undefined && !Object.values(lambda.Tracing).includes(props.tracing)) {
@@ -57,4 +59,9 @@ export function checkCommonProps(construct: string, props: JanitorCommonProps): 
   if (!props.vpc && props.vpcSubnets) fail(construct, 'vpcSubnets', '(set)', 'needs the vpc prop');
   if (!props.vpc && props.securityGroups) fail(construct, 'securityGroups', props.securityGroups.map((g) => g.node.path), 'needs the vpc prop');
   if (props.securityGroups && props.securityGroups.length === 0) fail(construct, 'securityGroups', [], 'give at least one security group, or leave it out for a new one');
+}
+
+/** The bounds of a Duration prop whose value the handler reads as a number of seconds. */
+export function secondsBounds(limit: EnvLimit): { min: Duration; max: Duration } {
+  return { min: Duration.seconds(limit.min), max: Duration.seconds(limit.max) };
 }

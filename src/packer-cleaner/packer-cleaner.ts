@@ -10,13 +10,15 @@ import { Construct } from 'constructs';
 import { PackerCleanerAction } from './packer-cleaner-action';
 import { createFailureAlarms } from '../common/alarms';
 import { DEFAULT_MAX_ACTIONS_PER_RUN, DEFAULT_PROTECTION_TAG_KEY, JanitorCommonProps } from '../common/common-props';
+import { PACKER_CLEANER_ENV_LIMITS } from '../common/env-limits';
 import { DEFAULT_TIMEOUT, HandlerFunction, envNumber } from '../common/handler-function';
 import { IFleetJanitor } from '../common/janitor';
+import { METRIC_NAMES } from '../common/metric-names';
 import { janitorMetric } from '../common/metrics';
 import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from '../common/nag';
 import { grantPublish, resolveTopic } from '../common/notifications';
 import { checkScheduleAgainstTimeout, scheduleSweep } from '../common/schedule';
-import { checkCommonProps, checkDuration, checkTagMap, fail } from '../common/validation';
+import { checkCommonProps, checkDuration, checkTagMap, fail, secondsBounds } from '../common/validation';
 
 /** Packer's temporary key pair names: `packer_<uuid>` since 2016 and `packer <uuid>` before. */
 export const DEFAULT_PACKER_KEY_NAME_PATTERNS = ['packer_*', 'packer *'];
@@ -238,33 +240,33 @@ export class PackerCleaner extends Construct implements IFleetJanitor {
 
   /** Resources (instances, key pairs, security groups) each run looked at. */
   public metricResourcesScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, 'ResourcesScanned', props);
+    return janitorMetric(this.handler, NAME, METRIC_NAMES.scanned, props);
   }
 
   /** Changes carried out (stops, terminations, deletions). */
   public metricActionsTaken(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, 'ActionsTaken', props);
+    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsTaken, props);
   }
 
   /** Changes AWS refused (for example termination protection). */
   public metricActionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, 'ActionsFailed', props);
+    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsFailed, props);
   }
 
   /** Candidates left alone because they carry the protection tag. */
   public metricSkippedProtected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, 'SkippedProtected', props);
+    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedProtected, props);
   }
 
   /** Candidates left for a later run because of `maxActionsPerRun`. */
   public metricSkippedCap(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, 'SkippedCap', props);
+    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedCap, props);
   }
 }
 
 function validateProps(props: PackerCleanerProps): void {
-  checkDuration(NAME, 'maxAge', props.maxAge, { min: Duration.minutes(1), max: Duration.days(366) });
-  checkDuration(NAME, 'terminateStoppedAfter', props.terminateStoppedAfter, { min: Duration.minutes(1), max: Duration.days(3660) });
+  checkDuration(NAME, 'maxAge', props.maxAge, secondsBounds(PACKER_CLEANER_ENV_LIMITS.MAX_AGE_SECONDS));
+  checkDuration(NAME, 'terminateStoppedAfter', props.terminateStoppedAfter, secondsBounds(PACKER_CLEANER_ENV_LIMITS.TERMINATE_STOPPED_AFTER_SECONDS));
   checkCommonProps(NAME, props);
   checkScheduleAgainstTimeout(NAME, props.schedule, props.timeout ?? DEFAULT_TIMEOUT);
   checkTagMap(NAME, 'tagSelector', props.tagSelector);

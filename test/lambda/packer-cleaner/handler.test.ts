@@ -3,172 +3,28 @@ import {
   DeleteKeyPairCommand,
   DeleteSecurityGroupCommand,
   DescribeInstancesCommand,
-  DescribeInstancesCommandInput,
   DescribeKeyPairsCommand,
   DescribeNetworkInterfacesCommand,
   DescribeNetworkInterfacesCommandInput,
   DescribeSecurityGroupsCommand,
   DescribeSecurityGroupsCommandInput,
-  EC2Client,
-  Instance,
   KeyPairInfo,
   SecurityGroup,
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import * as snsSdk from '@aws-sdk/client-sns';
-import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import 'aws-sdk-client-mock-jest';
 import { CONSOLE_SCHEDULED_EVENT } from '../../helpers/scheduled-events';
 import { ec2Error } from '../helpers';
 
-type HandlerModule = typeof import('../../../lambda/packer-cleaner/index');
-type Handler = HandlerModule['handler'];
+import {
+  ago, DAY, ec2Instance, ec2Mock, emfRecords, expectNoCallsAtAll, expectNoChanges, Handler, HOUR, idsOf, installHandlerHarness,
+  LIVE_STATES, loadHandler, logLines, oldInstances, packerName, publishedReport, serveInstances, snsMock,
+  stoppedIds, terminatedIds, TOPIC_ARN,
+} from './harness';
 
-const ec2Mock = mockClient(EC2Client);
-const snsMock = mockClient(SNSClient);
-
-const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:fleet-janitor';
-const HOUR = 3_600;
-const DAY = 86_400;
-const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
-
-const ORIGINAL_ENV = process.env;
-const BASE_ENV: Record<string, string> = {
-  AWS_REGION: 'eu-west-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  TOPIC_ARN,
-  ACTION: 'TERMINATE',
-  MAX_AGE_SECONDS: String(2 * HOUR),
-  KEY_NAME_PATTERNS: '["packer_*","packer *"]',
-  DRY_RUN: 'false',
-  MAX_ACTIONS_PER_RUN: '100000',
-  // Logger and Metrics write through the global console in dev mode, where the tests capture them.
-  POWERTOOLS_DEV: 'true',
-  POWERTOOLS_METRICS_DISABLED: 'false',
-  POWERTOOLS_SERVICE_NAME: 'PackerCleaner',
-  POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitorTest',
-};
-
-/**
- * Loads a fresh copy of the handler module (its config is read once per module load) with this
- * environment. The SDK modules are shared with this file so the mocks above intercept its clients.
- */
-function loadHandler(env: Record<string, string | undefined> = {}): Handler {
-  const next: Record<string, string | undefined> = { ...ORIGINAL_ENV, ...BASE_ENV };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete next[k];
-    else next[k] = v;
-  }
-  process.env = next;
-  let mod: HandlerModule | undefined;
-  jest.isolateModules(() => {
-    jest.doMock('@aws-sdk/client-ec2', () => ec2Sdk);
-    jest.doMock('@aws-sdk/client-sns', () => snsSdk);
-    mod = jest.requireActual<HandlerModule>('../../../lambda/packer-cleaner/index');
-  });
-  return mod!.handler;
-}
-
-let counter = 0;
-const nextId = () => `i-${(++counter).toString(16).padStart(17, '0')}`;
-const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
-const packerName = (createdAt: Date, sep = '_') =>
-  `packer${sep}${Math.floor(createdAt.getTime() / 1000).toString(16).padStart(8, '0')}-${(counter++ % 0xffff).toString(16).padStart(4, '0')}-4c4d-8e6f-0123456789ab`;
-
-interface InstanceProps {
-  readonly age?: number;
-  readonly keyName?: string;
-  readonly state?: string;
-  readonly tags?: Record<string, string>;
-  readonly groups?: string[];
-  readonly reason?: string;
-  readonly id?: string;
-}
-
-function ec2Instance(props: InstanceProps = {}): Instance {
-  const age = props.age ?? 3 * HOUR;
-  return {
-    InstanceId: props.id ?? nextId(),
-    KeyName: 'keyName' in props ? props.keyName : packerName(ago(age)),
-    State: { Name: (props.state ?? 'running') as ec2Sdk.InstanceStateName },
-    LaunchTime: ago(age),
-    StateTransitionReason: props.reason ?? '',
-    Tags: Object.entries({ Name: 'Packer Builder', ...props.tags }).map(([Key, Value]) => ({ Key, Value })),
-    SecurityGroups: (props.groups ?? []).map((GroupId) => ({ GroupId, GroupName: GroupId })),
-  };
-}
-
-const oldInstances = (n: number, props: InstanceProps = {}) => Array.from({ length: n }, () => ec2Instance({ age: DAY, ...props }));
-
-/**
- * Serves DescribeInstances in pages of `pageSize` (two instances per reservation), chaining opaque
- * NextTokens. `faults` maps a 1-based request number to the error that request throws. Returns a
- * copy of every request as it was sent (the SDK paginator reuses and mutates one input object).
- */
-function serveInstances(instances: Instance[], pageSize = 1000, faults: Record<number, Error> = {}): DescribeInstancesCommandInput[] {
-  const requests: DescribeInstancesCommandInput[] = [];
-  ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: DescribeInstancesCommandInput) => {
-    requests.push(structuredClone(input));
-    const fault = faults[requests.length];
-    if (fault) throw fault;
-    const page = input.NextToken ? Number(/^tok-(\d+)$/.exec(input.NextToken)![1]) : 0;
-    const slice = instances.slice(page * pageSize, (page + 1) * pageSize);
-    const Reservations = [];
-    for (let i = 0; i < slice.length; i += 2) Reservations.push({ ReservationId: `r-${page}-${i}`, Instances: slice.slice(i, i + 2) });
-    return { Reservations, NextToken: (page + 1) * pageSize < instances.length ? `tok-${page + 1}` : undefined };
-  });
-  return requests;
-}
-
-const idsOf = (instances: Instance[]) => instances.map((i) => i.InstanceId!);
-const terminatedIds = () => ec2Mock.commandCalls(TerminateInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
-const stoppedIds = () => ec2Mock.commandCalls(StopInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
-
-function publishedReport(): PublishCommandInput {
-  const calls = snsMock.commandCalls(PublishCommand);
-  expect(calls).toHaveLength(1);
-  return calls[0].args[0].input;
-}
-
-function expectNoChanges(): void {
-  expect(ec2Mock).not.toHaveReceivedCommand(StopInstancesCommand);
-  expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
-  expect(ec2Mock).not.toHaveReceivedCommand(DeleteKeyPairCommand);
-  expect(ec2Mock).not.toHaveReceivedCommand(DeleteSecurityGroupCommand);
-}
-
-function expectNoCallsAtAll(): void {
-  expect(ec2Mock.calls()).toHaveLength(0);
-  expect(snsMock.calls()).toHaveLength(0);
-}
-
-/** JSON log lines the Logger wrote with console[method]. */
-function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
-  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
-    try {
-      return JSON.parse(String(text)) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  });
-}
-
-let consoleSpies: jest.SpyInstance[] = [];
-
-beforeEach(() => {
-  ec2Mock.reset();
-  snsMock.reset();
-  snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
-  consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
-});
-
-afterEach(() => {
-  consoleSpies.forEach((s) => s.mockRestore());
-  process.env = ORIGINAL_ENV;
-});
+installHandlerHarness();
 
 describe('observation', () => {
   test('walks every page of DescribeInstances with the server-side filters', async () => {
@@ -540,7 +396,7 @@ describe('notification', () => {
     const decisionsLogged = logLines('info').filter((l) => l.message === 'decision');
     expect(decisionsLogged).toHaveLength(3);
     expect(decisionsLogged.filter((l) => l.outcome === 'DONE').map((l) => l.resourceId).sort()).toEqual(idsOf(fleet).sort());
-    const emf = (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
+    const emf = emfRecords();
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ ActionsTaken: 2, ActionsFailed: 0, ResourcesScanned: 3 });
   });

@@ -1,0 +1,25 @@
+/*
+ * Numeric limits that a construct validates on a prop and its handler enforces on the environment
+ * variable the prop becomes: one table, read by both (src/ at synth, the handler bundle at cold
+ * start). Plain data, no imports, so that the handler bundle stays free of aws-cdk-lib.
+ */
+
+/** Inclusive bounds of an integer environment variable. */
+export interface EnvLimit {
+  readonly min: number;
+  readonly max: number;
+}
+
+const DAY_SECONDS = 86_400;
+
+/** Variables every janitor's handler reads. */
+export const COMMON_ENV_LIMITS = {
+  MAX_ACTIONS_PER_RUN: { min: 0, max: 100_000 },
+} as const satisfies Record<string, EnvLimit>;
+
+/** PackerCleaner's variables. */
+export const PACKER_CLEANER_ENV_LIMITS = {
+  ...COMMON_ENV_LIMITS,
+  MAX_AGE_SECONDS: { min: 60, max: 366 * DAY_SECONDS },
+  TERMINATE_STOPPED_AFTER_SECONDS: { min: 60, max: 3_660 * DAY_SECONDS },
+} as const satisfies Record<string, EnvLimit>;

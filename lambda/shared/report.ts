@@ -106,6 +106,8 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
   const entries = [...summary.entries].sort((a, b) => OUTCOME_ORDER[a.outcome] - OUTCOME_ORDER[b.outcome]);
   const rows = entries.map(renderEntry);
   let body = header + (rows.length ? 'Resources:\n' : 'No matching resources.\n');
+  const whole = body + rows.map((row) => `${row}\n`).join('');
+  if (byteLength(whole) <= maxBytes) return whole;
   // Room for the truncation line. Its length depends on the tally of what is left out; the tally of
   // every entry is never shorter (same outcomes, counts at least as large), so reserve that.
   const budget = maxBytes - byteLength(truncationLine(summary.entries));

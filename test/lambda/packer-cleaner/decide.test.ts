@@ -276,6 +276,17 @@ describe('per-run cap', () => {
     }
   });
 
+  test('equal ages: the cap keeps the lower id, whatever the order observed', () => {
+    const ids = ['i-0000000000000000c', 'i-0000000000000000a', 'i-0000000000000000b'];
+    for (const order of [ids, [...ids].reverse()]) {
+      const instances = order.map((instanceId) => instance({ instanceId, age: 5 * HOUR }));
+      const plan = decide(observation({ instances }), config({ maxActionsPerRun: 2 }), NOW);
+      expect(plan.items.map((i) => [i.id, i.disposition])).toEqual([
+        ['i-0000000000000000a', 'ACT'], ['i-0000000000000000b', 'ACT'], ['i-0000000000000000c', 'CAP'],
+      ]);
+    }
+  });
+
   test('a cap of 0 acts on nothing', () => {
     const plan = decide(observation({ instances: [instance(), instance()] }), config({ maxActionsPerRun: 0 }), NOW);
     expect(plan.items.map((i) => i.disposition)).toEqual(['CAP', 'CAP']);
@@ -414,6 +425,12 @@ describe('security group cleanup', () => {
     const g = group();
     const user = instance({ securityGroupIds: ['sg-other', g.groupId], state: 'stopped', age: HOUR });
     expect(itemFor(decideGroups([g], [user]), g.groupId)).toMatchObject({ disposition: 'KEEP', reason: `in use by ${user.instanceId}` });
+  });
+
+  test('a terminated instance does not hold its group', () => {
+    const g = group();
+    const gone = instance({ securityGroupIds: [g.groupId], state: 'terminated' });
+    expect(itemFor(decideGroups([g], [gone]), g.groupId)).toMatchObject({ disposition: 'ACT', action: 'DELETE' });
   });
 
   test('unknown age is kept', () => {

@@ -71,6 +71,21 @@ describe('actInBatches', () => {
     expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual(all.slice(3).map((id) => [id, 'UnauthorizedOperation']));
   });
 
+  test('in the one-by-one fallback, an id that stays throttled stops the calls; the rest are reported with that code', async () => {
+    const all = ids(6);
+    const retry = instantRetry(3);
+    const calls: string[][] = [];
+    const results = await actInBatches(all, 6, async (batch) => {
+      calls.push([...batch]);
+      if (batch.length > 1) throw ec2Error('OperationNotPermitted');
+      if (batch[0] === all[2]) throw ec2Error('RequestLimitExceeded', 503);
+    }, retry.options);
+    // the batch, ids 0 and 1, then id 2's three attempts; nothing after
+    expect(calls.map((c) => c.join())).toEqual([all.join(), all[0], all[1], all[2], all[2], all[2]]);
+    expect(results.filter((r) => r.ok).map((r) => r.id)).toEqual(all.slice(0, 2));
+    expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual(all.slice(2).map((id) => [id, 'RequestLimitExceeded']));
+  });
+
   test('several bad ids in one batch are each reported with their own error code', async () => {
     const all = ids(10);
     const errors: Record<string, string> = { [all[2]]: 'OperationNotPermitted', [all[7]]: 'InvalidInstanceID.NotFound' };

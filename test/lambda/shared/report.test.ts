@@ -149,6 +149,30 @@ describe('notificationBody', () => {
     expect(body).toContain('- instance i-0 ');
   });
 
+  test('the error text is capped at 1,000 characters', () => {
+    const body = notificationBody(summary([entry('i-1', 'DONE')], { error: `boom ${'x'.repeat(5_000)}` }));
+    const line = body.split('\n').find((l) => l.startsWith('The run stopped early: '))!;
+    expect(line).toBe(`The run stopped early: boom ${'x'.repeat(1_000 - 'boom '.length - 3)}...`);
+  });
+
+  test('every outcome is listed by urgency, input order within an outcome', () => {
+    const order: Outcome[] = ['KEPT', 'DONE', 'SKIPPED_CAP', 'FAILED', 'REPORTED', 'KEPT', 'DRY_RUN', 'SKIPPED_PROTECTED', 'DONE', 'FAILED'];
+    const entries = order.map((outcome, n) => entry(`i-${n}`, outcome));
+    const listed = notificationBody(summary(entries)).split('\n').filter((l) => l.startsWith('- instance ')).map((l) => l.split(' ')[2]);
+    expect(listed).toEqual(['i-3', 'i-9', 'i-1', 'i-8', 'i-6', 'i-4', 'i-7', 'i-2', 'i-0', 'i-5']);
+  });
+
+  test('one row over the limit: that row is left out and the truncation line says so', () => {
+    // Rows longer than the truncation line, so that one byte too few leaves out exactly one row.
+    const entries = Array.from({ length: 20 }, (_, n) => entry(`i-${n}`, 'DONE', { reason: 'r'.repeat(400) }));
+    const full = notificationBody(summary(entries));
+    expect(full).not.toContain('more resource(s)');
+    const cut = notificationBody(summary(entries), byteLength(full) - 1);
+    expect(cut.split('\n').filter((l) => l.startsWith('- instance '))).toHaveLength(19);
+    expect(cut).toContain('... and 1 more resource(s) not listed to stay under the SNS size limit (1 DONE)');
+    expect(notificationBody(summary(entries), byteLength(full))).toBe(full);
+  });
+
   test('nothing matched', () => {
     expect(notificationBody(summary([]))).toContain('No matching resources.');
   });

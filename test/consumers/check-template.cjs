@@ -15,13 +15,7 @@ if (!language || !outdir) {
 }
 
 // The props every consumer app sets; the checks below follow from them.
-const EXPECTED = {
-  action: 'TERMINATE',
-  maxAgeSeconds: '10800',
-  tagSelector: { team: 'platform' },
-  scheduleExpression: 'rate(30 minutes)',
-  maxActionsPerRun: '50',
-};
+const { EXPECTED } = require('./expected.cjs');
 
 const results = [];
 function check(name, fn) {

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
+const { EXPECTED } = require('./expected.cjs');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const examples = require('../../build-tools/readme-examples.cjs');
 
 describe('README usage examples', () => {
@@ -11,11 +13,41 @@ describe('README usage examples', () => {
     expect(examples.readmeBlock(readme).text).toEqual(examples.renderBlock());
   });
 
+  // The values the consumer apps' templates are checked for (check-template.cjs), as each language writes them.
+  const hours = Number(EXPECTED.maxAgeSeconds) / 3600;
+  const minutes = Number(/^rate\((\d+) minutes\)$/.exec(EXPECTED.scheduleExpression)![1]);
+  const [[tagKey, tagValue]] = Object.entries(EXPECTED.tagSelector as Record<string, string>);
+  const PROPS: Record<string, string[]> = {
+    typescript: [
+      `action: PackerCleanerAction.${EXPECTED.action}`, `maxAge: Duration.hours(${hours})`, `tagSelector: { ${tagKey}: '${tagValue}' }`,
+      'cleanupKeyPairs: true', `maxActionsPerRun: ${EXPECTED.maxActionsPerRun}`, `schedule: ScheduleExpression.rate(Duration.minutes(${minutes}))`,
+    ],
+    python: [
+      `action=PackerCleanerAction.${EXPECTED.action}`, `max_age=Duration.hours(${hours})`, `tag_selector={"${tagKey}": "${tagValue}"}`,
+      'cleanup_key_pairs=True', `max_actions_per_run=${EXPECTED.maxActionsPerRun}`, `schedule=ScheduleExpression.rate(Duration.minutes(${minutes}))`,
+    ],
+    java: [
+      `.action(PackerCleanerAction.${EXPECTED.action})`, `.maxAge(Duration.hours(${hours}))`, `.tagSelector(Map.of("${tagKey}", "${tagValue}"))`,
+      '.cleanupKeyPairs(true)', `.maxActionsPerRun(${EXPECTED.maxActionsPerRun})`, `.schedule(ScheduleExpression.rate(Duration.minutes(${minutes})))`,
+    ],
+    go: [
+      `Action: cdkfleetjanitor.PackerCleanerAction_${EXPECTED.action},`, `MaxAge: awscdk.Duration_Hours(jsii.Number(${hours})),`,
+      `TagSelector: &map[string]*string{"${tagKey}": jsii.String("${tagValue}")},`, 'CleanupKeyPairs: jsii.Bool(true),',
+      `MaxActionsPerRun: jsii.Number(${EXPECTED.maxActionsPerRun}),`,
+      `Schedule: awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Minutes(jsii.Number(${minutes}))),`,
+    ],
+  };
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example builds the checked stack', (_language: string, example: unknown) => {
-    const code: string = examples.exampleRegion(example);
-    expect(code).toMatch(/ConsumerStack/);
-    expect(code).toMatch(/TERMINATE/);
+  test.each(cases)('the %s example sets exactly the props its consumer app is checked for', (language: string, example: unknown) => {
+    // Whitespace-insensitive: Go aligns its struct fields.
+    const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
+    expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
+    for (const prop of PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
+    // Each on a line of its own, once.
+    const bare = (text: string) => text.trim().replace(/[ \t]+/g, ' ').replace(/,$/, '');
+    const propLines = code.split('\n').filter((l) => PROPS[language].some((p) => bare(l) === bare(p)));
+    expect(propLines).toHaveLength(PROPS[language].length);
     expect(code).toMatch(/synth/i);
   });
 });

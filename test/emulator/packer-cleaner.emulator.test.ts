@@ -31,7 +31,7 @@
  *
  * The three tests are independent: moto is reset (POST /moto-api/reset) before each.
  */
-import { paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import { CreateSecurityGroupCommand, paginateDescribeInstances, paginateDescribeSecurityGroups } from '@aws-sdk/client-ec2';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
@@ -503,28 +503,26 @@ test('TERMINATE with key pair cleanup over 1,200+ instances: end state instance 
     expect([row.id, row.result]).toEqual([row.id, expectedResults.get(row.id)]);
     if (row.result === 'DONE') expect([row.id, row.action]).toEqual([row.id, row.resourceType === 'instance' ? 'TERMINATE' : 'DELETE']);
   }
+  // Every resource's decision is in the function's JSON logs, whatever the notification shows.
+  const logged = new Map<string, string>(result.logs
+    .filter((l: any) => l.message === 'decision' || l.message === 'action failed').map((l: any) => [l.resourceId, l.outcome]));
+  expect(logged.size).toBe(expectedCounts.matched);
+  for (const [id, want] of expectedResults) expect([id, logged.get(id)]).toEqual([id, want]);
+  // The fleet is sized so that the report fits SNS's limit whole: every resource is listed there too.
   const truncation = parseTruncation(n.Message);
-  if (truncation === undefined) {
-    // The fleet is sized to fit under SNS's limit (about 240 KB): every resource is listed.
-    expect(rows.size).toBe(expectedCounts.matched);
-    for (const id of toTerminate) expect([id, rows.get(id)?.result]).toEqual([id, 'DONE']);
-    // "Done" in the body is exactly the instances whose state changed plus the deleted key pairs.
-    const done = [...rows.values()].filter((r) => r.result === 'DONE');
-    expect(done.filter((r) => r.resourceType === 'instance').length).toBe(changed.length);
-    expect(new Set(done.filter((r) => r.resourceType === 'key-pair').map((r) => r.id))).toEqual(deletions);
-  } else {
-    // Should the rows outgrow the limit, what is left out must still be accounted for, outcome by outcome.
-    expect(rows.size + truncation.omitted).toBe(expectedCounts.matched);
-    const listed = tally([...rows.values()].map((r) => r.result));
-    for (const [outcome, count] of Object.entries(truncation.tally)) listed[outcome] = (listed[outcome] ?? 0) + count;
-    expect(listed).toEqual(tally(expectedResults.values()));
-  }
+  expect(truncation).toBeUndefined();
+  expect(rows.size).toBe(expectedCounts.matched);
+  for (const id of toTerminate) expect([id, rows.get(id)?.result]).toEqual([id, 'DONE']);
+  // "Done" in the body is exactly the instances whose state changed plus the deleted key pairs.
+  const done = [...rows.values()].filter((r) => r.result === 'DONE');
+  expect(done.filter((r) => r.resourceType === 'instance').length).toBe(changed.length);
+  expect(new Set(done.filter((r) => r.resourceType === 'key-pair').map((r) => r.id))).toEqual(deletions);
   for (const name of ['prod-deploy', 'packer-ci-deploy', 'prod-web', 'packer-ci', 'mypacker_x', 'Packer_Prod']) expect(rows.has(name)).toBe(false);
 
   process.stderr.write(`packer-cleaner emulator: ${fleet.specs.size} instances (${livePacker.length} live Packer, `
     + `${fleet.specs.size - livePacker.length - terminatedEarlierKeys.length} non-Packer, ${terminatedEarlierKeys.length} terminated earlier), `
     + `${fleet.keysBefore.size} key pairs; handler query pages: ${pages.map((p) => p.length).join(' + ')}; `
-    + `terminated ${changed.length}, deleted ${deletions.size} key pairs; body ${Buffer.byteLength(n.Message)} bytes (${truncation ? `truncated, ${truncation.omitted} not listed` : 'every resource listed'}); `
+    + `terminated ${changed.length}, deleted ${deletions.size} key pairs; body ${Buffer.byteLength(n.Message)} bytes (every resource listed); `
     + `fleet built in ${fleetBuiltMs} ms, handler ran ${runMs} ms, test ${Date.now() - started} ms\n`);
 });
 
@@ -621,3 +619,85 @@ test('NOTIFY (the default) changes nothing and reports the old Packer instances'
   expect([...rows.values()].filter((r) => r.resourceType === 'key-pair')).toEqual([]);
   expect(parseCounts(n.Message)).toEqual(result.result.counts);
 });
+
+test('STOP with security-group cleanup: old running builds stopped, stopped ones reported, unused old Packer groups deleted', async () => {
+  const { topicArn, queueUrl } = await createTopicWithQueue(aws, 'packer-cleaner-stop');
+  const synth = synthesize({ action: PackerCleanerAction.STOP, maxAge: Duration.hours(2), cleanupSecurityGroups: true }, topicArn);
+  expect(synth.env).toMatchObject({ ACTION: 'STOP', CLEANUP_SECURITY_GROUPS: 'true', CLEANUP_KEY_PAIRS: 'false' });
+  const random = mulberry32(73);
+  const now = Date.now();
+  const build = (launchedAgo: number) => packerKeyName(random, now - launchedAgo);
+  // Each build's key pair and security group have the same name, as Packer makes them.
+  const builds = {
+    overAge: [build(5 * HOUR), build(9 * HOUR), build(3 * DAY)],
+    stoppedOld: [build(2 * DAY), build(4 * DAY)],
+    young: build(30 * MINUTE),
+    protectedOld: build(6 * HOUR),
+  };
+  const created = await createInstances(aws.ec2, [
+    ...builds.overAge.map((name, i) => ({ keyName: name, securityGroupName: name, launchTime: new Date(now - [5 * HOUR, 9 * HOUR, 3 * DAY][i]) })),
+    ...builds.stoppedOld.map((name, i) => ({ keyName: name, securityGroupName: name, state: 'stopped' as const, launchTime: new Date(now - [2 * DAY, 4 * DAY][i]) })),
+    { keyName: builds.young, securityGroupName: builds.young, launchTime: new Date(now - 30 * MINUTE) },
+    { keyName: builds.protectedOld, securityGroupName: builds.protectedOld, launchTime: new Date(now - 6 * HOUR), tags: { [PROTECT]: 'yes' } },
+    { keyName: 'prod-web', securityGroupName: 'web-servers', launchTime: new Date(now - 40 * DAY) },
+  ]);
+  const idOf = (keyName: string) => created.find((c) => c.group.keyName === keyName)!.instanceId;
+  // Leftover groups of finished builds: two old (deleted), one young and one protected (kept).
+  const leftovers = { old: [build(2 * DAY), build(10 * DAY)], young: build(20 * MINUTE), protectedOld: build(5 * DAY) };
+  for (const name of [...leftovers.old, leftovers.young, leftovers.protectedOld]) {
+    await aws.ec2.send(new CreateSecurityGroupCommand({
+      GroupName: name,
+      Description: `leftover ${name}`,
+      TagSpecifications: name === leftovers.protectedOld ? [{ ResourceType: 'security-group', Tags: [{ Key: PROTECT, Value: 'true' }] }] : undefined,
+    }));
+  }
+  const groupsBefore = await securityGroupsByName();
+  const instancesBefore = await describeAllInstances(aws.ec2);
+
+  const result = await run(synth, { source: 'cdk-fleet-janitor.schedule' });
+
+  // Instances: the over-age running builds are stopped; nothing else changes.
+  const after = await describeAllInstances(aws.ec2);
+  const stopped = new Set(builds.overAge.map(idOf));
+  for (const [id, view] of instancesBefore) {
+    expect([id, after.get(id)!.state]).toEqual([id, stopped.has(id) ? 'stopped' : view.state]);
+  }
+  // Groups: the unused old Packer leftovers are deleted; a group an instance holds (stopped or not), a
+  // young one, a protected one and a non-Packer one stay.
+  const groupsAfter = await securityGroupsByName();
+  expect([...groupsBefore.keys()].filter((name) => !groupsAfter.has(name)).sort()).toEqual([...leftovers.old].sort());
+
+  const groupId = (name: string) => groupsBefore.get(name)!;
+  const expectedResults = new Map<string, string>([
+    ...builds.overAge.map((n) => [idOf(n), 'DONE'] as [string, string]),
+    ...builds.stoppedOld.map((n) => [idOf(n), 'REPORTED'] as [string, string]),
+    [idOf(builds.young), 'KEPT'],
+    [idOf(builds.protectedOld), 'SKIPPED_PROTECTED'],
+    ...leftovers.old.map((n) => [groupId(n), 'DONE'] as [string, string]),
+    [groupId(leftovers.young), 'KEPT'],
+    [groupId(leftovers.protectedOld), 'SKIPPED_PROTECTED'],
+    // The builds' own groups are held by their instances.
+    ...[...builds.overAge, ...builds.stoppedOld, builds.young, builds.protectedOld].map((n) => [groupId(n), 'KEPT'] as [string, string]),
+  ]);
+  const counts = { actionsTaken: 5, actionsFailed: 0, reported: 2, skippedProtected: 2, kept: 1 + 1 + 7, matched: expectedResults.size };
+  expect(result.result).toMatchObject({ status: 'SUCCEEDED', dryRun: false, counts });
+
+  const n = onlyNotification(await readNotifications(aws.sqs, queueUrl));
+  expect(parseCounts(n.Message)).toEqual(result.result.counts);
+  const rows = parseRows(n.Message);
+  expect(parseTruncation(n.Message)).toBeUndefined();
+  expect(rows.size).toBe(expectedResults.size);
+  for (const [id, want] of expectedResults) expect([id, rows.get(id)?.result]).toEqual([id, want]);
+  for (const id of stopped) expect([id, rows.get(id)?.action]).toEqual([id, 'STOP']);
+  for (const name of leftovers.old) expect(rows.get(groupId(name))?.action).toBe('DELETE');
+  expect(rows.has(groupId('web-servers'))).toBe(false);
+  expect(rows.has(idOf('prod-web'))).toBe(false);
+});
+
+async function securityGroupsByName(): Promise<Map<string, string>> {
+  const groups = new Map<string, string>();
+  for await (const page of paginateDescribeSecurityGroups({ client: aws.ec2 }, {})) {
+    for (const g of page.SecurityGroups ?? []) groups.set(g.GroupName!, g.GroupId!);
+  }
+  return groups;
+}

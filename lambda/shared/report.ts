@@ -120,8 +120,8 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
     size += rowSize;
     shown++;
   }
-  if (shown < rows.length) body += truncationLine(entries.slice(shown));
-  return body;
+  // The whole body did not fit, so at least one row is left out.
+  return body + truncationLine(entries.slice(shown));
 }
 
 const OUTCOME_ORDER: Record<Outcome, number> = {

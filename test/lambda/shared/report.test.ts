@@ -149,6 +149,22 @@ describe('notificationBody', () => {
     expect(body).toContain('- instance i-0 ');
   });
 
+  test('the whole body of a small run, line by line', () => {
+    const s = summary([entry('i-1', 'DONE'), entry('i-2', 'KEPT')]);
+    expect(notificationBody(s)).toBe([
+      'PackerCleaner run started 2025-06-01T12:00:00.000Z: SUCCEEDED',
+      'Live run: actions below were carried out.',
+      '',
+      'Scanned 7 resource(s); 2 matched.',
+      'Done: 1  Failed: 0  Would act (dry run): 0  Reported only: 0',
+      'Skipped (protected): 0  Skipped (per-run cap): 0  Kept (not due): 1',
+      'Resources:',
+      '- instance i-1  name=Packer Builder i-1  key=packer_i-1  state=running  action=TERMINATE  result=DONE  (running for 3h 00m, over maxAge 2h 00m)',
+      '- instance i-2  name=Packer Builder i-2  key=packer_i-2  state=running  action=NONE  result=KEPT  (running for 3h 00m, over maxAge 2h 00m)',
+      '',
+    ].join('\n'));
+  });
+
   test('the error text is capped at 1,000 characters', () => {
     const body = notificationBody(summary([entry('i-1', 'DONE')], { error: `boom ${'x'.repeat(5_000)}` }));
     const line = body.split('\n').find((l) => l.startsWith('The run stopped early: '))!;

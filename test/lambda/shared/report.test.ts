@@ -189,6 +189,19 @@ describe('notificationBody', () => {
     expect(notificationBody(summary(entries), byteLength(full))).toBe(full);
   });
 
+  test('a row that ends exactly at the byte budget is listed; one byte less and it is not', () => {
+    const entries = Array.from({ length: 12 }, (_, n) => entry(`i-${n}`, 'DONE', { reason: 'r'.repeat(300 + n) }));
+    const whole = notificationBody(summary(entries));
+    const prefix = whole.slice(0, whole.indexOf('- instance '));
+    const rows = whole.slice(prefix.length).split('\n').filter((l) => l.startsWith('- instance '));
+    // With no room for a row, the body is the prefix and the truncation line for every entry: the reserve.
+    const reserve = byteLength(notificationBody(summary(entries), byteLength(prefix) + 1)) - byteLength(prefix);
+    const upTo = (k: number) => byteLength(prefix) + rows.slice(0, k).reduce((n, row) => n + byteLength(row) + 1, 0) + reserve;
+    const listed = (maxBytes: number) => notificationBody(summary(entries), maxBytes).split('\n').filter((l) => l.startsWith('- instance ')).length;
+    expect(listed(upTo(7))).toBe(7);
+    expect(listed(upTo(7) - 1)).toBe(6);
+  });
+
   test('nothing matched', () => {
     expect(notificationBody(summary([]))).toContain('No matching resources.');
   });

@@ -13,6 +13,15 @@ const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
 const reportFile = (pass) => path.join(ROOT, 'reports', 'mutation', `${pass.name}.json`);
+/*
+ * Each pass's latest result for every file it has mutated, kept in the repository: a run re-tests
+ * only the mutants whose code or covering tests changed since (Stryker's incremental mode), and a
+ * run over one folder updates that folder's files and keeps the others'. A full run from nothing
+ * takes hours on two cores.
+ */
+const STORE = path.join(ROOT, 'docs', 'mutation');
+const storeFile = (pass) => path.join(STORE, `${pass.name}.incremental.json`);
+const RUNS = path.join(STORE, 'runs.json');
 const DOC = path.join(ROOT, 'docs', 'MUTATION.md');
 const EQUIVALENT_HEADING = '## Equivalent mutants';
 
@@ -47,7 +56,11 @@ function strykerOptions(pass, mutate) {
     concurrency: Math.max(1, os.cpus().length),
     // A mutant that loops (retry counters, pagination) times out: it counts as killed, so fail it fast.
     timeoutMS: 10_000,
-    reporters: ['clear-text', 'progress', 'json'],
+    // A re-run after new tests re-tests only the mutants whose code or covering tests changed.
+    incremental: true,
+    incrementalFile: path.relative(ROOT, path.join(ROOT, 'reports', 'mutation', `${pass.name}.incremental.json`)),
+    plugins: ['@stryker-mutator/*', path.join(__dirname, 'mutation-survivor-log.mjs')],
+    reporters: ['clear-text', 'progress', 'json', 'survivor-log'],
     jsonReporter: { fileName: path.relative(ROOT, reportFile(pass)) },
     clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: false },
     // The sandbox is a copy of the project: leave out what the tests never read.
@@ -64,21 +77,51 @@ async function main() {
   const started = Date.now();
   const files = {};
   const mutated = [];
+  fs.rmSync(path.join(ROOT, 'reports', 'mutation', 'survivors.log'), { force: true });
+  const runs = fs.existsSync(RUNS) ? JSON.parse(fs.readFileSync(RUNS, 'utf8')) : { runs: [], measured: {} };
   for (const pass of PASSES) {
     // A glob given on the command line runs in the pass whose folder it names.
     const mutate = globs.length === 0 ? pass.mutate : globs.filter((g) => g.replace(/^!/, '').startsWith(`${pass.name}/`));
     if (mutate.length === 0) continue;
     console.log(`\n== mutation pass ${pass.name}: ${mutate.join(' ')} with ${pass.testMatch.join(' ')}`);
-    await new Stryker(strykerOptions(pass, mutate)).runMutationTest();
-    Object.assign(files, JSON.parse(fs.readFileSync(reportFile(pass), 'utf8')).files);
+    const passStarted = Date.now();
+    const options = strykerOptions(pass, mutate);
+    const stored = readJson(storeFile(pass));
+    if (stored) {
+      fs.mkdirSync(path.dirname(options.incrementalFile), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, options.incrementalFile), JSON.stringify(stored));
+    }
+    await new Stryker(options).runMutationTest();
+    const report = JSON.parse(fs.readFileSync(reportFile(pass), 'utf8'));
+    const merged = mergeResults(stored, readJson(path.join(ROOT, options.incrementalFile)));
+    fs.mkdirSync(STORE, { recursive: true });
+    fs.writeFileSync(storeFile(pass), JSON.stringify(merged));
+    const date = isoNow();
+    for (const file of Object.keys(report.files)) runs.measured[file] = date;
+    runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: Object.values(report.files).reduce((n, f) => n + f.mutants.length, 0) });
     mutated.push(...mutate);
   }
   if (mutated.length === 0) throw new Error(`no pass mutates ${globs.join(' ')}: give globs under ${PASSES.map((p) => `${p.name}/`).join(' or ')}`);
+  fs.writeFileSync(RUNS, JSON.stringify(runs, null, 1) + '\n');
+  for (const pass of PASSES) Object.assign(files, readJson(storeFile(pass))?.files ?? {});
   const minutes = (Date.now() - started) / 60_000;
-  const doc = renderDoc({ files }, mutated, minutes);
+  const doc = renderDoc({ files }, mutated, minutes, runs);
   fs.mkdirSync(path.dirname(DOC), { recursive: true });
   fs.writeFileSync(DOC, doc);
   console.log(`\nWrote ${path.relative(ROOT, DOC)} (${minutes.toFixed(1)} min).`);
+}
+
+function readJson(file) {
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+}
+
+const isoNow = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const round1 = (n) => Math.round(n * 10) / 10;
+
+/** The files this run mutated, from its report; the others as they were, unless they are gone from the tree. */
+function mergeResults(stored, latest) {
+  const keep = Object.fromEntries(Object.entries(stored?.files ?? {}).filter(([file]) => fs.existsSync(path.join(ROOT, file))));
+  return { ...latest, files: { ...keep, ...latest.files }, testFiles: { ...(stored?.testFiles ?? {}), ...(latest.testFiles ?? {}) } };
 }
 
 const KILLED = new Set(['Killed', 'Timeout']);
@@ -90,7 +133,7 @@ function scoreOf(mutants) {
   return { killed, counted: counted.length, survived: counted.length - killed, score: counted.length === 0 ? 100 : (100 * killed) / counted.length };
 }
 
-function renderDoc(report, mutate, minutes) {
+function renderDoc(report, mutate, minutes, runs) {
   const files = Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b));
   const all = files.flatMap(([, f]) => f.mutants);
   const total = scoreOf(all);
@@ -104,21 +147,26 @@ function renderDoc(report, mutate, minutes) {
     'Generated by `npx projen mutation` (`build-tools/mutation.cjs`, StrykerJS with the jest runner over the unit, handler and construct tests);',
     'the survivors are listed from its JSON report. Only the section "Equivalent mutants" is written by hand and kept across runs.',
     '',
-    `- Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    `- Date: ${isoNow()}`,
     `- Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; Node.js ${process.version}`,
-    `- Mutated: ${mutate.map((m) => `\`${m}\``).join(', ')}`,
-    `- Run time: ${minutes.toFixed(1)} min`,
+    `- Last run mutated: ${mutate.map((m) => `\`${m}\``).join(', ')} (${minutes.toFixed(1)} min); the other files' results are from the run dated in their row`,
     `- **Score: ${total.score.toFixed(2)}%** (${total.killed} killed or timed out of ${total.counted}; ${total.survived} survived or not covered)`,
     '',
     '## Score per file',
     '',
-    '| file | score | killed | survived | no coverage |',
-    '|---|---:|---:|---:|---:|',
+    '| file | score | killed | survived | no coverage | measured |',
+    '|---|---:|---:|---:|---:|---|',
     ...files.map(([name, f]) => {
       const s = scoreOf(f.mutants);
       const noCoverage = f.mutants.filter((m) => m.status === 'NoCoverage').length;
-      return `| ${name} | ${s.score.toFixed(1)}% | ${s.killed} | ${s.survived - noCoverage} | ${noCoverage} |`;
+      return `| ${name} | ${s.score.toFixed(1)}% | ${s.killed} | ${s.survived - noCoverage} | ${noCoverage} | ${runs.measured[name] ?? ''} |`;
     }),
+    '',
+    '## Runs',
+    '',
+    '| date | pass | mutated | mutants | minutes |',
+    '|---|---|---|---:|---:|',
+    ...runs.runs.map((r) => `| ${r.date} | ${r.pass} | ${r.mutate.map((m) => `\`${m}\``).join(' ')} | ${r.mutants} | ${r.minutes} |`),
     '',
     '## Survivors',
     '',

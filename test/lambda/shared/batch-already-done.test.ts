@@ -17,24 +17,24 @@ function withAttempts(error: EC2ServiceException, attempts: number): EC2ServiceE
 describe('actInBatches: already done', () => {
   test('without isAlreadyGone, a "not found" error is a failure as before', async () => {
     const results = await actInBatches(['sg-1'], 1, async () => { throw ec2Error('InvalidGroup.NotFound'); }, instantRetry().options);
-    expect(results).toEqual([expect.objectContaining({ id: 'sg-1', ok: false, errorCode: 'InvalidGroup.NotFound' })]);
+    expect(results).toStrictEqual([expect.objectContaining({ id: 'sg-1', ok: false, errorCode: 'InvalidGroup.NotFound' })]);
   });
 
   test('a call of one id failing with an already-gone error is done, marked with the code', async () => {
     const results = await actInBatches(['sg-1', 'sg-2'], 1, async ([id]) => {
       if (id === 'sg-1') throw ec2Error('InvalidGroup.NotFound');
     }, instantRetry().options, gone);
-    expect(results).toEqual([{ id: 'sg-1', ok: true, alreadyDone: 'InvalidGroup.NotFound' }, { id: 'sg-2', ok: true }]);
+    expect(results).toStrictEqual([{ id: 'sg-1', ok: true, alreadyDone: 'InvalidGroup.NotFound' }, { id: 'sg-2', ok: true }]);
   });
 
   test('other errors still fail, even with isAlreadyGone', async () => {
     const results = await actInBatches(['sg-1'], 1, async () => { throw ec2Error('DependencyViolation'); }, instantRetry().options, gone);
-    expect(results).toEqual([expect.objectContaining({ id: 'sg-1', ok: false, errorCode: 'DependencyViolation' })]);
+    expect(results).toStrictEqual([expect.objectContaining({ id: 'sg-1', ok: false, errorCode: 'DependencyViolation' })]);
   });
 
   test('what the call reports as already done is marked, per id', async () => {
     const results = await actInBatches(['i-1', 'i-2', 'i-3'], 1_000, async () => found([['i-2', 'was-terminated']]), instantRetry().options, gone);
-    expect(results).toEqual([{ id: 'i-1', ok: true }, { id: 'i-2', ok: true, alreadyDone: 'was-terminated' }, { id: 'i-3', ok: true }]);
+    expect(results).toStrictEqual([{ id: 'i-1', ok: true }, { id: 'i-2', ok: true, alreadyDone: 'was-terminated' }, { id: 'i-3', ok: true }]);
   });
 
   test('a batch refused as already gone (nothing applied) falls back id by id, and the evidence there is believed', async () => {
@@ -45,7 +45,7 @@ describe('actInBatches: already done', () => {
       return found(batch.map((id) => [id, id === 'i-3' ? 'was-shutting-down' : ''] as [string, string]).filter(([, v]) => v));
     }, instantRetry().options, gone);
     expect(calls.map((c) => c.length)).toEqual([3, 1, 1, 1]);
-    expect(results).toEqual([
+    expect(results).toStrictEqual([
       { id: 'i-1', ok: true },
       { id: 'i-2', ok: true, alreadyDone: 'InvalidInstanceID.NotFound' },
       { id: 'i-3', ok: true, alreadyDone: 'was-shutting-down' },
@@ -58,7 +58,7 @@ describe('actInBatches: already done', () => {
       if (batch[0] === 'i-3') throw ec2Error('InvalidInstanceID.NotFound');
       return found([[batch[0], 'was-shutting-down']]);
     }, instantRetry().options, gone);
-    expect(results).toEqual([
+    expect(results).toStrictEqual([
       { id: 'i-1', ok: true },
       expect.objectContaining({ id: 'i-2', ok: false, errorCode: 'OperationNotPermitted' }),
       { id: 'i-3', ok: true },
@@ -75,7 +75,15 @@ describe('actInBatches: already done', () => {
       if (batch.length > 1) throw ec2Error('InvalidInstanceID.NotFound');
       return found([[batch[0], 'was-terminated']]);
     }, instantRetry().options, gone);
-    expect(results).toEqual([{ id: 'i-1', ok: true }, { id: 'i-2', ok: true }]);
+    expect(results).toStrictEqual([{ id: 'i-1', ok: true }, { id: 'i-2', ok: true }]);
+  });
+
+  test('nor after the SDK retried the batch itself before it was refused as already gone', async () => {
+    const results = await actInBatches(['i-1', 'i-2'], 1_000, async (batch) => {
+      if (batch.length > 1) throw withAttempts(ec2Error('InvalidInstanceID.NotFound'), 2);
+      return found([[batch[0], 'was-terminated']]);
+    }, instantRetry().options, gone);
+    expect(results).toStrictEqual([{ id: 'i-1', ok: true }, { id: 'i-2', ok: true }]);
   });
 
   test('a retried call (throttled first) claims nothing: the first attempt may have landed', async () => {
@@ -87,12 +95,12 @@ describe('actInBatches: already done', () => {
       return found([[id, 'was-terminated']]);
     }, instantRetry().options, gone);
     expect(calls).toBe(4);
-    expect(results).toEqual([{ id: 'sg-1', ok: true }, { id: 'i-x', ok: true }]);
+    expect(results).toStrictEqual([{ id: 'sg-1', ok: true }, { id: 'i-x', ok: true }]);
   });
 
   test('an already-gone error the SDK got after retrying itself claims nothing', async () => {
     const results = await actInBatches(['sg-1'], 1, async () => { throw withAttempts(ec2Error('InvalidGroup.NotFound'), 3); }, instantRetry().options, gone);
-    expect(results).toEqual([{ id: 'sg-1', ok: true }]);
+    expect(results).toStrictEqual([{ id: 'sg-1', ok: true }]);
   });
 });
 

@@ -183,6 +183,8 @@ describe('readStringMap', () => {
     ['not JSON', '{team:images}', 'expected JSON'],
     ['null', 'null', 'expected a JSON object of string keys to string values'],
     ['an array', '["a"]', 'expected a JSON object of string keys to string values'],
+    ['a string', '"team"', 'expected a JSON object of string keys to string values'],
+    ['a number', '1', 'expected a JSON object of string keys to string values'],
     ['a non-string value', '{"n":1}', 'expected a JSON object of string keys to string values'],
     ['an empty key', '{"":"x"}', 'expected a JSON object of string keys to string values'],
   ])('rejects %s', (_label, value, reason) => {

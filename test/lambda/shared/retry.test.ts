@@ -11,6 +11,8 @@ describe('errorCode / errorMessage', () => {
     expect(errorCode('boom')).toBe('UnknownError');
     expect(errorCode(undefined)).toBe('UnknownError');
     expect(errorCode({ name: '' })).toBe('UnknownError');
+    // Only objects carry a code: a thrown function's (or class's) name is not one.
+    expect(errorCode(class ThrottlingException {})).toBe('UnknownError');
   });
 
   test('message of an Error, or the value as text', () => {
@@ -21,7 +23,11 @@ describe('errorCode / errorMessage', () => {
 });
 
 describe('isTransient / isCallerLevel', () => {
-  test.each(['ThrottlingException', 'RequestLimitExceeded', 'Throttling', 'TooManyRequestsException', 'InternalError', 'ServiceUnavailable'])(
+  // Every code in the list, each with HTTP 400, so that the status check cannot make it transient.
+  test.each([
+    'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestLimitExceeded', 'RequestThrottled', 'RequestThrottledException',
+    'TooManyRequestsException', 'SlowDown', 'ServiceUnavailable', 'ServiceUnavailableException', 'InternalError', 'InternalFailure',
+  ])(
     '%s is transient, not caller-level', (code) => {
       expect(isTransient(ec2Error(code))).toBe(true);
       expect(isCallerLevel(ec2Error(code))).toBe(false);
@@ -31,7 +37,10 @@ describe('isTransient / isCallerLevel', () => {
     expect(isTransient(ec2Error('SomethingOdd', status))).toBe(true);
   });
 
-  test.each(['UnauthorizedOperation', 'AccessDenied', 'AuthFailure', 'ExpiredToken'])('%s is caller-level, not transient', (code) => {
+  test.each([
+    'UnauthorizedOperation', 'AccessDenied', 'AccessDeniedException', 'AuthFailure', 'ExpiredToken', 'InvalidClientTokenId',
+    'SignatureDoesNotMatch', 'OptInRequired',
+  ])('%s is caller-level, not transient', (code) => {
     expect(isCallerLevel(ec2Error(code, 403))).toBe(true);
     expect(isTransient(ec2Error(code, 403))).toBe(false);
   });
@@ -39,6 +48,16 @@ describe('isTransient / isCallerLevel', () => {
   test.each(['OperationNotPermitted', 'InvalidInstanceID.NotFound', 'InvalidGroup.InUse'])('%s is neither', (code) => {
     expect(isTransient(ec2Error(code))).toBe(false);
     expect(isCallerLevel(ec2Error(code))).toBe(false);
+  });
+
+  test.each([400, 404, 409, 499, 501, 505])('HTTP %d with an unknown code is not transient', (status) => {
+    expect(isTransient(ec2Error('SomethingOdd', status))).toBe(false);
+  });
+
+  test('errors without SDK metadata (network errors, plain objects) are neither, and reading them does not throw', () => {
+    expect(isTransient(new Error('socket hang up'))).toBe(false);
+    expect(isTransient({ name: 'SomethingOdd' })).toBe(false);
+    expect(isCallerLevel(new Error('socket hang up'))).toBe(false);
   });
 
   test('non-errors are neither', () => {

@@ -121,6 +121,8 @@ describe('parseSweepEvent accepts an EventBridge Scheduled Event as a plain run'
     ['a rule on a custom event bus', scheduled({ resources: ['arn:aws:events:eu-west-1:123456789012:rule/janitor-bus/nightly-sweep'], region: 'eu-west-1' })],
     ['another partition', scheduled({ resources: ['arn:aws-cn:events:cn-north-1:123456789012:rule/sweep'], region: 'cn-north-1' })],
     ['a GovCloud region', scheduled({ region: 'us-gov-west-1' })],
+    ['10 rule ARNs, the most accepted', scheduled({ resources: Array.from({ length: 10 }, (_, i) => `arn:aws:events:us-east-1:123456789012:rule/r${i}`) })],
+    ['a rule ARN of exactly 1,600 characters', scheduled({ resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(1_600 - 43)}`] })],
   ])('%s', (_label, event) => {
     // Nothing in it configures the run: a live run unless the construct is configured for a dry run.
     expect(parseSweepEvent(event)).toEqual({ source: 'aws.events', dryRun: undefined });
@@ -146,6 +148,11 @@ describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
     ['a huge detail-type, not echoed', { 'detail-type': 'S'.repeat(100_000) }, 'a string of 100000 characters'],
   ])('%s', (_label, changes, detail) => {
     invalid(scheduled(changes), detail);
+  });
+
+  test('an unknown field: the message lists the fields a Scheduled Event has', () => {
+    invalid(scheduled({ extra: 1 }), 'unexpected field(s) "extra"; a Scheduled Event has only '
+      + '"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"');
   });
 
   test.each([
@@ -182,6 +189,9 @@ describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
     ['resources holding a number', { resources: [1] }, 'got number'],
     ['resources holding an SNS ARN', { resources: ['arn:aws:sns:us-east-1:123456789012:topic'] }, 'must hold EventBridge rule ARNs'],
     ['resources holding a rule ARN with a bad account', { resources: ['arn:aws:events:us-east-1:1234:rule/x'] }, 'must hold EventBridge rule ARNs'],
+    ['resources holding a rule ARN of 1,601 characters', { resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(1_601 - 43)}`] }, 'must hold EventBridge rule ARNs'],
+    ['resources holding a rule ARN wrapped in an array', { resources: [['arn:aws:events:us-east-1:123456789012:rule/x']] }, 'must hold EventBridge rule ARNs'],
+    ['a region that fits the pattern but is over 32 characters', { region: `us-${'a'.repeat(30)}-1` }, `"region" must be a region such as "us-east-1", got "us-${'a'.repeat(30)}-1"`],
     ['resources holding a huge ARN', { resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(2_000)}`] }, 'must hold EventBridge rule ARNs'],
     ['detail with a field', { detail: { dryRun: false } }, '"detail" must be an empty object {}, got an object with fields'],
     ['detail null', { detail: null }, 'got null'],

@@ -197,6 +197,10 @@ describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
     ['detail null', { detail: null }, 'got null'],
     ['detail an array', { detail: [] }, 'got an array'],
     ['detail a string', { detail: '{}' }, 'got a string of 2 characters'],
+    // Values with no keys of their own that are still not an object.
+    ['detail an empty string', { detail: '' }, '"detail" must be an empty object {}, got a string of 0 characters'],
+    ['detail a number', { detail: 0 }, '"detail" must be an empty object {}, got number'],
+    ['detail false', { detail: false }, '"detail" must be an empty object {}, got boolean'],
   ])('%s', (_label, changes, detail) => {
     invalid(scheduled(changes), detail);
   });

@@ -57,6 +57,15 @@ describe('parseSweepEvent rejects', () => {
     expect(message).toContain('missing field(s) "account", "time", "region", "resources"');
   });
 
+  test.each([
+    [5, '"k0", "k1", "k2", "k3", "k4";'],
+    [6, '"k0", "k1", "k2", "k3", "k4" and 1 more;'],
+    [7, '"k0", "k1", "k2", "k3", "k4" and 2 more;'],
+  ])('%d unknown keys: the first five are named, the rest counted', (count, named) => {
+    const message = rejection(Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, i]))).message;
+    expect(message).toContain(`unexpected field(s) ${named} accepted fields are`);
+  });
+
   test('a near-miss key such as "dry_run"', () => {
     expect(rejection({ dry_run: true }).message).toContain('"dry_run"');
   });
@@ -146,6 +155,8 @@ describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
     ['source of our own schedule', { source: 'cdk-fleet-janitor.schedule' }, 'got "detail-type" "Scheduled Event" and "source" "cdk-fleet-janitor.schedule"'],
     ['detail-type not a string', { 'detail-type': ['Scheduled Event'] }, 'got "detail-type" an array'],
     ['a huge detail-type, not echoed', { 'detail-type': 'S'.repeat(100_000) }, 'a string of 100000 characters'],
+    ['a detail-type of 64 characters, echoed', { 'detail-type': 'S'.repeat(64) }, `got "detail-type" "${'S'.repeat(64)}" and`],
+    ['a detail-type of 65 characters, not echoed', { 'detail-type': 'S'.repeat(65) }, 'got "detail-type" a string of 65 characters and'],
   ])('%s', (_label, changes, detail) => {
     invalid(scheduled(changes), detail);
   });

@@ -399,6 +399,21 @@ describe('notification', () => {
     const emf = emfRecords();
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ ActionsTaken: 2, ActionsFailed: 0, ResourcesScanned: 3 });
+    expect(logLines('info').filter((l) => l.message === 'run finished')).toEqual([expect.objectContaining({
+      status: 'SUCCEEDED',
+      dryRun: false,
+      notificationId: 'msg-1',
+      counts: { scanned: 3, matched: 3, actionsTaken: 2, wouldAct: 0, reported: 0, actionsFailed: 0, skippedProtected: 0, skippedCap: 0, kept: 1 },
+    })]);
+  });
+
+  test('without the Powertools variables the construct sets, logs and metrics still name PackerCleaner, in CdkFleetJanitor', async () => {
+    serveInstances([ec2Instance({ age: HOUR })]);
+    await loadHandler({ POWERTOOLS_SERVICE_NAME: undefined, POWERTOOLS_METRICS_NAMESPACE: undefined })({});
+    expect(logLines('info').find((l) => l.message === 'run finished')).toMatchObject({ service: 'PackerCleaner' });
+    const [emf] = emfRecords();
+    expect(emf._aws.CloudWatchMetrics[0].Namespace).toBe('CdkFleetJanitor');
+    expect(emf.service).toBe('PackerCleaner');
   });
 });
 
@@ -550,7 +565,7 @@ describe('a run that dies mid-way', () => {
     expect(report.Subject!.length).toBeLessThan(100);
     expect(report.Message).toContain(': FAILED');
     expect(report.Message).toContain('The run stopped early: You are not authorized to perform this operation.');
-    expect(logLines('error')).toContainEqual(expect.objectContaining({ message: 'run failed before it finished' }));
+    expect(logLines('error')).toContainEqual(expect.objectContaining({ message: 'run failed before it finished', error: 'You are not authorized to perform this operation.' }));
   });
 
   test('a failure listing security groups still reports, and changes nothing', async () => {

@@ -414,6 +414,9 @@ describe('notification', () => {
     const [emf] = emfRecords();
     expect(emf._aws.CloudWatchMetrics[0].Namespace).toBe('CdkFleetJanitor');
     expect(emf.service).toBe('PackerCleaner');
+    // Outside Lambda (no AWS_LAMBDA_FUNCTION_NAME) there is no function name to add as a dimension.
+    expect(emf._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
+    expect(logLines('warn')).toEqual([]);
   });
 });
 

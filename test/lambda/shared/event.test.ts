@@ -130,6 +130,7 @@ describe('parseSweepEvent accepts an EventBridge Scheduled Event as a plain run'
     ['a rule on a custom event bus', scheduled({ resources: ['arn:aws:events:eu-west-1:123456789012:rule/janitor-bus/nightly-sweep'], region: 'eu-west-1' })],
     ['another partition', scheduled({ resources: ['arn:aws-cn:events:cn-north-1:123456789012:rule/sweep'], region: 'cn-north-1' })],
     ['a GovCloud region', scheduled({ region: 'us-gov-west-1' })],
+    ['a version of several digits', scheduled({ version: '12' })],
     ['10 rule ARNs, the most accepted', scheduled({ resources: Array.from({ length: 10 }, (_, i) => `arn:aws:events:us-east-1:123456789012:rule/r${i}`) })],
     ['a rule ARN of exactly 1,600 characters', scheduled({ resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(1_600 - 43)}`] })],
   ])('%s', (_label, event) => {
@@ -184,6 +185,9 @@ describe('parseSweepEvent rejects near-miss Scheduled Events', () => {
   test.each([
     ['version as a number', { version: 0 }, '"version" must be a string of digits'],
     ['version not digits', { version: 'v0' }, '"version" must be'],
+    ['version with a trailing letter', { version: '0a' }, '"version" must be a string of digits such as "0", got "0a"'],
+    ['time with junk before it', { time: 'x2015-10-08T16:53:06Z' }, '"time" must be a UTC timestamp such as "2015-10-08T16:53:06Z", got "x2015'],
+    ['time with junk after it', { time: '2015-10-08T16:53:06Zx' }, '"time" must be a UTC timestamp such as "2015-10-08T16:53:06Z", got "2015'],
     ['id with spaces', { id: 'not an id' }, '"id" must be an event id'],
     ['a huge id, not echoed', { id: 'a'.repeat(1_000_000) }, 'got a string of 1000000 characters'],
     ['account of 11 digits', { account: '12345678901' }, '"account" must be a 12-digit account id, got "12345678901"'],

@@ -131,7 +131,7 @@ describe('parseSweepEvent accepts an EventBridge Scheduled Event as a plain run'
     ['another partition', scheduled({ resources: ['arn:aws-cn:events:cn-north-1:123456789012:rule/sweep'], region: 'cn-north-1' })],
     ['a GovCloud region', scheduled({ region: 'us-gov-west-1' })],
     ['a version of several digits', scheduled({ version: '12' })],
-    ['a region numbered past 9', scheduled({ region: 'ap-southeast-10' })],
+    ['a region numbered past 9', scheduled({ region: 'ap-southeast-10', resources: ['arn:aws:events:ap-southeast-10:123456789012:rule/sweep'] })],
     ['a rule in a region with a three-part name', scheduled({ resources: ['arn:aws-us-gov:events:us-gov-west-1:123456789012:rule/sweep'], region: 'us-gov-west-1' })],
     ['10 rule ARNs, the most accepted', scheduled({ resources: Array.from({ length: 10 }, (_, i) => `arn:aws:events:us-east-1:123456789012:rule/r${i}`) })],
     ['a rule ARN of exactly 1,600 characters', scheduled({ resources: [`arn:aws:events:us-east-1:123456789012:rule/${'x'.repeat(1_600 - 43)}`] })],

@@ -1,5 +1,5 @@
 import { errorCode, errorMessage, isCallerLevel, isTransient } from '../../../lambda/shared/errors';
-import { retryTransient } from '../../../lambda/shared/retry';
+import { retryTransient, sleep } from '../../../lambda/shared/retry';
 import { ec2Error, instantRetry } from '../helpers';
 
 describe('errorCode / errorMessage', () => {
@@ -127,5 +127,13 @@ describe('retryTransient', () => {
       expect(d).toBeGreaterThan(bounds[i] * 0.99);
       expect(d).toBeLessThanOrEqual(bounds[i]);
     });
+  });
+});
+
+describe('sleep (the default wait between retries)', () => {
+  test('resolves once the time has passed, not before', async () => {
+    const started = Date.now();
+    await sleep(50);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
   });
 });

@@ -10,6 +10,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const zlib = require('zlib');
 
 const ROOT = path.resolve(__dirname, '..');
 const reportFile = (pass) => path.join(ROOT, 'reports', 'mutation', `${pass.name}.json`);
@@ -20,7 +21,8 @@ const reportFile = (pass) => path.join(ROOT, 'reports', 'mutation', `${pass.name
  * takes hours on two cores.
  */
 const STORE = path.join(ROOT, 'docs', 'mutation');
-const storeFile = (pass) => path.join(STORE, `${pass.name}.incremental.json`);
+// Gzipped: the report holds the source of every file and test, about 2 MB of JSON per pass.
+const storeFile = (pass) => path.join(STORE, `${pass.name}.incremental.json.gz`);
 const RUNS = path.join(STORE, 'runs.json');
 const DOC = path.join(ROOT, 'docs', 'MUTATION.md');
 const EQUIVALENT_HEADING = '## Equivalent mutants';
@@ -95,7 +97,7 @@ async function main() {
     const report = JSON.parse(fs.readFileSync(reportFile(pass), 'utf8'));
     const merged = mergeResults(stored, readJson(path.join(ROOT, options.incrementalFile)));
     fs.mkdirSync(STORE, { recursive: true });
-    fs.writeFileSync(storeFile(pass), JSON.stringify(merged));
+    fs.writeFileSync(storeFile(pass), zlib.gzipSync(JSON.stringify(merged), { level: 9 }));
     const date = isoNow();
     for (const file of Object.keys(report.files)) runs.measured[file] = date;
     runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: Object.values(report.files).reduce((n, f) => n + f.mutants.length, 0) });
@@ -112,7 +114,9 @@ async function main() {
 }
 
 function readJson(file) {
-  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+  if (!fs.existsSync(file)) return undefined;
+  const bytes = fs.readFileSync(file);
+  return JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
 }
 
 const isoNow = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');

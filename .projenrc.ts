@@ -94,6 +94,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // Mutation testing (npx projen mutation). 10.x needs Node 22; these machines have Node 20.
     '@stryker-mutator/core@9.5.1',
     '@stryker-mutator/jest-runner@9.5.1',
+    // build-tools/mutation-survivor-log.mjs is a Stryker reporter plugin.
+    '@stryker-mutator/api@9.5.1',
   ],
   gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/'],
   // The bundles ship in the tarball (and so in every jsii package); handler sources do not.

@@ -80,7 +80,9 @@ async function main() {
   const files = {};
   const mutated = [];
   fs.rmSync(path.join(ROOT, 'reports', 'mutation', 'survivors.log'), { force: true });
-  const runs = fs.existsSync(RUNS) ? JSON.parse(fs.readFileSync(RUNS, 'utf8')) : { runs: [], measured: {} };
+  // Read again before each write: a run over another folder may have finished in the meantime.
+  const readRuns = () => (fs.existsSync(RUNS) ? JSON.parse(fs.readFileSync(RUNS, 'utf8')) : { runs: [], measured: {} });
+  let runs = readRuns();
   for (const pass of PASSES) {
     // A glob given on the command line runs in the pass whose folder it names.
     const mutate = globs.length === 0 ? pass.mutate : globs.filter((g) => g.replace(/^!/, '').startsWith(`${pass.name}/`));
@@ -99,12 +101,13 @@ async function main() {
     fs.mkdirSync(STORE, { recursive: true });
     fs.writeFileSync(storeFile(pass), zlib.gzipSync(JSON.stringify(merged), { level: 9 }));
     const date = isoNow();
+    runs = readRuns();
     for (const file of Object.keys(report.files)) runs.measured[file] = date;
     runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: Object.values(report.files).reduce((n, f) => n + f.mutants.length, 0) });
     mutated.push(...mutate);
+    fs.writeFileSync(RUNS, JSON.stringify(runs, null, 1) + '\n');
   }
   if (mutated.length === 0) throw new Error(`no pass mutates ${globs.join(' ')}: give globs under ${PASSES.map((p) => `${p.name}/`).join(' or ')}`);
-  fs.writeFileSync(RUNS, JSON.stringify(runs, null, 1) + '\n');
   for (const pass of PASSES) Object.assign(files, readJson(storeFile(pass))?.files ?? {});
   const minutes = (Date.now() - started) / 60_000;
   const doc = renderDoc({ files }, mutated, minutes, runs);

@@ -19,9 +19,10 @@ const PERIOD = Duration.minutes(5);
 export function createFailureAlarms(
   scope: Construct, fn: lambda.IFunction, topic: sns.ITopic, label: string, deadLetterQueue?: sqs.IQueue,
 ): FailureAlarms {
-  const errorAlarm = atLeastOnce(scope, 'ErrorAlarm', fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+  // Lambda's metrics default to the sum over 5 minutes, the PERIOD of the queue's alarm (tested).
+  const errorAlarm = atLeastOnce(scope, 'ErrorAlarm', fn.metricErrors(),
     `${label}: the handler failed (bad configuration, AWS errors, or a run that could not finish). See its log group.`);
-  const throttleAlarm = atLeastOnce(scope, 'ThrottleAlarm', fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+  const throttleAlarm = atLeastOnce(scope, 'ThrottleAlarm', fn.metricThrottles(),
     `${label}: invocations were throttled, so a run may not have happened.`);
   const deadLetterAlarm = deadLetterQueue && atLeastOnce(scope, 'DeadLetterAlarm',
     deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),

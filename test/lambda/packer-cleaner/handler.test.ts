@@ -704,19 +704,24 @@ describe('overlapping runs: an action another run already carried out is done, n
   });
 
   test('DeleteKeyPair: a success naming no KeyPairId (nothing deleted) or InvalidKeyPair.NotFound is already done; one naming it is done', async () => {
-    const [deleted, missing, notFound] = [packerName(ago(3 * DAY)), packerName(ago(3 * DAY)), packerName(ago(3 * DAY))];
+    const [deleted, missing, notFound, retried, bodiless] = Array.from({ length: 5 }, () => packerName(ago(3 * DAY)));
     serveInstances([]);
-    ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [deleted, missing, notFound].map((KeyName, i) => ({ KeyName, KeyPairId: `key-${i}`, CreateTime: ago(3 * DAY) })) });
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({
+      KeyPairs: [deleted, missing, notFound, retried, bodiless].map((KeyName, i) => ({ KeyName, KeyPairId: `key-${i}`, CreateTime: ago(3 * DAY) })),
+    });
     ec2Mock.on(DeleteKeyPairCommand)
       .resolves({ Return: true, KeyPairId: 'key-0' })
       .on(DeleteKeyPairCommand, { KeyName: missing }).resolves({ Return: true })
-      .on(DeleteKeyPairCommand, { KeyName: notFound }).rejects(ec2Error('InvalidKeyPair.NotFound'));
+      .on(DeleteKeyPairCommand, { KeyName: notFound }).rejects(ec2Error('InvalidKeyPair.NotFound'))
+      // the SDK's first attempt may have been the one that deleted it: not claimed as someone else's
+      .on(DeleteKeyPairCommand, { KeyName: retried }).resolves({ Return: true, $metadata: { attempts: 2 } })
+      .on(DeleteKeyPairCommand, { KeyName: bodiless }).resolves(undefined as any);
 
     const result = await loadHandler({ CLEANUP_KEY_PAIRS: 'true' })({});
 
     expect(result.status).toBe('SUCCEEDED');
-    expect([deleted, missing, notFound].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))]))
-      .toEqual([['DONE', undefined], ['DONE', 'no-key-pair-deleted'], ['DONE', 'InvalidKeyPair.NotFound']]);
+    expect([deleted, missing, notFound, retried, bodiless].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))]))
+      .toEqual([['DONE', undefined], ['DONE', 'no-key-pair-deleted'], ['DONE', 'InvalidKeyPair.NotFound'], ['DONE', undefined], ['DONE', undefined]]);
   });
 
   test('a batch refused because one instance no longer exists: the others are terminated, the vanished one is already done', async () => {

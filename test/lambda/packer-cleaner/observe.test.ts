@@ -1,0 +1,134 @@
+/*
+ * observe() against EC2 answers that leave optional fields out. The SDK types every field of a
+ * response as optional, and EC2 does omit them (an empty page, an interface without groups, a tag
+ * without a value): the observation must then hold what is there and nothing invented.
+ */
+import {
+  DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { PackerCleanerConfig } from '../../../lambda/packer-cleaner/config';
+import { observe, parseTransitionTime, tagMap, toObservedInstance } from '../../../lambda/packer-cleaner/observe';
+
+const ec2Mock = mockClient(EC2Client);
+const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+
+const config = (overrides: Partial<PackerCleanerConfig> = {}): PackerCleanerConfig => ({
+  topicArn: 'arn:aws:sns:eu-west-1:111122223333:t',
+  action: 'NOTIFY',
+  maxAgeSeconds: 7_200,
+  keyNamePatterns: ['packer_*'],
+  tagSelector: {},
+  protectionTagKey: 'fleet-janitor:protect',
+  dryRun: false,
+  maxActionsPerRun: 100,
+  cleanupKeyPairs: true,
+  cleanupSecurityGroups: true,
+  ...overrides,
+});
+
+beforeEach(() => ec2Mock.reset());
+
+describe('sparse EC2 answers', () => {
+  test('pages without Reservations, reservations without Instances, and no key pairs or groups observe nothing', async () => {
+    ec2Mock.on(DescribeInstancesCommand)
+      .resolvesOnce({ NextToken: 't1' })
+      .resolvesOnce({ Reservations: [{ ReservationId: 'r-1' }], NextToken: 't2' })
+      .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-1', KeyName: 'packer_1', State: { Name: 'running' } }] }] });
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({});
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({});
+
+    const observation = await observe(ec2, config());
+
+    expect(observation.instances.map((i) => i.instanceId)).toEqual(['i-1']);
+    expect(observation.keyPairs).toEqual([]);
+    expect(observation.securityGroups).toEqual([]);
+    expect(observation.scanned).toBe(1);
+    // nothing to check for interfaces when there are no groups
+    expect(ec2Mock.commandCalls(DescribeNetworkInterfacesCommand)).toHaveLength(0);
+  });
+
+  test('a key pair without a name is skipped; one without tags has none', async () => {
+    ec2Mock.on(DescribeInstancesCommand).resolves({});
+    const created = new Date('2026-01-01T00:00:00Z');
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyPairId: 'key-0' }, { KeyName: 'packer_a', CreateTime: created }] });
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({});
+
+    const observation = await observe(ec2, config());
+
+    expect(observation.keyPairs).toEqual([{ keyName: 'packer_a', createTime: created, tags: {} }]);
+    expect(observation.scanned).toBe(1);
+  });
+
+  test('groups held by interfaces are in use, whatever else the interface answer leaves out', async () => {
+    ec2Mock.on(DescribeInstancesCommand).resolves({});
+    ec2Mock.on(DescribeKeyPairsCommand).resolves({});
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({
+      SecurityGroups: [
+        { GroupId: 'sg-held', GroupName: 'packer_held' },
+        { GroupId: 'sg-free', GroupName: 'packer_free', Tags: [{ Key: 'team', Value: 'ci' }] },
+        { GroupName: 'packer_noid' },
+        { GroupId: 'sg-noname' },
+      ],
+    });
+    ec2Mock.on(DescribeNetworkInterfacesCommand)
+      .resolvesOnce({ NextToken: 'n1' })
+      .resolvesOnce({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-0' }, { Groups: [{ GroupName: 'no-id' }, { GroupId: 'sg-held' }] }] });
+
+    const observation = await observe(ec2, config({ cleanupKeyPairs: false }));
+
+    expect(observation.securityGroups).toEqual([
+      { groupId: 'sg-held', groupName: 'packer_held', tags: {}, inUse: true },
+      { groupId: 'sg-free', groupName: 'packer_free', tags: { team: 'ci' }, inUse: false },
+    ]);
+    // the group without an id is not asked about
+    expect(ec2Mock.commandCalls(DescribeNetworkInterfacesCommand)[0].args[0].input.Filters).toEqual([{ Name: 'group-id', Values: ['sg-held', 'sg-free', 'sg-noname'] }]);
+    expect(ec2Mock.commandCalls(DescribeKeyPairsCommand)).toHaveLength(0);
+  });
+});
+
+describe('toObservedInstance', () => {
+  test('an instance EC2 describes with no id, state, launch time, tags or groups', () => {
+    expect(toObservedInstance({})).toEqual({
+      instanceId: 'unknown',
+      keyName: undefined,
+      state: 'unknown',
+      launchTime: undefined,
+      stoppedAt: undefined,
+      tags: {},
+      securityGroupIds: [],
+    });
+  });
+
+  test('a stopped instance carries the stop time; a running one with the same reason text does not', () => {
+    const reason = 'User initiated (2026-05-01 12:34:56 GMT)';
+    const stopped = toObservedInstance({ InstanceId: 'i-1', State: { Name: 'stopped' }, StateTransitionReason: reason, SecurityGroups: [{ GroupName: 'x' }, { GroupId: 'sg-1' }] });
+    expect(stopped.stoppedAt).toEqual(new Date('2026-05-01T12:34:56Z'));
+    expect(stopped.securityGroupIds).toEqual(['sg-1']);
+    expect(toObservedInstance({ InstanceId: 'i-2', State: { Name: 'running' }, StateTransitionReason: reason }).stoppedAt).toBeUndefined();
+  });
+});
+
+describe('parseTransitionTime', () => {
+  test.each([
+    [undefined, undefined],
+    ['', undefined],
+    ['User initiated', undefined],
+    ['User initiated (2026-05-01 12:34:56 UTC)', undefined],
+    ['User initiated (2026-13-45 12:34:56 GMT)', undefined],
+    ['Server.SpotInstanceTermination (2026-05-01 01:02:03 GMT)', '2026-05-01T01:02:03.000Z'],
+  ])('%j gives %j', (reason, expected) => {
+    expect(parseTransitionTime(reason)?.toISOString()).toBe(expected);
+  });
+});
+
+describe('tagMap', () => {
+  test('a tag without a value maps to the empty string; one without a key is dropped', () => {
+    expect(tagMap([{ Key: 'Name' }, { Value: 'orphan' }, { Key: 'env', Value: 'ci' }])).toEqual({ Name: '', env: 'ci' });
+    expect(tagMap(undefined)).toEqual({});
+  });
+});

@@ -120,7 +120,6 @@ export function resourceFinding(scope: IConstruct, arn: string): string {
 }
 
 function flatten(value: unknown): string {
-  if (value === undefined) return '';
   if (typeof value === 'string') return value.replace(/\$\{/g, '<').replace(/\}/g, '>');
   if (typeof value === 'object' && value !== null) {
     const fn = value as Record<string, any>;

@@ -1,8 +1,8 @@
-import { App, CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnResource, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { IConstruct } from 'constructs';
-import { acknowledgeNagFindings } from '../../src/common/nag';
+import { Construct, IConstruct } from 'constructs';
+import { acknowledgeNagFindings, resourceFinding } from '../../src/common/nag';
 
 const REASON = 'the reason this finding is inherent to the construct';
 const ARN_FINDING = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*';
@@ -121,3 +121,60 @@ describe('acknowledgeNagFindings: cdk-nag 3 acknowledgements next to the cdk-nag
     expect(resource.Metadata).toEqual({ cdk_nag: { rules_to_suppress: [{ id: 'AwsSolutions-SQS3', reason: REASON }] } });
   });
 });
+
+describe('acknowledgeNagFindings: what it refuses', () => {
+  test.each([
+    ['', '""'],
+    ['  too short  ', '"  too short  "'],
+    ['123456789', '"123456789"'],
+  ])('a reason under 10 characters (%j) names the rule, the construct and the reason', (reason, shown) => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    expect(() => acknowledgeNagFindings(queue, [{ id: 'AwsSolutions-SQS3', reason }]))
+      .toThrow(`cdk-nag acknowledgement of AwsSolutions-SQS3 on TestStack/Queue needs a written reason, got ${shown}`);
+    expect(v2Acknowledgements(queue)).toEqual([]);
+  });
+
+  test('a reason of exactly 10 characters is enough', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    acknowledgeNagFindings(queue, [{ id: 'AwsSolutions-SQS3', reason: '1234567890' }]);
+    expect(v3Acknowledgements(queue)).toEqual({ 'Annotation::AwsSolutions-SQS3': '1234567890' });
+  });
+
+  test('an empty appliesTo would acknowledge nothing: an error naming the rule and the construct', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    expect(() => acknowledgeNagFindings(queue, [{ id: 'AwsSolutions-IAM5', reason: REASON, appliesTo: [] }]))
+      .toThrow('cdk-nag acknowledgement of AwsSolutions-IAM5 on TestStack/Queue has an empty appliesTo: name the findings');
+  });
+
+  test('a construct that is no CloudFormation resource and has none as its default child', () => {
+    const plain = new Construct(newStack(), 'Plain');
+    expect(() => acknowledgeNagFindings(plain, [{ id: 'AwsSolutions-SQS3', reason: REASON }]))
+      .toThrow('TestStack/Plain is not a CloudFormation resource and has none as its default child');
+  });
+});
+
+describe('resourceFinding: the IAM5 finding id cdk-nag reports for an ARN', () => {
+  test.each([
+    ['a literal ARN', 'arn:aws:s3:::bucket/*', 'Resource::arn:aws:s3:::bucket/*'],
+    ['Fn::Sub placeholders in a plain string', 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*',
+      'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*'],
+  ])('%s', (_what, arn, expected) => {
+    expect(resourceFinding(newStack(), arn)).toBe(expected);
+  });
+
+  test('references, attributes, Fn::Sub and imports are written the way cdk-nag writes them', () => {
+    const stack = newStack();
+    const queue = new sqs.CfnQueue(stack, 'Queue');
+    expect(resourceFinding(stack, `arn:${stack.partition}:sqs:${stack.region}:${stack.account}:${queue.attrQueueName}`))
+      .toBe('Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:<Queue.QueueName>');
+    expect(resourceFinding(stack, `${queue.ref}/*`)).toBe('Resource::<Queue>/*');
+    expect(resourceFinding(stack, Fn.sub('arn:${AWS::Partition}:logs:${AWS::Region}:*'))).toBe('Resource::arn:<AWS::Partition>:logs:<AWS::Region>:*');
+    expect(resourceFinding(stack, Fn.importValue('SharedBucketArn'))).toBe('Resource::SharedBucketArn');
+  });
+
+  test('anything else is written as its JSON', () => {
+    expect(resourceFinding(newStack(), Fn.select(0, ['a', 'b']))).toBe('Resource::a');
+    expect(resourceFinding(newStack(), Token.asString({ 'Fn::FindInMap': ['Map', 'Key', 'Value'] }))).toBe('Resource::{"Fn::FindInMap":["Map","Key","Value"]}');
+  });
+});
+

@@ -461,6 +461,13 @@ describe('createdAtFromPackerName', () => {
     expect(createdAtFromPackerName('packer_6650f3a2-1a2b-3c4d-5e6f-0123456789ab-extra')).toBeUndefined();
     expect(createdAtFromPackerName('packer_10000000-1a2b-3c4d-5e6f-0123456789ab')).toBeUndefined();
   });
+
+  test('2013-01-01T00:00:00Z is the first second accepted', () => {
+    const first = Date.UTC(2013, 0, 1) / 1000;
+    const named = (seconds: number) => `packer_${seconds.toString(16)}-1a2b-3c4d-5e6f-0123456789ab`;
+    expect(createdAtFromPackerName(named(first))).toEqual(new Date('2013-01-01T00:00:00Z'));
+    expect(createdAtFromPackerName(named(first - 1))).toBeUndefined();
+  });
 });
 
 describe('plan totals', () => {

@@ -138,8 +138,8 @@ export class HandlerFunction extends Construct {
       // The role by reference: lambda.Function makes the function depend on the role construct it is
       // given, which CloudFormation's GetAtt already implies (cfn-lint W3005). The function waits
       // for the two policies below instead. Statements added through the function still land in a
-      // policy attached to this role.
-      role: iam.Role.fromRoleArn(this, 'RoleRef', this.role.roleArn, { mutable: true }),
+      // policy attached to this role (an imported role is mutable by default).
+      role: iam.Role.fromRoleArn(this, 'RoleRef', this.role.roleArn),
       logGroup: this.logGroup,
       vpc: common.vpc,
       vpcSubnets: common.vpcSubnets,

@@ -1,6 +1,10 @@
-import { App, CfnParameter, Lazy, Stack, Tokenization } from 'aws-cdk-lib';
+import { App, CfnParameter, CfnResource, Lazy, Stack, Tokenization } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { IConstruct } from 'constructs';
+import { JanitorCommonProps } from '../../src/common/common-props';
 import { envNumber, HandlerFunction } from '../../src/common/handler-function';
 
 describe('envNumber: a number as an environment variable value', () => {
@@ -62,5 +66,50 @@ describe('HandlerFunction: the dead-letter queue comes with asynchronous invocat
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([{ Sid: 'DeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn }]) },
     });
+  });
+});
+
+describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () => {
+  const build = (common: JanitorCommonProps) => {
+    // in the VPC's stack when there is one
+    const stack = common.vpc ? Stack.of(common.vpc) : new Stack(new App(), 'S');
+    const fn = new HandlerFunction(stack, 'Handler', { bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common, invokedAsynchronously: false });
+    fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    return fn;
+  };
+  const acknowledged = (resource: IConstruct): Array<{ id: string; reason: string }> =>
+    ((resource.node.defaultChild as CfnResource).getMetadata('cdk_nag')?.rules_to_suppress ?? []);
+  const ids = (resource: IConstruct) => acknowledged(resource).map((a) => a.id);
+
+  test('no tracing and no VPC: no wildcard statement in the runtime policy, so nothing acknowledged there', () => {
+    const fn = build({ tracing: lambda.Tracing.DISABLED });
+    expect(acknowledged(fn.runtimePolicy)).toEqual([]);
+  });
+
+  test('tracing: the X-Ray wildcard is acknowledged with its reason', () => {
+    const fn = build({ tracing: lambda.Tracing.PASS_THROUGH });
+    expect(acknowledged(fn.runtimePolicy)).toEqual([expect.objectContaining({
+      id: 'AwsSolutions-IAM5', applies_to: ['Resource::*'], reason: expect.stringMatching(/^xray:PutTraceSegments, xray:PutTelemetryRecords: X-Ray supports no resource-level permissions\.$/),
+    })]);
+  });
+
+  test('without a VPC: LambdaInsideVPC of three packs, saying how to put it in one; with a VPC: none', () => {
+    const outside = acknowledged(build({}).function).filter((a) => a.id.endsWith('-LambdaInsideVPC'));
+    expect(outside.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaInsideVPC', 'HIPAA.Security-LambdaInsideVPC', 'PCI.DSS.321-LambdaInsideVPC']);
+    for (const a of outside) expect(a.reason).toBe('The handler only calls AWS APIs over TLS with IAM authentication and serves no network traffic; pass the vpc prop to run it in a VPC.');
+
+    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc') });
+    expect(ids(fn.function).filter((id) => id.endsWith('-LambdaInsideVPC'))).toEqual([]);
+  });
+
+  test('without a reservation: LambdaConcurrency of two packs, saying why and how to reserve; with one: none', () => {
+    const unreserved = acknowledged(build({}).function).filter((a) => a.id.endsWith('-LambdaConcurrency'));
+    expect(unreserved.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaConcurrency', 'HIPAA.Security-LambdaConcurrency']);
+    for (const a of unreserved) {
+      expect(a.reason).toBe('No reservation by default: Lambda refuses one that leaves an account below its minimum unreserved '
+        + 'concurrency (10 or 50 in new accounts) and the stack would not deploy. Runs do not overlap without it (a rate '
+        + 'schedule is validated to be longer than the timeout) and every action is safe to repeat; reserveConcurrency: true reserves 1.');
+    }
+    expect(ids(build({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
   });
 });

@@ -110,6 +110,10 @@ describe('instance age', () => {
       ['age', '3h 00m'],
     ]);
   });
+
+  test('an instance without a Name tag shows "-" as its name', () => {
+    expect(decideOne(instance({ tags: {} })).details[0]).toEqual(['name', '-']);
+  });
 });
 
 describe('key name', () => {

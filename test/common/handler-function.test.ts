@@ -112,4 +112,9 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
     }
     expect(ids(build({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
   });
+
+  test('in a VPC and with a reservation: the function carries no cdk-nag metadata at all', () => {
+    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc'), reserveConcurrency: true });
+    expect((fn.function.node.defaultChild as CfnResource).getMetadata('cdk_nag')).toBeUndefined();
+  });
 });

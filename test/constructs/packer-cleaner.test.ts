@@ -1,4 +1,4 @@
-import { App, CfnParameter, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { App, CfnParameter, Annotations as CoreAnnotations, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -526,7 +526,19 @@ describe('function', () => {
     build({ logEncryptionKey: key }, stack);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('logEncryptionKey is imported'));
     expect(warnings).toHaveLength(1);
-    expect(String(warnings[0].entry.data)).toMatch(/ArnLike kms:EncryptionContext:aws:logs:arn = arn:<partition>:logs:<region>:<account>:log-group:\/cdk-fleet-janitor\/TestStack-Cleaner-Handler-[0-9A-F]{8}-LogGroup\/\*/);
+    expect(String(warnings[0].entry.data)).toMatch(new RegExp('^logEncryptionKey is imported, so its key policy cannot be changed here. '
+      + 'Let CloudWatch Logs use it for TestStack/Cleaner/Handler/LogGroup: '
+      + 'allow principal logs.<region>.amazonaws.com kms:Encrypt\\*, kms:Decrypt\\*, kms:ReEncrypt\\*, kms:GenerateDataKey\\*, kms:Describe\\* '
+      + 'on condition ArnLike kms:EncryptionContext:aws:logs:arn = arn:<partition>:logs:<region>:<account>:log-group:'
+      + '/cdk-fleet-janitor/TestStack-Cleaner-Handler-[0-9A-F]{8}-LogGroup/\\* \\[ack: cdk-fleet-janitor:logEncryptionKeyPolicy\\]$'));
+  });
+
+  test('logEncryptionKey imported: a user who has set up the key policy acknowledges the warning by its id', () => {
+    const stack = newStack();
+    const key = kms.Key.fromKeyArn(stack, 'LogKey', 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    const cleaner = new PackerCleaner(stack, 'Cleaner', { logEncryptionKey: key });
+    CoreAnnotations.of(cleaner).acknowledgeWarning('cdk-fleet-janitor:logEncryptionKeyPolicy', 'key policy set up by the security team');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('logEncryptionKey is imported'))).toHaveLength(0);
   });
 
   test('a statement the user adds to the handler lands in a policy of its own, not in ours', () => {

@@ -160,17 +160,20 @@ describe('instance state', () => {
 });
 
 describe('action', () => {
+  const RUNNING = 'running for 3h 00m, over maxAge 2h 00m';
+  const STOPPED = 'stopped, age 3h 00m over maxAge 2h 00m';
   test.each([
-    ['NOTIFY', 'running', 'NOTIFY', 'REPORT'],
-    ['NOTIFY', 'stopped', 'NOTIFY', 'REPORT'],
-    ['STOP', 'running', 'STOP', 'ACT'],
-    ['STOP', 'stopped', 'NOTIFY', 'REPORT'],
-    ['TERMINATE', 'running', 'TERMINATE', 'ACT'],
-    ['TERMINATE', 'stopped', 'TERMINATE', 'ACT'],
-  ] as const)('%s on a %s instance over maxAge plans %s / %s', (action, state, planned, disposition) => {
+    ['NOTIFY', 'running', 'NOTIFY', 'REPORT', RUNNING],
+    ['NOTIFY', 'stopped', 'NOTIFY', 'REPORT', `${STOPPED}; its volumes still bill`],
+    ['STOP', 'running', 'STOP', 'ACT', RUNNING],
+    ['STOP', 'stopped', 'NOTIFY', 'REPORT', `${STOPPED}; its volumes still bill`],
+    ['TERMINATE', 'running', 'TERMINATE', 'ACT', RUNNING],
+    ['TERMINATE', 'stopped', 'TERMINATE', 'ACT', STOPPED],
+  ] as const)('%s on a %s instance over maxAge plans %s / %s', (action, state, planned, disposition, reason) => {
     const item = decideOne(instance({ state }), config({ action }));
     expect(item.action).toBe(planned);
     expect(item.disposition).toBe(disposition);
+    expect(item.reason).toBe(reason);
   });
 
   test('a stopped instance reported under STOP says its volumes still bill', () => {

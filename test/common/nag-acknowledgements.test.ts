@@ -79,6 +79,13 @@ describe('acknowledgeNagFindings: cdk-nag 3 acknowledgements next to the cdk-nag
     expect(v2Acknowledgements(queue)).toEqual([]);
   });
 
+  test('the error says what a rule id looks like and names every pack', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    expect(() => acknowledgeNagFindings(queue, [{ id: 'IAM5', reason: REASON }])).toThrow(new Error(
+      'cdk-nag acknowledgement on TestStack/Queue: "IAM5" is not a rule id of a known pack (<pack>-<rule> with pack one of '
+      + 'AwsSolutions, NIST.800.53.R5, NIST.800.53.R4, HIPAA.Security, PCI.DSS.321, Serverless; granular findings go in appliesTo)'));
+  });
+
   test('an L2 gets both forms on its CloudFormation resource only: not on itself nor on its scope, which a user shares', () => {
     const stack = newStack();
     const queue = new sqs.Queue(stack, 'Queue');

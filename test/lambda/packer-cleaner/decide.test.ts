@@ -366,6 +366,12 @@ describe('key pair cleanup', () => {
     expect(itemFor(decideKeys([{ keyName, tags: {} }]), keyName)).toMatchObject({ action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' });
   });
 
+  test('created this very second: a known age of 0s, within maxAge', () => {
+    const keyName = packerName(NOW);
+    expect(itemFor(decideKeys([{ keyName, createTime: NOW, tags: {} }]), keyName))
+      .toMatchObject({ action: 'NONE', disposition: 'KEEP', reason: 'age 0s is within maxAge 2h 00m', ageSeconds: 0 });
+  });
+
   test('a name whose UUID would put its creation in the future (a random UUID, not Packer\'s) is kept as unknown age', () => {
     const keyName = packerName(new Date(NOW.getTime() + 400 * DAY));
     expect(itemFor(decideKeys([{ keyName, tags: {} }]), keyName)).toMatchObject({ action: 'NONE', disposition: 'KEEP', reason: 'creation time unknown' });

@@ -393,7 +393,13 @@ describe('key pair cleanup', () => {
   test('protected key pairs are PROTECTED', () => {
     const keyName = packerName(ago(DAY));
     const item = itemFor(decideKeys([{ keyName, createTime: ago(DAY), tags: { 'fleet-janitor:protect': '1' } }]), keyName);
-    expect(item).toMatchObject({ action: 'DELETE', disposition: 'PROTECTED' });
+    expect(item).toMatchObject({ action: 'DELETE', disposition: 'PROTECTED', reason: 'carries protection tag fleet-janitor:protect' });
+  });
+
+  test('an unused old key pair is deleted, and the reason says why', () => {
+    const keyName = packerName(ago(DAY));
+    expect(itemFor(decideKeys([{ keyName, createTime: ago(DAY), tags: {} }]), keyName))
+      .toMatchObject({ action: 'DELETE', disposition: 'ACT', reason: 'unused, age 1d 0h over maxAge 2h 00m' });
   });
 
   test('non-Packer key pairs are ignored', () => {

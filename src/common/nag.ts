@@ -98,7 +98,8 @@ export function acknowledgeNagFindings(construct: IConstruct, acknowledgements: 
 
   // cdk-nag 3: one acknowledged id per rule, or per finding of a granular rule.
   const recorded = resource.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY && entry.data)
+    // (constructs never stores an entry without data)
+    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
     .flatMap((entry) => Object.entries(entry.data as Record<string, string>));
   for (const ack of acknowledgements) {
     for (const id of ack.appliesTo ? ack.appliesTo.map((finding) => `${ack.id}[${finding}]`) : [ack.id]) {

@@ -119,6 +119,20 @@ describe('acknowledgeNagFindings: cdk-nag 3 acknowledgements next to the cdk-nag
     expect(v2Acknowledgements(queue)).toEqual([{ id: 'AwsSolutions-SQS3', reason: Buffer.from(reason).toString('base64'), is_reason_encoded: true }]);
   });
 
+  test('only characters beyond Latin-1 make cdk-nag 2 read base64: "ÿ" (U+00FF) is written as it is', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    const reason = 'the key "ÿ" is in Latin-1';
+    acknowledgeNagFindings(queue, [{ id: 'AwsSolutions-SQS3', reason }]);
+    expect(v2Acknowledgements(queue)).toEqual([{ id: 'AwsSolutions-SQS3', reason }]);
+  });
+
+  test('metadata of another kind that looks like an acknowledgement does not stop one being recorded', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    queue.node.addMetadata('some-tool:notes', { 'Annotation::AwsSolutions-SQS3': REASON });
+    acknowledgeNagFindings(queue, [{ id: 'AwsSolutions-SQS3', reason: REASON }]);
+    expect(v3Acknowledgements(queue)).toEqual({ 'Annotation::AwsSolutions-SQS3': REASON });
+  });
+
   test('without cdk-nag 3 the app synthesizes as before: the v3 form is construct metadata, not template content', () => {
     const stack = newStack();
     const queue = new sqs.Queue(stack, 'Queue');

@@ -381,6 +381,14 @@ describe('notification', () => {
     expect(report.Message).toContain('Live run');
   });
 
+  test('both clients say who is calling: cdk-fleet-janitor/packer-cleaner in the user agent (CloudTrail\'s userAgent)', async () => {
+    serveInstances([]);
+    await loadHandler()({});
+    const clientOf = (mock: typeof ec2Mock | typeof snsMock) => mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } };
+    expect(clientOf(ec2Mock).config.customUserAgent).toEqual([['cdk-fleet-janitor/packer-cleaner']]);
+    expect(clientOf(snsMock).config.customUserAgent).toEqual([['cdk-fleet-janitor/packer-cleaner']]);
+  });
+
   test('no matching instances still sends a report', async () => {
     serveInstances([]);
     const result = await loadHandler()({});

@@ -1,4 +1,4 @@
-import { App, CfnResource, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { App, CfnResource, Fn, Lazy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
@@ -126,6 +126,14 @@ describe('acknowledgeNagFindings: cdk-nag 3 acknowledgements next to the cdk-nag
     expect(v2Acknowledgements(queue)).toEqual([{ id: 'AwsSolutions-SQS3', reason }]);
   });
 
+  test('the same acknowledgement twice in one call is recorded once', () => {
+    const queue = new sqs.CfnQueue(newStack(), 'Queue');
+    const ack = { id: 'AwsSolutions-SQS3', reason: REASON };
+    acknowledgeNagFindings(queue, [ack, ack]);
+    expect(queue.node.metadata.filter((e) => e.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)).toHaveLength(1);
+    expect(v2Acknowledgements(queue)).toEqual([ack]);
+  });
+
   test('metadata of another kind that looks like an acknowledgement does not stop one being recorded', () => {
     const queue = new sqs.CfnQueue(newStack(), 'Queue');
     queue.node.addMetadata('some-tool:notes', { 'Annotation::AwsSolutions-SQS3': REASON });
@@ -196,6 +204,7 @@ describe('resourceFinding: the IAM5 finding id cdk-nag reports for an ARN', () =
   test('anything else is written as its JSON', () => {
     expect(resourceFinding(newStack(), Fn.select(0, ['a', 'b']))).toBe('Resource::a');
     expect(resourceFinding(newStack(), Token.asString({ 'Fn::FindInMap': ['Map', 'Key', 'Value'] }))).toBe('Resource::{"Fn::FindInMap":["Map","Key","Value"]}');
+    expect(resourceFinding(newStack(), Token.asString(Lazy.any({ produce: () => null })))).toBe('Resource::null');
   });
 });
 

@@ -401,6 +401,7 @@ describe('notification', () => {
     serveInstances([...fleet, ec2Instance({ age: HOUR })]);
     ec2Mock.on(TerminateInstancesCommand).resolves({});
     await loadHandler()({});
+    expect(logLines('info').filter((l) => l.message === 'plan')).toEqual([expect.objectContaining({ matched: 3, ignored: 0, dryRun: false })]);
     const decisionsLogged = logLines('info').filter((l) => l.message === 'decision');
     expect(decisionsLogged).toHaveLength(3);
     expect(decisionsLogged.filter((l) => l.outcome === 'DONE').map((l) => l.resourceId).sort()).toEqual(idsOf(fleet).sort());

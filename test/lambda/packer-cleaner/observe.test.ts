@@ -13,6 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { PackerCleanerConfig } from '../../../lambda/packer-cleaner/config';
 import { observe, parseTransitionTime, tagMap, toObservedInstance } from '../../../lambda/packer-cleaner/observe';
+import { ec2Error } from '../helpers';
 
 const ec2Mock = mockClient(EC2Client);
 const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
@@ -81,6 +82,7 @@ describe('sparse EC2 answers', () => {
 
     const observation = await observe(ec2, config({ cleanupKeyPairs: false }));
 
+    expect(observation.scanned).toBe(2);
     expect(observation.securityGroups).toEqual([
       { groupId: 'sg-held', groupName: 'packer_held', tags: {}, inUse: true },
       { groupId: 'sg-free', groupName: 'packer_free', tags: { team: 'ci' }, inUse: false },
@@ -130,5 +132,41 @@ describe('tagMap', () => {
   test('a tag without a value maps to the empty string; one without a key is dropped', () => {
     expect(tagMap([{ Key: 'Name' }, { Value: 'orphan' }, { Key: 'env', Value: 'ci' }])).toEqual({ Name: '', env: 'ci' });
     expect(tagMap(undefined)).toEqual({});
+  });
+});
+
+describe('a listing throttled part-way resumes from the page it reached', () => {
+  /** Answers page by page: an entry that is an Error is thrown. Records each request's token (the paginator reuses its input object). */
+  function pages(answers: Array<Record<string, unknown> | Error>) {
+    const tokens: Array<string | undefined> = [];
+    const fake = async (input: { NextToken?: string }) => {
+      tokens.push(input.NextToken);
+      const answer = answers.shift()!;
+      if (answer instanceof Error) throw answer;
+      return answer;
+    };
+    return { tokens, fake };
+  }
+
+  test('security groups and their interfaces: no page fetched twice, no group counted twice', async () => {
+    ec2Mock.on(DescribeInstancesCommand).resolves({});
+    const groups = pages([
+      { SecurityGroups: [{ GroupId: 'sg-1', GroupName: 'packer_1' }], NextToken: 'sg-page-2' },
+      ec2Error('RequestLimitExceeded', 503),
+      { SecurityGroups: [{ GroupId: 'sg-2', GroupName: 'packer_2' }] },
+    ]);
+    const interfaces = pages([
+      { NetworkInterfaces: [{ Groups: [{ GroupId: 'sg-1' }] }], NextToken: 'eni-page-2' },
+      ec2Error('RequestLimitExceeded', 503),
+      { NetworkInterfaces: [{ Groups: [{ GroupId: 'sg-2' }] }] },
+    ]);
+    ec2Mock.on(DescribeSecurityGroupsCommand).callsFake(groups.fake);
+    ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake(interfaces.fake);
+
+    const observation = await observe(ec2, config({ cleanupKeyPairs: false }));
+
+    expect(groups.tokens).toEqual([undefined, 'sg-page-2', 'sg-page-2']);
+    expect(interfaces.tokens).toEqual([undefined, 'eni-page-2', 'eni-page-2']);
+    expect(observation.securityGroups.map((g) => [g.groupId, g.inUse])).toEqual([['sg-1', true], ['sg-2', true]]);
   });
 });

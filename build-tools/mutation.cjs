@@ -74,14 +74,20 @@ function strykerOptions(pass, mutate) {
 }
 
 async function main() {
-  const globs = process.argv.slice(2).filter((a) => a !== '--');
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  if (args.includes('--report-only')) {
+    // Re-renders docs/MUTATION.md from the stored results, e.g. after the equivalent mutants were written up.
+    const runs = readRuns();
+    const last = runs.runs.at(-1) ?? { mutate: [], minutes: 0 };
+    writeDoc(last.mutate, last.minutes, runs);
+    return;
+  }
+  const globs = args;
   const { Stryker } = await import('@stryker-mutator/core');
   const started = Date.now();
-  const files = {};
   const mutated = [];
   fs.rmSync(path.join(ROOT, 'reports', 'mutation', 'survivors.log'), { force: true });
   // Read again before each write: a run over another folder may have finished in the meantime.
-  const readRuns = () => (fs.existsSync(RUNS) ? JSON.parse(fs.readFileSync(RUNS, 'utf8')) : { runs: [], measured: {} });
   let runs = readRuns();
   for (const pass of PASSES) {
     // A glob given on the command line runs in the pass whose folder it names.
@@ -102,17 +108,24 @@ async function main() {
     fs.writeFileSync(storeFile(pass), zlib.gzipSync(JSON.stringify(merged), { level: 9 }));
     const date = isoNow();
     runs = readRuns();
-    for (const file of Object.keys(report.files)) runs.measured[file] = date;
-    runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: Object.values(report.files).reduce((n, f) => n + f.mutants.length, 0) });
+    // The report holds every file of the pass's incremental store, re-tested or not: date and count this run's files only.
+    const measured = Object.entries(report.files).filter(([file]) => inMutateSet(file, mutate));
+    for (const [file] of measured) runs.measured[file] = date;
+    runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: measured.reduce((n, [, f]) => n + f.mutants.length, 0) });
     mutated.push(...mutate);
     fs.writeFileSync(RUNS, JSON.stringify(runs, null, 1) + '\n');
   }
   if (mutated.length === 0) throw new Error(`no pass mutates ${globs.join(' ')}: give globs under ${PASSES.map((p) => `${p.name}/`).join(' or ')}`);
+  writeDoc(mutated, (Date.now() - started) / 60_000, runs);
+}
+
+const readRuns = () => (fs.existsSync(RUNS) ? JSON.parse(fs.readFileSync(RUNS, 'utf8')) : { runs: [], measured: {} });
+
+function writeDoc(mutated, minutes, runs) {
+  const files = {};
   for (const pass of PASSES) Object.assign(files, readJson(storeFile(pass))?.files ?? {});
-  const minutes = (Date.now() - started) / 60_000;
-  const doc = renderDoc({ files }, mutated, minutes, runs);
   fs.mkdirSync(path.dirname(DOC), { recursive: true });
-  fs.writeFileSync(DOC, doc);
+  fs.writeFileSync(DOC, renderDoc({ files }, mutated, minutes, runs));
   console.log(`\nWrote ${path.relative(ROOT, DOC)} (${minutes.toFixed(1)} min).`);
 }
 
@@ -120,6 +133,12 @@ function readJson(file) {
   if (!fs.existsSync(file)) return undefined;
   const bytes = fs.readFileSync(file);
   return JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
+}
+
+/** Whether Stryker's `mutate` globs select `file`: one positive glob matches and no `!` glob does. */
+function inMutateSet(file, globs) {
+  const matches = (glob) => path.matchesGlob(file, glob);
+  return globs.some((g) => !g.startsWith('!') && matches(g)) && !globs.some((g) => g.startsWith('!') && matches(g.slice(1)));
 }
 
 const isoNow = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');

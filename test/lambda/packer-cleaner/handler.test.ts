@@ -218,6 +218,11 @@ describe('invalid configuration', () => {
     expectNoCallsAtAll();
   });
 
+  test('KEY_NAME_PATTERNS of wildcards only: the error says why', async () => {
+    await expect(loadHandler({ KEY_NAME_PATTERNS: '["packer_*","*?"]' })({}))
+      .rejects.toThrow(`Invalid configuration: environment variable KEY_NAME_PATTERNS=${JSON.stringify('["packer_*","*?"]')}: a pattern must contain literal characters, not only wildcards`);
+  });
+
   test.each([undefined, '', '  '])('TOPIC_ARN %j is rejected before any call', async (value) => {
     serveInstances(oldInstances(2));
     const handler = loadHandler({ TOPIC_ARN: value });
@@ -688,6 +693,16 @@ describe('overlapping runs: an action another run already carried out is done, n
     expect(result.status).toBe('SUCCEEDED');
     expect([a, b, c].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))]))
       .toEqual([['DONE', undefined], ['DONE', 'was-stopped'], ['DONE', 'was-stopping']]);
+  });
+
+  test('a state change that names no previous state is a plain success: nothing is claimed without evidence', async () => {
+    const fleet = oldInstances(2);
+    const [bare, stateless] = idsOf(fleet);
+    serveInstances(fleet);
+    ec2Mock.on(TerminateInstancesCommand).resolves({ TerminatingInstances: [{ InstanceId: bare }, { InstanceId: stateless, PreviousState: {} }] });
+    const result = await loadHandler()({});
+    expect(result.status).toBe('SUCCEEDED');
+    expect([bare, stateless].map((id) => [entryOf(result, id)?.outcome, alreadyDone(entryOf(result, id))])).toEqual([['DONE', undefined], ['DONE', undefined]]);
   });
 
   test('DeleteSecurityGroup InvalidGroup.NotFound: DONE, marked already done (not a failure)', async () => {

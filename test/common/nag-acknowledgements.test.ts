@@ -180,6 +180,14 @@ describe('acknowledgeNagFindings: what it refuses', () => {
     expect(() => acknowledgeNagFindings(plain, [{ id: 'AwsSolutions-SQS3', reason: REASON }]))
       .toThrow('TestStack/Plain is not a CloudFormation resource and has none as its default child');
   });
+
+  test('a construct whose default child is no CloudFormation resource either', () => {
+    const wrapper = new Construct(newStack(), 'Wrapper');
+    new Construct(wrapper, 'Resource');
+    expect(wrapper.node.defaultChild).toBeDefined();
+    expect(() => acknowledgeNagFindings(wrapper, [{ id: 'AwsSolutions-SQS3', reason: REASON }]))
+      .toThrow('TestStack/Wrapper is not a CloudFormation resource and has none as its default child');
+  });
 });
 
 describe('resourceFinding: the IAM5 finding id cdk-nag reports for an ARN', () => {

@@ -1,4 +1,4 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } from '../../src';
 import { expectNoNagFindings } from '../helpers/nag';
@@ -54,6 +54,8 @@ describe('FleetJanitorDashboard', () => {
       ['AWS/Lambda', 'Throttles', 'FunctionName', fn, expect.objectContaining({ label: 'throttles', stat: 'Sum' })],
       ['AWS/Lambda', 'Duration', 'FunctionName', fn, expect.objectContaining({ label: 'duration (max)', stat: 'Maximum', yAxis: 'right' })],
     ]);
+    expect(handler.properties.title).toBe('PackerCleaner TestStack/Cleaner: handler');
+    expect(alarms.properties.title).toBe('PackerCleaner TestStack/Cleaner: alarms');
     expect(alarms.properties.alarms).toEqual(cleaner.alarms.map((a: any) => `<${stack.getLogicalId(a.node.defaultChild)}.Arn>`));
     expect(alarms.properties.alarms).toHaveLength(3);
   });
@@ -82,6 +84,13 @@ describe('FleetJanitorDashboard', () => {
     const stack = newStack();
     expect(() => new FleetJanitorDashboard(stack, 'Dashboard', props)).toThrow(message);
     expect(stack.node.children).toHaveLength(0);
+  });
+
+  test('a dashboardName only known at deploy time (a parameter) is left to CloudFormation', () => {
+    const stack = newStack();
+    const name = new CfnParameter(stack, 'DashboardName', { default: 'fleet-janitor' }).valueAsString;
+    new FleetJanitorDashboard(stack, 'Dashboard', { dashboardName: name });
+    Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: { Ref: 'DashboardName' } });
   });
 
   test('every rule pack: nothing to report', () => {

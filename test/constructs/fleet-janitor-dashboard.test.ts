@@ -80,6 +80,9 @@ describe('FleetJanitorDashboard', () => {
     [{ dashboardName: 'has space' }, 'FleetJanitorDashboard: invalid dashboardName ("has space"): use 1 to 255 letters, digits, "-" or "_"'],
     [{ dashboardName: 'x'.repeat(256) }, 'FleetJanitorDashboard: invalid dashboardName'],
     [{ period: Duration.seconds(90) }, 'FleetJanitorDashboard: invalid period ("90 seconds"): must be a whole number of minutes'],
+    [{ period: Duration.millis(60_500) }, 'FleetJanitorDashboard: invalid period ("60.5 seconds"): must be a whole number of minutes'],
+    [{ period: Duration.seconds(30) }, 'FleetJanitorDashboard: invalid period ("30 seconds"): must be a whole number of minutes'],
+    [{ period: Duration.seconds(0) }, 'FleetJanitorDashboard: invalid period ("0 seconds"): must be a whole number of minutes'],
   ])('invalid props %j', (props, message) => {
     const stack = newStack();
     expect(() => new FleetJanitorDashboard(stack, 'Dashboard', props)).toThrow(message);

@@ -89,6 +89,13 @@ describe('FleetJanitorDashboard', () => {
     expect(stack.node.children).toHaveLength(0);
   });
 
+  test('one minute is the shortest period', () => {
+    const stack = newStack();
+    new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [new PackerCleaner(stack, 'Cleaner')], period: Duration.minutes(1) });
+    const metrics = dashboardBody(stack).widgets.filter((w: any) => w.type === 'metric').flatMap((w: any) => w.properties.metrics);
+    expect(metrics.map((m: any[]) => m[m.length - 1].period)).toEqual(Array(metrics.length).fill(60));
+  });
+
   test('a dashboardName only known at deploy time (a parameter) is left to CloudFormation', () => {
     const stack = newStack();
     const name = new CfnParameter(stack, 'DashboardName', { default: 'fleet-janitor' }).valueAsString;

@@ -218,6 +218,12 @@ describe('invalid configuration', () => {
     expectNoCallsAtAll();
   });
 
+  test('KEY_NAME_PATTERNS that begin with wildcards but hold literal characters are accepted', async () => {
+    const requests = serveInstances([]);
+    await loadHandler({ KEY_NAME_PATTERNS: '["*?packer_*"]' })({});
+    expect(requests[0].Filters).toContainEqual({ Name: 'key-name', Values: ['*?packer_*'] });
+  });
+
   test('KEY_NAME_PATTERNS of wildcards only: the error says why', async () => {
     await expect(loadHandler({ KEY_NAME_PATTERNS: '["packer_*","*?"]' })({}))
       .rejects.toThrow(`Invalid configuration: environment variable KEY_NAME_PATTERNS=${JSON.stringify('["packer_*","*?"]')}: a pattern must contain literal characters, not only wildcards`);

@@ -1,3 +1,4 @@
+import * as nodePath from 'path';
 import { App, CfnParameter, Annotations as CoreAnnotations, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -10,7 +11,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { METRIC_NAMES } from '../../lambda/shared/telemetry';
 import { DEFAULT_PROTECTION_TAG_KEY, PackerCleaner, PackerCleanerAction, PackerCleanerProps } from '../../src';
-import { HandlerFunction } from '../../src/common/handler-function';
+import { ASSETS_DIR, HandlerFunction } from '../../src/common/handler-function';
 import { METRICS_NAMESPACE } from '../../src/common/metrics';
 import { SCHEDULE_PAYLOAD } from '../../src/common/schedule';
 import { packerCleanerEverythingOn as everythingOn } from '../helpers/configurations';
@@ -539,6 +540,19 @@ describe('function', () => {
     const cleaner = new PackerCleaner(stack, 'Cleaner', { logEncryptionKey: key });
     CoreAnnotations.of(cleaner).acknowledgeWarning('cdk-fleet-janitor:logEncryptionKeyPolicy', 'key policy set up by the security team');
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('logEncryptionKey is imported'))).toHaveLength(0);
+  });
+
+  test('the function runs the pre-built packer-cleaner bundle, on Node.js arm64', () => {
+    const { stack, cleaner, template } = build();
+    // The same folder as an asset of another stack: the same content hash, so the same S3 key.
+    const expected = lambda.Code.fromAsset(nodePath.join(ASSETS_DIR, 'packer-cleaner')).bind(newStack()).s3Location!.objectKey;
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Code: { S3Key: expected },
+      Handler: 'index.handler',
+      Architectures: ['arm64'],
+      Runtime: Match.stringLikeRegexp('^nodejs\\d+\\.x$'),
+    });
+    expect(stack.resolve((cleaner.handler.node.defaultChild as lambda.CfnFunction).code)).toMatchObject({ s3Key: expected });
   });
 
   test('a statement the user adds to the handler lands in a policy of its own, not in ours', () => {

@@ -928,6 +928,26 @@ describe('cdk-nag, every pack, in more configurations', () => {
       + 'delete a group that is still in use.');
   });
 
+  test('key pair patterns without "*" need no acknowledgement: only the wildcard ones are acknowledged', () => {
+    const stack = newStack();
+    new PackerCleaner(stack, 'Cleaner', { dryRun: true, cleanupKeyPairs: true, keyNamePatterns: ['ci-build-key', 'ci_*'] });
+    let findings = expectNoNagFindings(stack).filter((f) => f.findingId.includes('key-pair/')).map((f) => f.findingId);
+    expect(findings).toEqual([]); // a dry run grants no deletes
+
+    const live = newStack();
+    const cleaner = new PackerCleaner(live, 'Cleaner', { cleanupKeyPairs: true, keyNamePatterns: ['ci-build-key', 'ci_*'] });
+    findings = expectNoNagFindings(live).filter((f) => f.findingId.includes('key-pair/')).map((f) => f.findingId);
+    expect(findings).toEqual(['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:key-pair/ci_*']);
+    // nor is the literal one acknowledged in advance, which would hide a later finding on it
+    const policy = handlerOf(cleaner).policy.node.defaultChild as iam.CfnManagedPolicy;
+    const acknowledgedFindings = policy.getMetadata('cdk_nag').rules_to_suppress.flatMap((r: any) => r.applies_to ?? []);
+    expect(acknowledgedFindings.filter((f: string) => f.includes('key-pair/'))).toEqual(['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:key-pair/ci_*']);
+
+    const literal = newStack();
+    new PackerCleaner(literal, 'Cleaner', { cleanupKeyPairs: true, keyNamePatterns: ['ci-build-key'] });
+    expect(expectNoNagFindings(literal).filter((f) => f.findingId.includes('key-pair/'))).toEqual([]);
+  });
+
   test('STOP without a tagSelector: the instance grant\'s reason names the stop action and the protection tag only', () => {
     const stack = newStack();
     new PackerCleaner(stack, 'Cleaner', { action: PackerCleanerAction.STOP, protectionTagKey: 'keep' });

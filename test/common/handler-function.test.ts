@@ -93,6 +93,19 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
     })]);
   });
 
+  test('in a VPC: the networking wildcard is acknowledged next to the X-Ray one, with the reason for each', () => {
+    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc') });
+    expect(acknowledged(fn.runtimePolicy)).toEqual([expect.objectContaining({
+      id: 'AwsSolutions-IAM5',
+      applies_to: ['Resource::*'],
+      reason: 'xray:PutTraceSegments, xray:PutTelemetryRecords: X-Ray supports no resource-level permissions; '
+        + 'ec2:CreateNetworkInterface, ec2:DescribeNetworkInterfaces, ec2:DescribeSubnets, ec2:DeleteNetworkInterface, '
+        + 'ec2:AssignPrivateIpAddresses, ec2:UnassignPrivateIpAddresses: the network interfaces Lambda creates in the VPC are '
+        + 'not known in advance and the Describe actions support no resource-level permissions (the statements of the AWS '
+        + 'managed AWSLambdaVPCAccessExecutionRole policy).',
+    })]);
+  });
+
   test('without a VPC: LambdaInsideVPC of three packs, saying how to put it in one; with a VPC: none', () => {
     const outside = acknowledged(build({}).function).filter((a) => a.id.endsWith('-LambdaInsideVPC'));
     expect(outside.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaInsideVPC', 'HIPAA.Security-LambdaInsideVPC', 'PCI.DSS.321-LambdaInsideVPC']);

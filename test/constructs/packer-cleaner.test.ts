@@ -542,6 +542,13 @@ describe('function', () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('logEncryptionKey is imported'))).toHaveLength(0);
   });
 
+  test('keyNamePatterns of 255 characters, or that begin with wildcards, are accepted', () => {
+    const { template } = build({ keyNamePatterns: [`packer_${'x'.repeat(248)}`, '*?build_*'] });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { KEY_NAME_PATTERNS: JSON.stringify([`packer_${'x'.repeat(248)}`, '*?build_*']) } },
+    });
+  });
+
   test('the function runs the pre-built packer-cleaner bundle, on Node.js arm64', () => {
     const { stack, cleaner, template } = build();
     // The same folder as an asset of another stack: the same content hash, so the same S3 key.
@@ -698,6 +705,8 @@ describe('validation: a clear error naming the bad value, before any resource ex
     ['keyNamePatterns ["*"]', { keyNamePatterns: ['*'] }, 'invalid keyNamePatterns ("*"): a pattern made only of wildcards'],
     ['keyNamePatterns ["packer_*", "?*"]', { keyNamePatterns: ['packer_*', '?*'] }, 'invalid keyNamePatterns ("?*")'],
     ['keyNamePatterns [""]', { keyNamePatterns: [''] }, 'invalid keyNamePatterns (""): a pattern must have 1 to 255 characters'],
+    ['keyNamePatterns of 256 characters', { keyNamePatterns: [`packer_${'x'.repeat(249)}`] },
+      /^PackerCleaner: invalid keyNamePatterns \("packer_x{249}"\): a pattern must have 1 to 255 characters$/],
     ['keyNamePatterns with a token', { keyNamePatterns: [Lazy.string({ produce: () => 'packer_*' })] },
       /^PackerCleaner: invalid keyNamePatterns \("\$\{Token\[TOKEN\.\d+\]\}"\): patterns must be known at synth time/],
     ['protectionTagKey ""', { protectionTagKey: '' }, 'invalid protectionTagKey (""): a tag key must have 1 to 128 characters'],

@@ -1,4 +1,3 @@
-import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,19 +12,18 @@ export interface FailureAlarms {
   readonly deadLetterAlarm?: cloudwatch.Alarm;
 }
 
-const PERIOD = Duration.minutes(5);
-
 /** A failed, throttled or dropped run is never silent: each alarm notifies the construct's topic. */
 export function createFailureAlarms(
   scope: Construct, fn: lambda.IFunction, topic: sns.ITopic, label: string, deadLetterQueue?: sqs.IQueue,
 ): FailureAlarms {
-  // Lambda's metrics default to the sum over 5 minutes, the PERIOD of the queue's alarm (tested).
+  // The metrics' own defaults are what each alarm needs (tested): the sum of errors and throttles, the
+  // maximum of visible messages, over 5 minutes.
   const errorAlarm = atLeastOnce(scope, 'ErrorAlarm', fn.metricErrors(),
     `${label}: the handler failed (bad configuration, AWS errors, or a run that could not finish). See its log group.`);
   const throttleAlarm = atLeastOnce(scope, 'ThrottleAlarm', fn.metricThrottles(),
     `${label}: invocations were throttled, so a run may not have happened.`);
   const deadLetterAlarm = deadLetterQueue && atLeastOnce(scope, 'DeadLetterAlarm',
-    deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
+    deadLetterQueue.metricApproximateNumberOfMessagesVisible(),
     `${label}: an invocation failed after every retry and its event is in the dead-letter queue. Read it, fix the cause, and invoke again.`);
   const alarms = [errorAlarm, throttleAlarm, ...(deadLetterAlarm ? [deadLetterAlarm] : [])];
   for (const alarm of alarms) alarm.addAlarmAction(new actions.SnsAction(topic));

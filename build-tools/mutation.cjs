@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * `npx projen mutation [-- <glob> ...]`: StrykerJS over the handler and construct code with the
+ * `npx projen mutation [-- [--force] <glob> ...]`: StrykerJS over the handler and construct code with the
  * jest tests that run in-process (unit, handler, construct; the emulator tests run the bundle in
  * another process, where Stryker's mutants are not). Prints the score per file and writes
  * docs/MUTATION.md from Stryker's JSON report, keeping the "Equivalent mutants" section that
@@ -82,7 +82,10 @@ async function main() {
     writeDoc(last.mutate, last.minutes, runs);
     return;
   }
-  const globs = args;
+  // --force re-tests every selected mutant: Stryker's incremental mode reuses a static mutant's result (module-level
+  // code, covered by every test) even after tests that now kill it were added.
+  const force = args.includes('--force');
+  const globs = args.filter((a) => a !== '--force');
   const { Stryker } = await import('@stryker-mutator/core');
   const started = Date.now();
   const mutated = [];
@@ -95,7 +98,7 @@ async function main() {
     if (mutate.length === 0) continue;
     console.log(`\n== mutation pass ${pass.name}: ${mutate.join(' ')} with ${pass.testMatch.join(' ')}`);
     const passStarted = Date.now();
-    const options = strykerOptions(pass, mutate);
+    const options = { ...strykerOptions(pass, mutate), force };
     const stored = readJson(storeFile(pass));
     if (stored) {
       fs.mkdirSync(path.dirname(options.incrementalFile), { recursive: true });

@@ -90,8 +90,7 @@ async function main() {
   const started = Date.now();
   const mutated = [];
   fs.rmSync(path.join(ROOT, 'reports', 'mutation', 'survivors.log'), { force: true });
-  // Read again before each write: a run over another folder may have finished in the meantime.
-  let runs = readRuns();
+  let runs;
   for (const pass of PASSES) {
     // A glob given on the command line runs in the pass whose folder it names.
     const mutate = globs.length === 0 ? pass.mutate : globs.filter((g) => g.replace(/^!/, '').startsWith(`${pass.name}/`));
@@ -110,6 +109,7 @@ async function main() {
     fs.mkdirSync(STORE, { recursive: true });
     fs.writeFileSync(storeFile(pass), zlib.gzipSync(JSON.stringify(merged), { level: 9 }));
     const date = isoNow();
+    // Read just before the write: a run over another folder may have finished in the meantime.
     runs = readRuns();
     // The report holds every file of the pass's incremental store, re-tested or not: date and count this run's files only.
     const measured = Object.entries(report.files).filter(([file]) => inMutateSet(file, mutate));

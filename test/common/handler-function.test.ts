@@ -34,15 +34,23 @@ describe('envNumber: a number as an environment variable value', () => {
   });
 });
 
+/** A HandlerFunction as a construct makes one, in the VPC's stack when there is a VPC. */
+function newHandler(common: JanitorCommonProps, invokedAsynchronously = false): HandlerFunction {
+  const stack = common.vpc ? Stack.of(common.vpc) : new Stack(new App(), 'S');
+  const fn = new HandlerFunction(stack, 'Handler', {
+    bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common, invokedAsynchronously,
+  });
+  // what a construct adds: a policy CloudFormation accepts is never empty
+  fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+  return fn;
+}
+
+const vpcInNewStack = () => new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc');
+
 describe('HandlerFunction: the dead-letter queue comes with asynchronous invocation only', () => {
   const build = (invokedAsynchronously: boolean) => {
-    const stack = new Stack(new App(), 'S');
-    const fn = new HandlerFunction(stack, 'Handler', {
-      bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common: {}, invokedAsynchronously,
-    });
-    // what a construct adds: a policy CloudFormation accepts is never empty
-    fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
-    return { fn, template: Template.fromStack(stack) };
+    const fn = newHandler({}, invokedAsynchronously);
+    return { fn, template: Template.fromStack(Stack.of(fn)) };
   };
 
   test('invoked synchronously (a custom resource, a state machine task): no queue, no DeadLetterConfig, no SendMessage right', () => {
@@ -70,31 +78,24 @@ describe('HandlerFunction: the dead-letter queue comes with asynchronous invocat
 });
 
 describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () => {
-  const build = (common: JanitorCommonProps) => {
-    // in the VPC's stack when there is one
-    const stack = common.vpc ? Stack.of(common.vpc) : new Stack(new App(), 'S');
-    const fn = new HandlerFunction(stack, 'Handler', { bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common, invokedAsynchronously: false });
-    fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
-    return fn;
-  };
   const acknowledged = (resource: IConstruct): Array<{ id: string; reason: string }> =>
     ((resource.node.defaultChild as CfnResource).getMetadata('cdk_nag')?.rules_to_suppress ?? []);
   const ids = (resource: IConstruct) => acknowledged(resource).map((a) => a.id);
 
   test('no tracing and no VPC: no wildcard statement in the runtime policy, so nothing acknowledged there', () => {
-    const fn = build({ tracing: lambda.Tracing.DISABLED });
+    const fn = newHandler({ tracing: lambda.Tracing.DISABLED });
     expect(acknowledged(fn.runtimePolicy)).toEqual([]);
   });
 
   test('tracing: the X-Ray wildcard is acknowledged with its reason', () => {
-    const fn = build({ tracing: lambda.Tracing.PASS_THROUGH });
+    const fn = newHandler({ tracing: lambda.Tracing.PASS_THROUGH });
     expect(acknowledged(fn.runtimePolicy)).toEqual([expect.objectContaining({
       id: 'AwsSolutions-IAM5', applies_to: ['Resource::*'], reason: expect.stringMatching(/^xray:PutTraceSegments, xray:PutTelemetryRecords: X-Ray supports no resource-level permissions\.$/),
     })]);
   });
 
   test('in a VPC: the networking wildcard is acknowledged next to the X-Ray one, with the reason for each', () => {
-    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc') });
+    const fn = newHandler({ vpc: vpcInNewStack() });
     expect(acknowledged(fn.runtimePolicy)).toEqual([expect.objectContaining({
       id: 'AwsSolutions-IAM5',
       applies_to: ['Resource::*'],
@@ -107,27 +108,27 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
   });
 
   test('without a VPC: LambdaInsideVPC of three packs, saying how to put it in one; with a VPC: none', () => {
-    const outside = acknowledged(build({}).function).filter((a) => a.id.endsWith('-LambdaInsideVPC'));
+    const outside = acknowledged(newHandler({}).function).filter((a) => a.id.endsWith('-LambdaInsideVPC'));
     expect(outside.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaInsideVPC', 'HIPAA.Security-LambdaInsideVPC', 'PCI.DSS.321-LambdaInsideVPC']);
     for (const a of outside) expect(a.reason).toBe('The handler only calls AWS APIs over TLS with IAM authentication and serves no network traffic; pass the vpc prop to run it in a VPC.');
 
-    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc') });
+    const fn = newHandler({ vpc: vpcInNewStack() });
     expect(ids(fn.function).filter((id) => id.endsWith('-LambdaInsideVPC'))).toEqual([]);
   });
 
   test('without a reservation: LambdaConcurrency of two packs, saying why and how to reserve; with one: none', () => {
-    const unreserved = acknowledged(build({}).function).filter((a) => a.id.endsWith('-LambdaConcurrency'));
+    const unreserved = acknowledged(newHandler({}).function).filter((a) => a.id.endsWith('-LambdaConcurrency'));
     expect(unreserved.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaConcurrency', 'HIPAA.Security-LambdaConcurrency']);
     for (const a of unreserved) {
       expect(a.reason).toBe('No reservation by default: Lambda refuses one that leaves an account below its minimum unreserved '
         + 'concurrency (10 or 50 in new accounts) and the stack would not deploy. Runs do not overlap without it (a rate '
         + 'schedule is validated to be longer than the timeout) and every action is safe to repeat; reserveConcurrency: true reserves 1.');
     }
-    expect(ids(build({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
+    expect(ids(newHandler({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
   });
 
   test('in a VPC and with a reservation: the function carries no cdk-nag metadata at all', () => {
-    const fn = build({ vpc: new ec2.Vpc(new Stack(new App(), 'V'), 'Vpc'), reserveConcurrency: true });
+    const fn = newHandler({ vpc: vpcInNewStack(), reserveConcurrency: true });
     expect((fn.function.node.defaultChild as CfnResource).getMetadata('cdk_nag')).toBeUndefined();
   });
 });

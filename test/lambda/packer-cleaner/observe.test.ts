@@ -11,25 +11,16 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PackerCleanerConfig } from '../../../lambda/packer-cleaner/config';
+import { readConfig } from '../../../lambda/packer-cleaner/config';
 import { observe, parseTransitionTime, tagMap, toObservedInstance } from '../../../lambda/packer-cleaner/observe';
 import { ec2Error } from '../helpers';
 
 const ec2Mock = mockClient(EC2Client);
 const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 
-const config = (overrides: Partial<PackerCleanerConfig> = {}): PackerCleanerConfig => ({
-  topicArn: 'arn:aws:sns:eu-west-1:111122223333:t',
-  action: 'NOTIFY',
-  maxAgeSeconds: 7_200,
-  keyNamePatterns: ['packer_*'],
-  tagSelector: {},
-  protectionTagKey: 'fleet-janitor:protect',
-  dryRun: false,
-  maxActionsPerRun: 100,
-  cleanupKeyPairs: true,
-  cleanupSecurityGroups: true,
-  ...overrides,
+// The reader's own defaults, with both cleanups on: what the construct sets when they are enabled.
+const config = (env: Record<string, string> = {}) => readConfig({
+  TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:t', KEY_NAME_PATTERNS: '["packer_*"]', CLEANUP_KEY_PAIRS: 'true', CLEANUP_SECURITY_GROUPS: 'true', ...env,
 });
 
 beforeEach(() => ec2Mock.reset());
@@ -80,7 +71,7 @@ describe('sparse EC2 answers', () => {
       .resolvesOnce({ NextToken: 'n1' })
       .resolvesOnce({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-0' }, { Groups: [{ GroupName: 'no-id' }, { GroupId: 'sg-held' }] }] });
 
-    const observation = await observe(ec2, config({ cleanupKeyPairs: false }));
+    const observation = await observe(ec2, config({ CLEANUP_KEY_PAIRS: 'false' }));
 
     expect(observation.scanned).toBe(2);
     expect(observation.securityGroups).toEqual([
@@ -163,7 +154,7 @@ describe('a listing throttled part-way resumes from the page it reached', () => 
     ec2Mock.on(DescribeSecurityGroupsCommand).callsFake(groups.fake);
     ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake(interfaces.fake);
 
-    const observation = await observe(ec2, config({ cleanupKeyPairs: false }));
+    const observation = await observe(ec2, config({ CLEANUP_KEY_PAIRS: 'false' }));
 
     expect(groups.tokens).toEqual([undefined, 'sg-page-2', 'sg-page-2']);
     expect(interfaces.tokens).toEqual([undefined, 'eni-page-2', 'eni-page-2']);

@@ -74,6 +74,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
       testPathIgnorePatterns: ['/node_modules/', '/cdk.out/', '/test/emulator/__fixtures__/', '/test/consumers/(python/.venv|go/.build|java/target)/'],
       modulePathIgnorePatterns: ['/test/consumers/(python/.venv|go/.build|java/target)/', '/dist/'],
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
+      globalSetup: '<rootDir>/test/helpers/jest-tmpdir-setup.cjs',
+      globalTeardown: '<rootDir>/test/helpers/jest-tmpdir-teardown.cjs',
     },
   },
   devDeps: [

@@ -23,7 +23,7 @@ const AWS_SDK_VERSION = '3.1169.0';
 const POWERTOOLS_VERSION = '2.36.0';
 
 /** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
-const HANDLERS = ['packer-cleaner'];
+const HANDLERS = ['packer-cleaner', 'ami-manager'];
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-fleet-janitor',

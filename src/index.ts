@@ -1,3 +1,4 @@
 export * from './common';
+export * from './ami-manager';
 export * from './fleet-janitor-dashboard';
 export * from './packer-cleaner';

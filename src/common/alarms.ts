@@ -12,9 +12,12 @@ export interface FailureAlarms {
   readonly deadLetterAlarm?: cloudwatch.Alarm;
 }
 
-/** A failed, throttled or dropped run is never silent: each alarm notifies the construct's topic. */
+/**
+ * A failed, throttled or dropped run is never silent: each alarm notifies the construct's topic (a
+ * function shared by several constructs passes none and adds each construct's topic later).
+ */
 export function createFailureAlarms(
-  scope: Construct, fn: lambda.IFunction, topic: sns.ITopic, label: string, deadLetterQueue?: sqs.IQueue,
+  scope: Construct, fn: lambda.IFunction, topic: sns.ITopic | undefined, label: string, deadLetterQueue?: sqs.IQueue,
 ): FailureAlarms {
   // The metrics' own defaults are what each alarm needs (tested): the sum of errors and throttles, the
   // maximum of visible messages, over 5 minutes.
@@ -26,7 +29,7 @@ export function createFailureAlarms(
     deadLetterQueue.metricApproximateNumberOfMessagesVisible(),
     `${label}: an invocation failed after every retry and its event is in the dead-letter queue. Read it, fix the cause, and invoke again.`);
   const alarms = [errorAlarm, throttleAlarm, ...(deadLetterAlarm ? [deadLetterAlarm] : [])];
-  for (const alarm of alarms) alarm.addAlarmAction(new actions.SnsAction(topic));
+  if (topic) for (const alarm of alarms) alarm.addAlarmAction(new actions.SnsAction(topic));
   return { errorAlarm, throttleAlarm, deadLetterAlarm };
 }
 

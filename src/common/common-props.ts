@@ -9,32 +9,16 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 export const DEFAULT_PROTECTION_TAG_KEY = 'fleet-janitor:protect';
 export const DEFAULT_MAX_ACTIONS_PER_RUN = 100;
 
-/** Props every fleet-janitor construct accepts. */
-export interface JanitorCommonProps {
+/**
+ * Props of every fleet-janitor construct's handler function and notifications: where it reports, how
+ * it logs, where it runs. Every construct accepts them.
+ */
+export interface JanitorFunctionProps {
   /**
    * Topic that receives each run's report and the failure alarms.
    * @default - a new topic, encrypted with a new KMS key and refusing non-TLS publishers
    */
   readonly topic?: sns.ITopic;
-
-  /**
-   * Report what would be done without changing anything. The function then gets no permission
-   * to change anything either.
-   * @default false
-   */
-  readonly dryRun?: boolean;
-
-  /**
-   * A resource carrying a tag with this key (any value) is never acted on; it is reported as protected.
-   * @default "fleet-janitor:protect"
-   */
-  readonly protectionTagKey?: string;
-
-  /**
-   * Most changes made in one run; further candidates are reported as skipped and handled by later runs.
-   * @default 100
-   */
-  readonly maxActionsPerRun?: number;
 
   /**
    * How long the handler's logs are kept.
@@ -86,6 +70,34 @@ export interface JanitorCommonProps {
   readonly environmentEncryptionKey?: kms.IKey;
 
   /**
+   * Memory of the handler function, in MiB.
+   * @default 512
+   */
+  readonly memorySize?: number;
+}
+
+/** Props every fleet-janitor construct that sweeps on a schedule accepts. */
+export interface JanitorCommonProps extends JanitorFunctionProps {
+  /**
+   * Report what would be done without changing anything. The function then gets no permission
+   * to change anything either.
+   * @default false
+   */
+  readonly dryRun?: boolean;
+
+  /**
+   * A resource carrying a tag with this key (any value) is never acted on; it is reported as protected.
+   * @default "fleet-janitor:protect"
+   */
+  readonly protectionTagKey?: string;
+
+  /**
+   * Most changes made in one run; further candidates are reported as skipped and handled by later runs.
+   * @default 100
+   */
+  readonly maxActionsPerRun?: number;
+
+  /**
    * Reserve a concurrency of 1 for the handler, so that two runs can never overlap. Off by default:
    * Lambda refuses a reservation that leaves less than the account's minimum unreserved
    * concurrency (10 or 50 in new accounts), and the stack then fails to deploy ("Specified
@@ -96,12 +108,6 @@ export interface JanitorCommonProps {
    * @default false
    */
   readonly reserveConcurrency?: boolean;
-
-  /**
-   * Memory of the handler function, in MiB.
-   * @default 512
-   */
-  readonly memorySize?: number;
 
   /**
    * Timeout of the handler function.

@@ -171,6 +171,11 @@ export class HandlerFunction extends Construct {
         + 'schedule is validated to be longer than the timeout) and every action is safe to repeat; reserveConcurrency: true reserves 1.';
       for (const pack of ['NIST.800.53.R5', 'HIPAA.Security']) acknowledgements.push({ id: `${pack}-LambdaConcurrency`, reason });
     }
+    if (!props.invokedAsynchronously) {
+      const reason = 'Invoked synchronously (by the CDK provider framework for a CloudFormation custom resource): a failure '
+        + 'goes back to the caller and fails the deployment step, so there is no event to keep; the error alarm notifies the topic.';
+      for (const rule of ['NIST.800.53.R5-LambdaDLQ', 'HIPAA.Security-LambdaDLQ', 'Serverless-LambdaDLQ']) acknowledgements.push({ id: rule, reason });
+    }
     if (!common.vpc) {
       const reason = 'The handler only calls AWS APIs over TLS with IAM authentication and serves no network traffic; '
         + 'pass the vpc prop to run it in a VPC.';

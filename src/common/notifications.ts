@@ -32,14 +32,15 @@ export function resolveTopic(scope: Construct, topic: sns.ITopic | undefined, di
  * is known, the two KMS actions SNS uses for a publisher (GenerateDataKey, Decrypt) on that key only.
  * (`topic.grantPublish` grants `kms:GenerateDataKey*`, which also covers key pairs and
  * plaintext-free data keys that publishing never needs, and writes to the role's inline policy.)
+ * `sidSuffix` keeps statement ids unique when one policy publishes to several topics.
  * For a topic imported by ARN whose key is a customer managed key, the key's owner must allow these
  * two actions to the role.
  */
-export function grantPublish(topic: sns.ITopic, policy: iam.ManagedPolicy): void {
-  policy.addStatements(new iam.PolicyStatement({ sid: 'PublishReports', actions: ['sns:Publish'], resources: [topic.topicArn] }));
+export function grantPublish(topic: sns.ITopic, policy: iam.ManagedPolicy, sidSuffix = ''): void {
+  policy.addStatements(new iam.PolicyStatement({ sid: `PublishReports${sidSuffix}`, actions: ['sns:Publish'], resources: [topic.topicArn] }));
   if (topic.masterKey) {
     policy.addStatements(new iam.PolicyStatement({
-      sid: 'EncryptReports',
+      sid: `EncryptReports${sidSuffix}`,
       actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
       resources: [topic.masterKey.keyArn],
     }));

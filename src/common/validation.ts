@@ -1,6 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { JanitorCommonProps } from './common-props';
+import { JanitorCommonProps, JanitorFunctionProps } from './common-props';
 import { COMMON_ENV_LIMITS, EnvLimit } from './env-limits';
 
 /*
@@ -51,8 +51,13 @@ export function checkCommonProps(construct: string, props: JanitorCommonProps): 
   checkDuration(construct, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });
   const maxActions = COMMON_ENV_LIMITS.MAX_ACTIONS_PER_RUN;
   checkInteger(construct, 'maxActionsPerRun', props.maxActionsPerRun, maxActions.min, maxActions.max);
-  checkInteger(construct, 'memorySize', props.memorySize, 128, 10_240);
   checkTagKey(construct, 'protectionTagKey', props.protectionTagKey);
+  checkFunctionProps(construct, props);
+}
+
+/** The checks of `JanitorFunctionProps`: memory, tracing and networking of the handler. */
+export function checkFunctionProps(construct: string, props: JanitorFunctionProps): void {
+  checkInteger(construct, 'memorySize', props.memorySize, 128, 10_240);
   if (props.tracing !== undefined && !Object.values(lambda.Tracing).includes(props.tracing)) {
     fail(construct, 'tracing', props.tracing, `must be one of ${Object.values(lambda.Tracing).join(', ')}`);
   }

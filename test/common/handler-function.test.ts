@@ -127,8 +127,15 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
     expect(ids(newHandler({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
   });
 
-  test('in a VPC and with a reservation: the function carries no cdk-nag metadata at all', () => {
-    const fn = newHandler({ vpc: vpcInNewStack(), reserveConcurrency: true });
+  test('invoked synchronously: LambdaDLQ of three packs, saying why there is no event to keep; invoked asynchronously: none', () => {
+    const sync = acknowledged(newHandler({}, false).function).filter((a) => a.id.endsWith('-LambdaDLQ'));
+    expect(sync.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaDLQ', 'HIPAA.Security-LambdaDLQ', 'Serverless-LambdaDLQ']);
+    for (const a of sync) expect(a.reason).toMatch(/^Invoked synchronously .*no event to keep; the error alarm notifies the topic\.$/);
+    expect(ids(newHandler({}, true).function).filter((id) => id.endsWith('-LambdaDLQ'))).toEqual([]);
+  });
+
+  test('asynchronous, in a VPC and with a reservation: the function carries no cdk-nag metadata at all', () => {
+    const fn = newHandler({ vpc: vpcInNewStack(), reserveConcurrency: true }, true);
     expect((fn.function.node.defaultChild as CfnResource).getMetadata('cdk_nag')).toBeUndefined();
   });
 });

@@ -1,0 +1,158 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { applyInPlace, deleteImage, finishImage, imageEntry, startImage } from './act';
+import { completion, fingerprintOf, isNoChange, planUpdate, waitStart } from './decide';
+import { describeImage, findOwnImageByFingerprint, ImageView, isOwnedBy, Owner } from './observe';
+import { AmiSpec, parseDeleteSpec, parseResourceEvent, parseSpec, ResourceEvent } from './properties';
+import { IS_COMPLETE_ALIAS, OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
+import { clientConfig } from '../shared/clients';
+import { deepenStackTraces } from '../shared/errors';
+import { ReportEntry } from '../shared/report';
+import { runSweep } from '../shared/sweep';
+import { createTelemetry } from '../shared/telemetry';
+
+/*
+ * The two handlers of the CDK provider framework. onEvent starts what a CloudFormation event asks
+ * for and returns at once; isComplete is polled by the framework's waiter until the image is
+ * available (or failed, or late). Neither ever waits inside an invocation.
+ */
+
+const NAME = 'AmiManager';
+const ec2 = new EC2Client(clientConfig('ami-manager'));
+const sns = new SNSClient(clientConfig('ami-manager'));
+const { logger, metrics } = createTelemetry(process.env.POWERTOOLS_SERVICE_NAME ?? NAME);
+
+export interface OnEventResult {
+  readonly PhysicalResourceId: string;
+}
+
+export interface IsCompleteResult {
+  readonly IsComplete: boolean;
+  readonly Data?: { ImageId: string; ImageName: string; SnapshotIds: string };
+}
+
+/** The function's entry point: the provider framework calls `isComplete` through the alias. */
+export async function handler(event: unknown, context?: { invokedFunctionArn?: string }): Promise<OnEventResult | IsCompleteResult> {
+  const arn = context?.invokedFunctionArn ?? '';
+  return arn.endsWith(`:${IS_COMPLETE_ALIAS}`) ? isComplete(event) : onEvent(event);
+}
+
+export async function onEvent(event: unknown): Promise<OnEventResult> {
+  deepenStackTraces();
+  const request = parseResourceEvent(event);
+  const owner = ownerOf(request);
+  logger.info('event', { requestType: request.requestType, logicalResourceId: request.logicalResourceId, physicalResourceId: request.physicalResourceId });
+
+  if (request.requestType === 'Delete') return onDelete(request, owner);
+  const spec = parseSpec(request.properties);
+  if (request.requestType === 'Create') return bake(spec, request, owner, 'create');
+
+  const previous = safeSpec(request.oldProperties!);
+  const plan = previous ? planUpdate(previous, spec) : { kind: 'replace' as const, changed: ['(unreadable old properties)'] };
+  if (plan.kind === 'replace') {
+    const earlier = await findOwnImageByFingerprint(ec2, owner, fingerprintOf(spec));
+    if (earlier && earlier.imageId !== request.physicalResourceId) {
+      logger.info('an image with these properties exists (a rollback): handing it back', { imageId: earlier.imageId });
+      return { PhysicalResourceId: earlier.imageId };
+    }
+    return bake(spec, request, owner, `replace: ${plan.changed.join(', ')} changed`);
+  }
+  const imageId = request.physicalResourceId!;
+  const image = await describeImage(ec2, imageId);
+  if (!image) return bake(spec, request, owner, `replace: ${imageId} no longer exists`);
+  if (!isOwnedBy(image.tags, owner)) {
+    throw new Error(`${imageId} does not carry this resource's ownership tags; refusing to change it`);
+  }
+  if (isNoChange(plan)) return { PhysicalResourceId: imageId };
+  await report(spec.topicArn, async () => applyInPlace(ec2, image, spec, plan, new Date()));
+  return { PhysicalResourceId: imageId };
+}
+
+export async function isComplete(event: unknown): Promise<IsCompleteResult> {
+  deepenStackTraces();
+  const request = parseResourceEvent(event);
+  if (request.requestType === 'Delete') return { IsComplete: true };
+  const spec = parseSpec(request.properties);
+  const imageId = request.physicalResourceId!;
+  const now = new Date();
+  const image = await describeImage(ec2, imageId);
+  // An in-place update keeps an image an earlier request made and finished.
+  if (image && image.state === 'available' && image.tags[OWNERSHIP_TAGS.requestId] !== request.requestId) {
+    return { IsComplete: true, Data: dataOf(image) };
+  }
+  const state = completion(image, imageId, spec.timeoutSeconds, waitStart(image?.creationDate, now), now);
+  if (state.kind === 'pending') {
+    logger.info('waiting for the image', { imageId, state: image?.state ?? 'not visible yet', waitedSeconds: state.waitedSeconds });
+    return { IsComplete: false };
+  }
+  if (state.kind === 'failed') {
+    // Reported, then thrown: the framework fails the resource with this reason, and the Delete
+    // CloudFormation sends next removes the image and its snapshots.
+    await report(spec.topicArn, async (entries) => {
+      entries.push(imageEntry({ imageId, name: image?.name }, 'CREATE', 'FAILED', state.reason));
+      throw new Error(state.reason);
+    });
+  }
+  await report(spec.topicArn, async () => finishImage(ec2, image!, spec, now));
+  return { IsComplete: true, Data: dataOf(image!) };
+}
+
+async function onDelete(request: ResourceEvent, owner: Owner): Promise<OnEventResult> {
+  const physicalResourceId = request.physicalResourceId!;
+  const { removalPolicy, topicArn } = parseDeleteSpec(request.properties);
+  if (!/^ami-[0-9a-f]+$/.test(physicalResourceId)) {
+    logger.info('no image was ever created for this resource; nothing to delete', { physicalResourceId });
+    return { PhysicalResourceId: physicalResourceId };
+  }
+  const work = async (entries: ReportEntry[]) => {
+    if (removalPolicy === 'retain') {
+      entries.push(imageEntry({ imageId: physicalResourceId }, 'RETAIN', 'KEPT', 'removal policy RETAIN: the image and its snapshots are kept'));
+      return entries;
+    }
+    const image = await describeImage(ec2, physicalResourceId);
+    if (image && !isOwnedBy(image.tags, owner)) {
+      entries.push(imageEntry(image, 'DEREGISTER', 'KEPT', 'the image does not carry this resource\'s ownership tags, so it is not deleted'));
+      return entries;
+    }
+    return [...entries, ...await deleteImage(ec2, physicalResourceId, image, owner)];
+  };
+  if (topicArn) await report(topicArn, work);
+  else logger.warn('delete without a readable topic', { entries: await work([]) });
+  return { PhysicalResourceId: physicalResourceId };
+}
+
+async function bake(spec: AmiSpec, request: ResourceEvent, owner: Owner, why: string): Promise<OnEventResult> {
+  const imageId = await startImage(ec2, spec, { ...owner, requestId: request.requestId });
+  logger.info('image started', { imageId, instanceId: spec.instanceId, why });
+  return { PhysicalResourceId: imageId };
+}
+
+/** One report per change: log lines, metrics, and a notification on the resource's topic. */
+async function report(topicArn: string, work: (entries: ReportEntry[]) => Promise<ReportEntry[]>): Promise<void> {
+  await runSweep({ construct: NAME, dryRun: false, topicArn, sns, logger, metrics, now: new Date() }, async (recorder) => {
+    recorder.scanned = 1;
+    const entries: ReportEntry[] = [];
+    try {
+      recorder.add(...await work(entries));
+    } catch (error) {
+      recorder.add(...entries);
+      throw error;
+    }
+  });
+}
+
+function ownerOf(request: ResourceEvent): Owner {
+  return { stackId: request.stackId, logicalId: request.logicalResourceId };
+}
+
+function safeSpec(properties: Record<string, unknown>): AmiSpec | undefined {
+  try {
+    return parseSpec(properties, 'OldResourceProperties');
+  } catch {
+    return undefined;
+  }
+}
+
+function dataOf(image: ImageView): NonNullable<IsCompleteResult['Data']> {
+  return { ImageId: image.imageId, ImageName: image.name ?? '', SnapshotIds: image.snapshotIds.join(',') };
+}

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { FleetJanitorDashboard, PackerCleaner } from '../../src';
+import { AmiManager, FleetJanitorDashboard, PackerCleaner } from '../../src';
 import {
   CFN_LINT_INSTALL_HINT,
   CFN_LINT_VERSION,
@@ -24,14 +24,28 @@ import {
   locateCfnLint,
   stackTemplate,
 } from '../helpers/cfn-lint';
-import { packerCleanerEverythingOn } from '../helpers/configurations';
+import { amiManagerEverythingOn, packerCleanerEverythingOn } from '../helpers/configurations';
 
 interface LintConfiguration {
   /** Unique; also the stack name and the template's file name (letters, digits, dashes). */
   readonly name: string;
+  /** Findings in resources aws-cdk-lib makes and we cannot change, each named exactly (checked to occur). */
+  readonly thirdParty?: readonly RegExp[];
   /** Add the construct, configured, to an empty stack. */
   build(stack: Stack): void;
 }
+
+/*
+ * The CDK provider framework's functions and waiter state machine each carry a DependsOn on their
+ * role, which their GetAtt of the role already implies (W3005). aws-cdk-lib adds them; a construct
+ * has no way to remove a construct-level dependency of a resource it does not own.
+ */
+const PROVIDER_FRAMEWORK_W3005 = [
+  /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderframeworkonEvent[0-9A-F]{8}\/DependsOn\/1 .*ServiceRole/,
+  /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderframeworkisComplete[0-9A-F]{8}\/DependsOn\/1 .*ServiceRole/,
+  /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderframeworkonTimeout[0-9A-F]{8}\/DependsOn\/1 .*ServiceRole/,
+  /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderwaiterstatemachine[0-9A-F]{8}\/DependsOn\/1 .*Role/,
+];
 
 const CONFIGURATIONS: readonly LintConfiguration[] = [
   {
@@ -41,6 +55,21 @@ const CONFIGURATIONS: readonly LintConfiguration[] = [
   {
     name: 'PackerCleaner-everything-on',
     build: (stack) => new PackerCleaner(stack, 'PackerCleaner', packerCleanerEverythingOn(stack).props),
+  },
+  {
+    name: 'AmiManager-defaults',
+    build: (stack) => new AmiManager(stack, 'Ami', { instanceId: 'i-0123456789abcdef0' }),
+    thirdParty: PROVIDER_FRAMEWORK_W3005,
+  },
+  {
+    name: 'AmiManager-everything-on',
+    build: (stack) => {
+      // Two AmiManagers share the stack's provider; the second makes its own topic.
+      const props = amiManagerEverythingOn(stack).props;
+      new AmiManager(stack, 'Ami', props);
+      new AmiManager(stack, 'SecondAmi', { ...props, topic: undefined, instanceId: 'i-0123456789abcdef1' });
+    },
+    thirdParty: PROVIDER_FRAMEWORK_W3005,
   },
   {
     name: 'FleetJanitorDashboard-defaults',
@@ -74,7 +103,11 @@ describe('cfn-lint', () => {
   });
 
   test.each(CONFIGURATIONS.map((c) => [c.name]))('%s: no errors, no warnings', (name) => {
-    expect(describeFindings(findings.filter((f) => f.template === name))).toEqual([]);
+    const thirdParty = CONFIGURATIONS.find((c) => c.name === name)!.thirdParty ?? [];
+    const described = describeFindings(findings.filter((f) => f.template === name));
+    expect(described.filter((line) => !thirdParty.some((pattern) => pattern.test(line)))).toEqual([]);
+    // Each third-party finding named occurs exactly once: the list never hides more than it says.
+    for (const pattern of thirdParty) expect(described.filter((line) => pattern.test(line))).toHaveLength(1);
   });
 
   test('every finding belongs to a configuration', () => {

@@ -1,10 +1,10 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { PackerCleanerAction, PackerCleanerProps } from '../../src';
+import { AmiManagerProps, PackerCleanerAction, PackerCleanerProps } from '../../src';
 
 /*
  * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
@@ -38,3 +38,30 @@ export function packerCleanerEverythingOn(stack: Stack): { props: PackerCleanerP
   };
 }
 
+
+/** AmiManager with everything on: a VPC, keys, a user topic, sharing, deprecation, stop, RETAIN. */
+export function amiManagerEverythingOn(stack: Stack): { props: AmiManagerProps; user: ec2.Vpc } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  return {
+    user: vpc,
+    props: {
+      instanceId: 'i-0123456789abcdef0',
+      imageName: 'web-golden',
+      description: 'web tier golden image',
+      reboot: true,
+      tags: { 'team': 'web', 'cost-center': '1234' },
+      deprecateAfter: Duration.days(90),
+      shareWithAccounts: ['111111111111', '222222222222'],
+      stopInstanceAfterImage: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      timeout: Duration.minutes(45),
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+      tracing: lambda.Tracing.ACTIVE,
+      memorySize: 1024,
+    },
+  };
+}

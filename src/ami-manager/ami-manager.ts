@@ -11,9 +11,7 @@ import {
 } from './contract';
 import { JanitorFunctionProps } from '../common/common-props';
 import { envNumber } from '../common/handler-function';
-import { IFleetJanitor } from '../common/janitor';
-import { METRIC_NAMES } from '../common/metric-names';
-import { janitorMetric } from '../common/metrics';
+import { FleetJanitorBase } from '../common/janitor-base';
 import { resolveTopic } from '../common/notifications';
 import { checkDuration, checkFunctionProps, checkTagMap, fail } from '../common/validation';
 
@@ -103,7 +101,7 @@ const DEFAULT_TIMEOUT = Duration.minutes(60);
  * Scaling groups only once it is available, and deregisters it with every snapshot when it is
  * replaced or deleted. The AmiManagers of a stack share one provider function.
  */
-export class AmiManager extends Construct implements IFleetJanitor {
+export class AmiManager extends FleetJanitorBase {
   /** The kind of janitor. */
   public readonly janitorName = NAME;
   /** The id of the image (available by the time anything that uses it is deployed). */
@@ -163,31 +161,6 @@ export class AmiManager extends Construct implements IFleetJanitor {
     this.snapshotIds = Fn.split(',', this.resource.getAttString('SnapshotIds'));
     const osType = props.instance instanceof ec2.Instance ? props.instance.osType : ec2.OperatingSystemType.LINUX;
     this.machineImage = new BakedImage(this.imageId, osType);
-  }
-
-  /** Images and snapshots each report looked at (reports of every AmiManager of the stack). */
-  public metricResourcesScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.scanned, props);
-  }
-
-  /** Changes carried out: images created, shared, deprecated, deregistered, snapshots deleted. */
-  public metricActionsTaken(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsTaken, props);
-  }
-
-  /** Images that failed or timed out. */
-  public metricActionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsFailed, props);
-  }
-
-  /** Always 0 for AmiManager (it acts only on what it created); here for the common interface. */
-  public metricSkippedProtected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedProtected, props);
-  }
-
-  /** Always 0 for AmiManager (no per-run cap); here for the common interface. */
-  public metricSkippedCap(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedCap, props);
   }
 }
 

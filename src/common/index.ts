@@ -1,2 +1,3 @@
 export * from './common-props';
 export * from './janitor';
+export * from './janitor-base';

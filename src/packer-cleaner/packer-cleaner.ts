@@ -12,9 +12,7 @@ import { createFailureAlarms } from '../common/alarms';
 import { DEFAULT_MAX_ACTIONS_PER_RUN, DEFAULT_PROTECTION_TAG_KEY, JanitorCommonProps } from '../common/common-props';
 import { PACKER_CLEANER_ENV_LIMITS } from '../common/env-limits';
 import { DEFAULT_TIMEOUT, HandlerFunction, envNumber } from '../common/handler-function';
-import { IFleetJanitor } from '../common/janitor';
-import { METRIC_NAMES } from '../common/metric-names';
-import { janitorMetric } from '../common/metrics';
+import { FleetJanitorBase } from '../common/janitor-base';
 import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from '../common/nag';
 import { grantPublish, resolveTopic } from '../common/notifications';
 import { checkScheduleAgainstTimeout, scheduleSweep } from '../common/schedule';
@@ -86,7 +84,7 @@ const DEFAULT_SCHEDULE = scheduler.ScheduleExpression.rate(Duration.hours(1));
  * is one of Packer's temporary keys, and notifies, stops or terminates those that ran too long.
  * Optionally deletes Packer's leftover key pairs and security groups.
  */
-export class PackerCleaner extends Construct implements IFleetJanitor {
+export class PackerCleaner extends FleetJanitorBase {
   /** The kind of janitor. */
   public readonly janitorName = NAME;
   /** The handler function. */
@@ -236,31 +234,6 @@ export class PackerCleaner extends Construct implements IFleetJanitor {
 
     this.schedule = scheduleSweep(this, this.handler, props.schedule ?? DEFAULT_SCHEDULE,
       'cdk-fleet-janitor PackerCleaner sweep', this.deadLetterQueue);
-  }
-
-  /** Resources (instances, key pairs, security groups) each run looked at. */
-  public metricResourcesScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.scanned, props);
-  }
-
-  /** Changes carried out (stops, terminations, deletions). */
-  public metricActionsTaken(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsTaken, props);
-  }
-
-  /** Changes AWS refused (for example termination protection). */
-  public metricActionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.actionsFailed, props);
-  }
-
-  /** Candidates left alone because they carry the protection tag. */
-  public metricSkippedProtected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedProtected, props);
-  }
-
-  /** Candidates left for a later run because of `maxActionsPerRun`. */
-  public metricSkippedCap(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return janitorMetric(this.handler, NAME, METRIC_NAMES.skippedCap, props);
   }
 }
 

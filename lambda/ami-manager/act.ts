@@ -7,9 +7,9 @@ import { deprecateAt, fingerprintOf, imageNameFor, InPlaceChanges } from './deci
 import { existingSnapshots, findOwnImageByName, ImageView, isOwnedBy, ownedSnapshotsOf, Owner, SnapshotView } from './observe';
 import { AmiSpec } from './properties';
 import { OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
-import { errorCode, errorMessage } from '../shared/errors';
+import { errorCode, errorMessage, isCallerLevel, isTransient } from '../shared/errors';
 import { ReportEntry } from '../shared/report';
-import { retryTransient } from '../shared/retry';
+import { retryTransient, sleep } from '../shared/retry';
 
 /*
  * The EC2 changes. Each one is safe to repeat: CloudFormation and the provider framework may deliver
@@ -39,11 +39,27 @@ export async function startImage(ec2: EC2Client, spec: AmiSpec, request: CreateR
     return out.ImageId!;
   } catch (error) {
     // Whatever the error, the call may have started an image (a lost response, a duplicate name from
-    // an earlier attempt): look before failing, so that a failed Create never leaves one behind.
-    const existing = await findOwnImageByName(ec2, name);
-    if (existing && existing.tags[OWNERSHIP_TAGS.requestId] === request.requestId) return existing.imageId;
+    // an earlier attempt): look before failing, so that a failed Create never leaves one behind. A
+    // duplicate name proves the image exists, so its lookup is retried until DescribeImages shows it.
+    const attempts = errorCode(error) === 'InvalidAMIName.Duplicate' ? FIND_DUPLICATE_ATTEMPTS : 1;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const existing = await findOwnImageByName(ec2, name);
+      if (existing && existing.tags[OWNERSHIP_TAGS.requestId] === request.requestId) return existing.imageId;
+      if (existing || attempt === attempts) break;
+      await wait(FIND_DUPLICATE_DELAY_MS * attempt);
+    }
     throw error;
   }
+}
+
+/** DescribeImages is eventually consistent: a just-created image can take seconds to be listed. */
+const FIND_DUPLICATE_ATTEMPTS = 4;
+const FIND_DUPLICATE_DELAY_MS = 1_000;
+let wait = sleep;
+
+/** For tests: replaces the wait between lookups of a duplicate-named image. */
+export function setLookupWait(fn: (ms: number) => Promise<void>): void {
+  wait = fn;
 }
 
 function ownershipTags(spec: AmiSpec, request: CreateRequest): Tag[] {
@@ -56,9 +72,12 @@ function ownershipTags(spec: AmiSpec, request: CreateRequest): Tag[] {
   ];
 }
 
-/** Once the image is available: deprecation, sharing, and stopping the source instance, as configured. */
-export async function finishImage(ec2: EC2Client, image: ImageView, spec: AmiSpec, now: Date): Promise<ReportEntry[]> {
-  const entries: ReportEntry[] = [imageEntry(image, 'CREATE', 'DONE', `available with ${image.snapshotIds.length} snapshot(s)`)];
+/**
+ * Once the image is available: deprecation, sharing, and stopping the source instance, as configured.
+ * Each step is added to `entries` as it is done, so a step that fails leaves the earlier ones reported.
+ */
+export async function finishImage(ec2: EC2Client, image: ImageView, spec: AmiSpec, now: Date, entries: ReportEntry[]): Promise<ReportEntry[]> {
+  entries.push(imageEntry(image, 'CREATE', 'DONE', `available with ${image.snapshotIds.length} snapshot(s)`));
   if (spec.deprecateAfterSeconds !== undefined) {
     entries.push(await setDeprecation(ec2, image, spec.deprecateAfterSeconds, now));
   }
@@ -67,9 +86,10 @@ export async function finishImage(ec2: EC2Client, image: ImageView, spec: AmiSpe
   return entries;
 }
 
-/** Applies the changes of an in-place update to the image and its snapshots. */
-export async function applyInPlace(ec2: EC2Client, image: ImageView, spec: AmiSpec, changes: InPlaceChanges, now: Date): Promise<ReportEntry[]> {
-  const entries: ReportEntry[] = [];
+/** Applies the changes of an in-place update to the image and its snapshots, adding each to `entries` once done. */
+export async function applyInPlace(
+  ec2: EC2Client, image: ImageView, spec: AmiSpec, changes: InPlaceChanges, now: Date, entries: ReportEntry[],
+): Promise<ReportEntry[]> {
   const resources = [image.imageId, ...image.snapshotIds];
   const toSet = Object.entries(changes.tagsToSet);
   if (toSet.length > 0) {
@@ -115,9 +135,19 @@ async function share(ec2: EC2Client, image: ImageView, accounts: readonly string
   return [imageEntry(image, operation === 'add' ? 'SHARE' : 'UNSHARE', 'DONE', `${verb} ${accounts.join(', ')} (image and ${image.snapshotIds.length} snapshot(s))`)];
 }
 
+/**
+ * Stopping the source is a courtesy, not part of the image: an instance that cannot be stopped
+ * (already stopped, terminated, protected) is reported and the image is still handed over.
+ */
 async function stopInstance(ec2: EC2Client, instanceId: string, imageId: string): Promise<ReportEntry> {
-  await retryTransient(() => ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] })));
-  return { resourceType: 'instance', id: instanceId, action: 'STOP', outcome: 'DONE', reason: `source of ${imageId}, stopped once the image was available`, details: [] };
+  const entry = { resourceType: 'instance', id: instanceId, action: 'STOP', details: [] };
+  try {
+    await retryTransient(() => ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] })));
+    return { ...entry, outcome: 'DONE', reason: `source of ${imageId}, stopped once the image was available` };
+  } catch (error) {
+    if (isTransient(error) || isCallerLevel(error)) throw error;
+    return { ...entry, outcome: 'FAILED', errorCode: errorCode(error), reason: `source of ${imageId}, could not be stopped: ${errorMessage(error)}` };
+  }
 }
 
 /**
@@ -125,8 +155,9 @@ async function stopInstance(ec2: EC2Client, instanceId: string, imageId: string)
  * deletes any that is (a snapshot another image still uses is kept and reported). Only images and
  * snapshots carrying the owner's tags are touched.
  */
-export async function deleteImage(ec2: EC2Client, imageId: string, image: ImageView | undefined, owner: Owner): Promise<ReportEntry[]> {
-  const entries: ReportEntry[] = [];
+export async function deleteImage(
+  ec2: EC2Client, imageId: string, image: ImageView | undefined, owner: Owner, entries: ReportEntry[],
+): Promise<ReportEntry[]> {
   if (image) {
     await retryTransient(async () => {
       try {

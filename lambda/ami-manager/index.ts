@@ -6,7 +6,7 @@ import { describeImage, findOwnImageByFingerprint, ImageView, isOwnedBy, Owner }
 import { AmiSpec, parseDeleteSpec, parseResourceEvent, parseSpec, ResourceEvent } from './properties';
 import { IS_COMPLETE_ALIAS, OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
 import { clientConfig } from '../shared/clients';
-import { deepenStackTraces } from '../shared/errors';
+import { deepenStackTraces, EventShapeError } from '../shared/errors';
 import { ReportEntry } from '../shared/report';
 import { runSweep } from '../shared/sweep';
 import { createTelemetry } from '../shared/telemetry';
@@ -64,7 +64,7 @@ export async function onEvent(event: unknown): Promise<OnEventResult> {
     throw new Error(`${imageId} does not carry this resource's ownership tags; refusing to change it`);
   }
   if (isNoChange(plan)) return { PhysicalResourceId: imageId };
-  await report(spec.topicArn, async () => applyInPlace(ec2, image, spec, plan, new Date()));
+  await report(spec.topicArn, async (entries) => applyInPlace(ec2, image, spec, plan, new Date(), entries));
   return { PhysicalResourceId: imageId };
 }
 
@@ -72,8 +72,9 @@ export async function isComplete(event: unknown): Promise<IsCompleteResult> {
   deepenStackTraces();
   const request = parseResourceEvent(event);
   if (request.requestType === 'Delete') return { IsComplete: true };
+  const imageId = request.physicalResourceId;
+  if (imageId === undefined) throw new EventShapeError('PhysicalResourceId is required for isComplete (the image id onEvent returned), got nothing');
   const spec = parseSpec(request.properties);
-  const imageId = request.physicalResourceId!;
   const now = new Date();
   const image = await describeImage(ec2, imageId);
   // An in-place update keeps an image an earlier request made and finished.
@@ -93,7 +94,7 @@ export async function isComplete(event: unknown): Promise<IsCompleteResult> {
       throw new Error(state.reason);
     });
   }
-  await report(spec.topicArn, async () => finishImage(ec2, image!, spec, now));
+  await report(spec.topicArn, async (entries) => finishImage(ec2, image!, spec, now, entries));
   return { IsComplete: true, Data: dataOf(image!) };
 }
 
@@ -114,7 +115,7 @@ async function onDelete(request: ResourceEvent, owner: Owner): Promise<OnEventRe
       entries.push(imageEntry(image, 'DEREGISTER', 'KEPT', 'the image does not carry this resource\'s ownership tags, so it is not deleted'));
       return entries;
     }
-    return [...entries, ...await deleteImage(ec2, physicalResourceId, image, owner)];
+    return deleteImage(ec2, physicalResourceId, image, owner, entries);
   };
   if (topicArn) await report(topicArn, work);
   else logger.warn('delete without a readable topic', { entries: await work([]) });

@@ -68,7 +68,8 @@ export async function findOwnImageByFingerprint(ec2: EC2Client, owner: Owner, fi
 /**
  * Snapshots of one image that still exist and carry the owner's tags. While the image exists, they
  * are found by the request tag it was created with; once it is gone, by EC2's description of the
- * snapshots CreateImage makes ("Created by CreateImage(i-...) for ami-...").
+ * snapshots CreateImage makes ("Created by CreateImage(i-...) for ami-..."; older images say
+ * "... for ami-... from vol-..."), which names the image either way.
  */
 export async function ownedSnapshotsOf(ec2: EC2Client, imageId: string, owner: Owner, requestId?: string): Promise<SnapshotView[]> {
   const filters: Filter[] = [
@@ -76,7 +77,7 @@ export async function ownedSnapshotsOf(ec2: EC2Client, imageId: string, owner: O
     { Name: `tag:${OWNERSHIP_TAGS.logicalId}`, Values: [owner.logicalId] },
     requestId
       ? { Name: `tag:${OWNERSHIP_TAGS.requestId}`, Values: [requestId] }
-      : { Name: 'description', Values: [`* for ${imageId}`] },
+      : { Name: 'description', Values: [`*${imageId}*`] },
   ];
   const { items } = await collectPages(
     (token) => paginateDescribeSnapshots({ client: ec2, startingToken: token, pageSize: 1_000 }, { OwnerIds: ['self'], Filters: filters }),

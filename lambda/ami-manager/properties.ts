@@ -60,7 +60,9 @@ export function parseResourceEvent(event: unknown): ResourceEvent {
   const requestId = matching(e.RequestId, REQUEST_ID, 'RequestId', 'a request id such as a UUID');
   const logicalResourceId = matching(e.LogicalResourceId, LOGICAL_ID, 'LogicalResourceId', 'an alphanumeric logical id');
   let physicalResourceId: string | undefined;
-  if (requestType !== 'Create') {
+  // CloudFormation sends none with a Create, but the provider framework merges the one onEvent
+  // returned into the isComplete event of every request type, Create included.
+  if (requestType !== 'Create' || e.PhysicalResourceId !== undefined) {
     if (typeof e.PhysicalResourceId !== 'string' || e.PhysicalResourceId.length === 0 || e.PhysicalResourceId.length > 1_024) {
       throw new EventShapeError(`PhysicalResourceId is required for ${requestType}, got ${echo(e.PhysicalResourceId)}`);
     }
@@ -81,7 +83,7 @@ export function parseSpec(props: Record<string, unknown>, where = 'ResourcePrope
   }
   const description = props[P.description] === undefined ? undefined : text(props[P.description], field(P.description), 0, LIMITS.descriptionMax);
   const tags = tagMap(props[P.tags], field(P.tags));
-  const shareWithAccounts = stringList(props[P.shareWithAccounts], field(P.shareWithAccounts));
+  const shareWithAccounts = [...new Set(stringList(props[P.shareWithAccounts], field(P.shareWithAccounts)))];
   for (const account of shareWithAccounts) {
     if (!ACCOUNT_ID_PATTERN.test(account)) throw new EventShapeError(`${field(P.shareWithAccounts)} has ${echo(account)}: an account id is 12 digits`);
   }
@@ -101,7 +103,7 @@ export function parseSpec(props: Record<string, unknown>, where = 'ResourcePrope
     tags,
     deprecateAfterSeconds: props[P.deprecateAfterSeconds] === undefined ? undefined
       : integer(props[P.deprecateAfterSeconds], field(P.deprecateAfterSeconds), LIMITS.deprecateAfterSecondsMin, LIMITS.deprecateAfterSecondsMax),
-    shareWithAccounts: [...new Set(shareWithAccounts)],
+    shareWithAccounts,
     stopInstanceAfterImage: flag(props[P.stopInstanceAfterImage], field(P.stopInstanceAfterImage)),
     removalPolicy: removalPolicy as RemovalPolicy,
     timeoutSeconds: integer(props[P.timeoutSeconds], field(P.timeoutSeconds), LIMITS.timeoutSecondsMin, LIMITS.timeoutSecondsMax),
@@ -174,7 +176,7 @@ function tagMap(value: unknown, what: string): Record<string, string> {
   const entries = Object.entries(tags);
   if (entries.length > LIMITS.tagsMax) throw new EventShapeError(`${what} has ${entries.length} tags; at most ${LIMITS.tagsMax}`);
   for (const [key, tagValue] of entries) {
-    if (key.length === 0 || key.length > 128 || key.startsWith('aws:')) {
+    if (key.length === 0 || key.length > 128 || /^aws:/i.test(key)) {
       throw new EventShapeError(`${what} has the key ${echo(key)}: a tag key has 1 to 128 characters and does not start with "aws:"`);
     }
     if (key.startsWith(OWNERSHIP_TAG_PREFIX)) {

@@ -1,4 +1,4 @@
-import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -67,7 +67,10 @@ export class AmiManagerProvider extends Construct {
       invokedAsynchronously: false,
       environment: {},
     });
-    const isComplete = new lambda.Alias(this, 'IsComplete', { aliasName: IS_COMPLETE_ALIAS, version: this.handler.function.currentVersion });
+    // A new version per code change; the one it replaces is deleted once the alias has moved.
+    const version = this.handler.function.currentVersion;
+    version.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    const isComplete = new lambda.Alias(this, 'IsComplete', { aliasName: IS_COMPLETE_ALIAS, version });
 
     const frameworkLogs = createLogGroup(this, 'FrameworkLogGroup', { retention: props.logRetention, encryptionKey: props.logEncryptionKey });
     this.provider = new cr.Provider(this, 'Provider', {
@@ -163,7 +166,7 @@ export class AmiManagerProvider extends Construct {
 
   private checkSameFunctionProps(scope: Construct, props: JanitorFunctionProps): void {
     for (const key of SHARED_PROPS) {
-      if (props[key] !== this.props[key]) {
+      if (!sameValue(props[key], this.props[key])) {
         throw new Error(`${NAME}: invalid ${String(key)} at ${scope.node.path}: the AmiManagers of a stack share one provider function, `
           + `so ${String(key)} must be the same for all of them (set by the first AmiManager of stack ${Stack.of(scope).stackName})`);
       }
@@ -171,3 +174,23 @@ export class AmiManagerProvider extends Construct {
   }
 }
 
+/**
+ * Equal props: the same construct (a VPC, a key, a security group), or lists and structs whose items
+ * are. Python, Java and Go pass a new copy of a list or struct on every call, so identity alone would
+ * refuse two AmiManagers given the same security groups.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameValue(item, b[i]));
+  if (isPlainStruct(a) && isPlainStruct(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((key) => sameValue(a[key], b[key]));
+  }
+  return false;
+}
+
+function isPlainStruct(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

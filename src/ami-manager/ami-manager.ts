@@ -204,7 +204,7 @@ function validateProps(props: AmiManagerProps): void {
   checkTagMap(NAME, 'tags', props.tags);
   for (const key of Object.keys(props.tags ?? {})) {
     if (key.startsWith(OWNERSHIP_TAG_PREFIX)) fail(NAME, 'tags', key, `keys starting with "${OWNERSHIP_TAG_PREFIX}" are reserved for the ownership tags`);
-    if (key.startsWith('aws:')) fail(NAME, 'tags', key, 'keys starting with "aws:" are reserved by AWS');
+    if (/^aws:/i.test(key)) fail(NAME, 'tags', key, 'keys starting with "aws:" are reserved by AWS');
   }
   if (Object.keys(props.tags ?? {}).length > AMI_LIMITS.tagsMax) {
     fail(NAME, 'tags', Object.keys(props.tags!).length, `at most ${AMI_LIMITS.tagsMax} tags (EC2 allows 50; 4 are the ownership tags)`);
@@ -215,7 +215,7 @@ function validateProps(props: AmiManagerProps): void {
   checkDuration(NAME, 'timeout', props.timeout, {
     min: Duration.seconds(AMI_LIMITS.timeoutSecondsMin), max: Duration.seconds(AMI_LIMITS.timeoutSecondsMax),
   });
-  const accounts = props.shareWithAccounts ?? [];
+  const accounts = [...new Set(props.shareWithAccounts ?? [])];
   for (const account of accounts) {
     if (!Token.isUnresolved(account) && !ACCOUNT_ID_PATTERN.test(account)) fail(NAME, 'shareWithAccounts', account, 'an account id is 12 digits');
   }

@@ -165,6 +165,31 @@ describe('AmiManager: one provider per stack', () => {
     expect(() => new AmiManager(stack, 'C', { instanceId: INSTANCE, logEncryptionKey: key })).toThrow(/invalid logEncryptionKey/);
   });
 
+  test('equal lists and structs count as the same props (Python, Java and Go pass new copies)', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    const sg = new ec2.SecurityGroup(stack, 'Sg', { vpc });
+    const other = new ec2.SecurityGroup(stack, 'Other', { vpc });
+    new AmiManager(stack, 'A', { instanceId: INSTANCE, vpc, securityGroups: [sg], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } });
+    expect(() => new AmiManager(stack, 'B', {
+      instanceId: INSTANCE, vpc, securityGroups: [sg], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    })).not.toThrow();
+    expect(() => new AmiManager(stack, 'C', { instanceId: INSTANCE, vpc, securityGroups: [other], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }))
+      .toThrow(/invalid securityGroups/);
+    expect(() => new AmiManager(stack, 'D', { instanceId: INSTANCE, vpc, securityGroups: [sg, other], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }))
+      .toThrow(/invalid securityGroups/);
+    expect(() => new AmiManager(stack, 'E', { instanceId: INSTANCE, vpc, securityGroups: [sg], vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }))
+      .toThrow(/invalid vpcSubnets/);
+    expect(() => new AmiManager(stack, 'F', { instanceId: INSTANCE, vpc, securityGroups: [sg] })).toThrow(/invalid vpcSubnets/);
+  });
+
+  test('the is-complete alias points at the current version, which is deleted once replaced', () => {
+    const { template } = build();
+    const versions = Object.values(template.findResources('AWS::Lambda::Version'));
+    expect(versions).toHaveLength(1);
+    expect(versions[0].DeletionPolicy).toBe('Delete');
+  });
+
   test('the same topic for two AmiManagers is granted and alarmed once', () => {
     const stack = newStack();
     const topic = new sns.Topic(stack, 'Shared');

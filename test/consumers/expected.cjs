@@ -10,6 +10,15 @@ const EXPECTED = {
   tagSelector: { team: 'platform' },
   scheduleExpression: 'rate(30 minutes)',
   maxActionsPerRun: '50',
+  // AmiManager `Ami`: the custom resource's properties as CloudFormation sends them (every scalar a string).
+  ami: {
+    instanceId: 'i-0123456789abcdef0',
+    imageName: 'golden-web',
+    tags: { team: 'platform' },
+    shareWithAccounts: ['111122223333'],
+    deprecateAfterSeconds: '7776000',
+    removalPolicy: 'retain',
+  },
 };
 
 module.exports = { EXPECTED };

@@ -47,20 +47,22 @@ run_checker() {
   node "$root/test/consumers/check-template.cjs" "$consumer" "$outdir"
 }
 
-# Every language's package embeds the npm tarball jsii built; the handler bundle must be in it and
+# Every language's package embeds the npm tarball jsii built; each handler bundle must be in it and
 # no TypeScript source may be. Usage: check_bundle_in_tarball <tgz file> <how it is named in the package>
-BUNDLE_IN_TARBALL="package/assets/packer-cleaner/index.js"
+BUNDLES_IN_TARBALL=("package/assets/packer-cleaner/index.js" "package/assets/ami-manager/index.js")
 check_bundle_in_tarball() {
-  local tgz="$1" label="$2" listing size
+  local tgz="$1" label="$2" listing size bundle
   listing="$(tar -tvzf "$tgz")"
-  size="$(awk -v f="$BUNDLE_IN_TARBALL" '$NF == f { print $3 }' <<<"$listing")"
-  if [ -z "$size" ]; then
-    log "$label has no $BUNDLE_IN_TARBALL"
-    return 1
-  fi
+  for bundle in "${BUNDLES_IN_TARBALL[@]}"; do
+    size="$(awk -v f="$bundle" '$NF == f { print $3 }' <<<"$listing")"
+    if [ -z "$size" ]; then
+      log "$label has no $bundle"
+      return 1
+    fi
+    log "package embeds $label with $bundle ($size bytes)"
+  done
   if grep -E ' package/assets/.*\.ts$' <<<"$listing"; then
     log "TypeScript source in the packaged assets (above)"
     return 1
   fi
-  log "package embeds $label with $BUNDLE_IN_TARBALL ($size bytes)"
 }

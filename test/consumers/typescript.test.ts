@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { synthConsumerApp } from './typescript/app';
+import { synthSignalsExample } from './typescript/signals';
 
-/* The TypeScript consumer app, checked by the same script as the Python, Java and Go apps. */
+/* The TypeScript consumer app (PackerCleaner and AmiManager), checked by the same script as the Python, Java and Go apps. */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
 function runChecker(outdir: string): { status: number; output: string } {
@@ -23,25 +24,95 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 10 passed, 0 failed');
+    expect(output).toContain('[typescript] 19 passed, 0 failed');
     expect(status).toBe(0);
   });
 
-  test('the checker fails, naming the language and the check, when the template differs', () => {
+  /** Runs the checker on a copy of the synthesized assembly whose template `change` edited. */
+  function checkChanged(change: (resources: Record<string, any>) => void): { status: number; output: string } {
     const file = path.join(outdir, 'ConsumerStack.template.json');
     const template = JSON.parse(fs.readFileSync(file, 'utf8'));
-    for (const resource of Object.values<any>(template.Resources)) {
-      if (resource.Type === 'AWS::Scheduler::Schedule') resource.Properties.ScheduleExpression = 'rate(1 hour)';
-    }
+    change(template.Resources);
     const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-ts-broken-'));
     try {
       fs.cpSync(outdir, broken, { recursive: true });
       fs.writeFileSync(path.join(broken, 'ConsumerStack.template.json'), JSON.stringify(template));
-      const { status, output } = runChecker(broken);
-      expect(status).toBe(1);
-      expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
+      return runChecker(broken);
     } finally {
       fs.rmSync(broken, { recursive: true, force: true });
     }
+  }
+  const ofType = (resources: Record<string, any>, type: string) => Object.values<any>(resources).filter((r) => r.Type === type);
+
+  test('the checker fails, naming the language and the check, when the template differs', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const schedule of ofType(resources, 'AWS::Scheduler::Schedule')) schedule.Properties.ScheduleExpression = 'rate(1 hour)';
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
+    expect(output).toContain('[typescript] 18 passed, 1 failed');
+  });
+
+  test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const ami of ofType(resources, 'Custom::FleetJanitorAmi')) ami.Properties.DeprecateAfterSeconds = 7776000;
+    });
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL AmiManager: a Custom::FleetJanitorAmi .*DeprecateAfterSeconds is 7776000, expected "7776000"/);
+  });
+
+  test('the checker fails on a destructive AmiManager statement without the stack-id condition', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const policy of ofType(resources, 'AWS::IAM::ManagedPolicy')) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          if ([statement.Action].flat().includes('ec2:DeleteSnapshot')) delete statement.Condition;
+        }
+      }
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL AmiManager IAM: destructive EC2 actions only on resources tagged with this stack\'s id: ec2:DeleteSnapshot');
+  });
+
+  test('the checker fails on an inline policy on the AmiManager function\'s role', () => {
+    const { status, output } = checkChanged((resources) => {
+      const fn = ofType(resources, 'AWS::Lambda::Function').find((f) => f.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'AmiManager');
+      resources.Injected = { Type: 'AWS::IAM::Policy', Properties: { Roles: [{ Ref: fn.Properties.Role['Fn::GetAtt'][0] }], PolicyDocument: { Statement: [] } } };
+    });
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL IAM: no inline policy on our roles .*: inline policies on FleetJanitorAmiManagerProviderHandlerRole\w+: Injected/);
+  });
+});
+
+describe('README example: the AmiManager waits for the instance\'s CloudFormation signal', () => {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-ts-signals-'));
+  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+
+  test('the image is taken after the signal, and the user data waits for the image only after signalling', () => {
+    synthSignalsExample(outdir);
+    const resources: Record<string, any> = JSON.parse(fs.readFileSync(path.join(outdir, 'SignalsStack.template.json'), 'utf8')).Resources;
+    const byType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+    const [[instanceId, instance]] = byType('AWS::EC2::Instance');
+    expect(instance.CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT20M' } });
+    const [[amiId, ami]] = byType('Custom::FleetJanitorAmi');
+    expect(ami.DependsOn).toContain(instanceId);
+    expect(ami.Properties.InstanceId).toEqual({ Ref: instanceId });
+
+    const userData = JSON.stringify(instance.Properties.UserData);
+    const signal = userData.indexOf('/opt/aws/bin/cfn-signal');
+    const wait = userData.indexOf('aws ec2 describe-images');
+    expect(userData.indexOf('dnf install -y aws-cfn-bootstrap')).toBeLessThan(userData.indexOf('/opt/aws/bin/cfn-init'));
+    expect(signal).toBeGreaterThan(0);
+    expect(wait).toBeGreaterThan(signal);
+    expect(userData).toContain('Name=tag:fleet-janitor:ami:stack-id,Values=');
+
+    const instanceRole = instance.Properties.IamInstanceProfile;
+    expect(instanceRole).toBeDefined();
+    const describe = byType('AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => [st.Action].flat().includes('ec2:DescribeImages'));
+    expect(describe).toHaveLength(1);
+
+    const templates = byType('AWS::EC2::LaunchTemplate').filter(([, t]) => t.Properties.LaunchTemplateData.ImageId);
+    expect(templates.map(([, t]) => t.Properties.LaunchTemplateData.ImageId)).toEqual([{ Ref: amiId }]);
   });
 });

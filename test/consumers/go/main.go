@@ -39,6 +39,17 @@ func main() {
 	// cleaner.Topic() receives each run's report and the failure alarms.
 	fmt.Printf("report topic: %s\n", *cleaner.Topic().Node().Path())
 
+	ami := cdkfleetjanitor.NewAmiManager(stack, jsii.String("Ami"), &cdkfleetjanitor.AmiManagerProps{
+		InstanceId:        jsii.String("i-0123456789abcdef0"),
+		ImageName:         jsii.String("golden-web"),
+		Tags:              &map[string]*string{"team": jsii.String("platform")},
+		ShareWithAccounts: &[]*string{jsii.String("111122223333")},
+		DeprecateAfter:    awscdk.Duration_Days(jsii.Number(90)),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	// ami.ImageId() (or ami.MachineImage()) is available once the image is; ami.Topic() gets its reports.
+	fmt.Printf("image: %s\n", *ami.Resource().Node().Path())
+
 	app.Synth(nil)
 	// --- end example ---
 }

@@ -13,9 +13,9 @@
 const fs = require('fs');
 const path = require('path');
 const cdk = require('aws-cdk-lib');
-const { aws_ec2: ec2, aws_iam: iam, aws_kms: kms, aws_lambda: lambda } = cdk;
+const { aws_ec2: ec2, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_sns: sns } = cdk;
 const nag = require('cdk-nag');
-const { FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } = require('cdk-fleet-janitor');
+const { AmiManager, FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } = require('cdk-fleet-janitor');
 
 const workDir = process.argv[2];
 if (!workDir) {
@@ -74,6 +74,53 @@ const CONFIGURATIONS = [
       });
       new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [cleaner] });
       return [vpc];
+    },
+  },
+  {
+    name: 'AmiManager defaults',
+    build: (stack) => {
+      new AmiManager(stack, 'Ami', { instanceId: 'i-0123456789abcdef0' });
+      return [];
+    },
+  },
+  {
+    // Two AmiManagers sharing the stack's provider, one of an instance of the stack (the user's).
+    name: 'AmiManager everything on',
+    build: (stack) => {
+      const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      const securityGroup = new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' });
+      const instance = new ec2.Instance(stack, 'Builder', {
+        vpc,
+        instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.NANO),
+        machineImage: ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 }),
+        requireImdsv2: true,
+      });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const shared = {
+        vpc,
+        securityGroups: [securityGroup],
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        tracing: lambda.Tracing.ACTIVE,
+        memorySize: 1024,
+      };
+      const ami = new AmiManager(stack, 'Ami', {
+        ...shared,
+        instance,
+        imageName: 'web-golden',
+        description: 'web tier golden image',
+        reboot: true,
+        tags: { team: 'web' },
+        deprecateAfter: cdk.Duration.days(90),
+        shareWithAccounts: ['111111111111', '222222222222'],
+        stopInstanceAfterImage: true,
+        removalPolicy: cdk.RemovalPolicy.RETAIN,
+        timeout: cdk.Duration.minutes(45),
+        topic: new sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+      });
+      new AmiManager(stack, 'SecondAmi', { ...shared, instanceId: 'i-0123456789abcdef1' });
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [ami] });
+      return [vpc, securityGroup, instance];
     },
   },
   // ===== end of construct configurations =====

@@ -6,9 +6,9 @@ Usage: python app.py <cdk.out dir>   (or set CDK_OUTDIR)
 import os
 import sys
 
-from aws_cdk import App, Duration, Stack
+from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk.aws_scheduler import ScheduleExpression
-from cdk_fleet_janitor import PackerCleaner, PackerCleanerAction
+from cdk_fleet_janitor import AmiManager, PackerCleaner, PackerCleanerAction
 
 
 def synth_consumer_app(outdir: str) -> None:
@@ -28,6 +28,19 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # cleaner.topic receives each run's report and the failure alarms.
     print(f"report topic: {cleaner.topic.node.path}")
+
+    ami = AmiManager(
+        stack,
+        "Ami",
+        instance_id="i-0123456789abcdef0",
+        image_name="golden-web",
+        tags={"team": "platform"},
+        share_with_accounts=["111122223333"],
+        deprecate_after=Duration.days(90),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    # ami.image_id (or ami.machine_image) is available once the image is; ami.topic gets its reports.
+    print(f"image: {ami.resource.node.path}")
 
     app.synth()
     # --- end example ---

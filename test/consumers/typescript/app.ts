@@ -1,7 +1,7 @@
 // README example (TypeScript): the same stack every consumer app builds; checked by check-template.cjs.
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
-import { PackerCleaner, PackerCleanerAction } from '../../../src';
+import { AmiManager, PackerCleaner, PackerCleanerAction } from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
   // --- example: typescript ---
@@ -18,6 +18,17 @@ export function synthConsumerApp(outdir: string): void {
   });
   // cleaner.topic receives each run's report and the failure alarms.
   console.log(`report topic: ${cleaner.topic.node.path}`);
+
+  const ami = new AmiManager(stack, 'Ami', {
+    instanceId: 'i-0123456789abcdef0',
+    imageName: 'golden-web',
+    tags: { team: 'platform' },
+    shareWithAccounts: ['111122223333'],
+    deprecateAfter: Duration.days(90),
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  // ami.imageId (or ami.machineImage) is available once the image is; ami.topic gets its reports.
+  console.log(`image: ${ami.resource.node.path}`);
 
   app.synth();
   // --- end example ---

@@ -1,10 +1,13 @@
 package io.github.cdkfleetjanitor.consumer;
 
+import io.github.cdkfleetjanitor.AmiManager;
 import io.github.cdkfleetjanitor.PackerCleaner;
 import io.github.cdkfleetjanitor.PackerCleanerAction;
+import java.util.List;
 import java.util.Map;
 import software.amazon.awscdk.App;
 import software.amazon.awscdk.Duration;
+import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Stack;
 import software.amazon.awscdk.services.scheduler.ScheduleExpression;
 
@@ -41,6 +44,17 @@ public final class ConsumerApp {
         .build();
     // cleaner.getTopic() receives each run's report and the failure alarms.
     System.out.println("report topic: " + cleaner.getTopic().getNode().getPath());
+
+    AmiManager ami = AmiManager.Builder.create(stack, "Ami")
+        .instanceId("i-0123456789abcdef0")
+        .imageName("golden-web")
+        .tags(Map.of("team", "platform"))
+        .shareWithAccounts(List.of("111122223333"))
+        .deprecateAfter(Duration.days(90))
+        .removalPolicy(RemovalPolicy.RETAIN)
+        .build();
+    // ami.getImageId() (or ami.getMachineImage()) is available once the image is; ami.getTopic() gets its reports.
+    System.out.println("image: " + ami.getResource().getNode().getPath());
 
     app.synth();
     // --- end example ---

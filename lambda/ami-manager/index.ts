@@ -24,11 +24,19 @@ const { logger, metrics } = createTelemetry(process.env.POWERTOOLS_SERVICE_NAME 
 
 export interface OnEventResult {
   readonly PhysicalResourceId: string;
+  /** An in-place update's image, finished by an earlier request: the framework passes it on to isComplete. */
+  readonly Data?: ImageData;
+}
+
+interface ImageData {
+  ImageId: string;
+  ImageName: string;
+  SnapshotIds: string;
 }
 
 export interface IsCompleteResult {
   readonly IsComplete: boolean;
-  readonly Data?: { ImageId: string; ImageName: string; SnapshotIds: string };
+  readonly Data?: ImageData;
 }
 
 /** The function's entry point: the provider framework calls `isComplete` through the alias. */
@@ -63,9 +71,11 @@ export async function onEvent(event: unknown): Promise<OnEventResult> {
   if (!isOwnedBy(image.tags, owner)) {
     throw new Error(`${imageId} does not carry this resource's ownership tags; refusing to change it`);
   }
-  if (isNoChange(plan)) return { PhysicalResourceId: imageId };
+  // The image's data goes back with the result: the framework hands it to isComplete, which then
+  // needs no call to finish an image that an earlier request already finished.
+  if (isNoChange(plan)) return { PhysicalResourceId: imageId, Data: dataOf(image) };
   await report(spec.topicArn, async (entries) => applyInPlace(ec2, image, spec, plan, new Date(), entries));
-  return { PhysicalResourceId: imageId };
+  return { PhysicalResourceId: imageId, Data: dataOf(image) };
 }
 
 export async function isComplete(event: unknown): Promise<IsCompleteResult> {
@@ -75,6 +85,7 @@ export async function isComplete(event: unknown): Promise<IsCompleteResult> {
   const imageId = request.physicalResourceId;
   if (imageId === undefined) throw new EventShapeError('PhysicalResourceId is required for isComplete (the image id onEvent returned), got nothing');
   const spec = parseSpec(request.properties);
+  if (request.finishedImageId === imageId) return { IsComplete: true };
   const now = new Date();
   const image = await describeImage(ec2, imageId);
   // An in-place update keeps an image an earlier request made and finished.

@@ -40,6 +40,11 @@ export interface ResourceEvent {
   readonly properties: Record<string, unknown>;
   /** Update only. */
   readonly oldProperties?: Record<string, unknown>;
+  /**
+   * isComplete only: the image onEvent reported as already finished (an in-place update), from the
+   * `Data` the provider framework merges into the event.
+   */
+  readonly finishedImageId?: string;
 }
 
 const REQUEST_TYPES: readonly string[] = ['Create', 'Update', 'Delete'];
@@ -70,7 +75,12 @@ export function parseResourceEvent(event: unknown): ResourceEvent {
   }
   const properties = asRecord(e.ResourceProperties, 'ResourceProperties');
   const oldProperties = requestType === 'Update' ? asRecord(e.OldResourceProperties, 'OldResourceProperties') : undefined;
-  return { requestType: requestType as RequestType, stackId, requestId, logicalResourceId, physicalResourceId, properties, oldProperties };
+  const data = e.Data;
+  const finished = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).ImageId : undefined;
+  const finishedImageId = typeof finished === 'string' && /^ami-[0-9a-f]{8,17}$/.test(finished) ? finished : undefined;
+  return {
+    requestType: requestType as RequestType, stackId, requestId, logicalResourceId, physicalResourceId, properties, oldProperties, finishedImageId,
+  };
 }
 
 /** Validates the construct's properties; `where` names the property set in errors. */

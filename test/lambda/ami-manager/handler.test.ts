@@ -33,6 +33,14 @@ const handler = () => loadModule().handler;
 const onEvent = (event: unknown) => handler()(event, ON_EVENT_CONTEXT) as Promise<{ PhysicalResourceId: string }>;
 const isComplete = (event: unknown) => handler()(event, IS_COMPLETE_CONTEXT) as Promise<{ IsComplete: boolean; Data?: Record<string, string> }>;
 
+/** What onEvent returns for an in-place update: the same id, and the image's data for isComplete. */
+function inPlaceResult(image: Image) {
+  return {
+    PhysicalResourceId: image.ImageId,
+    Data: { ImageId: image.ImageId, ImageName: image.Name, SnapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])).join(',') },
+  };
+}
+
 /** An image this resource created for `requestId` from `properties`. */
 function ownImage(requestId: string, properties: Record<string, unknown> = props(), extra: Parameters<typeof ec2Image>[0] = {}): Image {
   return ec2Image({
@@ -309,6 +317,28 @@ describe('isComplete', () => {
     expect(ec2Mock).toHaveReceivedCommandTimes(ModifySnapshotAttributeCommand, 1);
   });
 
+  test('after an in-place update: the image data onEvent passed on (merged by the framework) completes at once, without a call', async () => {
+    const event = createEvent();
+    const image = ownImage('an-earlier-request', props());
+    serveImages([image]);
+    const finished = { ...completeEvent(event, image.ImageId!), Data: { ImageId: image.ImageId, ImageName: image.Name, SnapshotIds: '' } };
+    expect(await isComplete(finished)).toEqual({ IsComplete: true });
+    expect(ec2CallNames()).toEqual([]);
+    expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
+  });
+
+  test('data naming another image (or none that parses) is not taken as finished: the image is looked at', async () => {
+    const event = createEvent();
+    const image = ownImage(event.RequestId, props());
+    serveImages([image]);
+    for (const data of [{ ImageId: 'ami-0fffffffffffffff0' }, { ImageId: 42 }, 'ami-x', null]) {
+      ec2Mock.resetHistory();
+      const result = await isComplete({ ...completeEvent(event, image.ImageId!), Data: data });
+      expect(result).toMatchObject({ IsComplete: true, Data: { ImageId: image.ImageId } });
+      expect(ec2CallNames()).toContain('DescribeImagesCommand');
+    }
+  });
+
   test('failed: reported, then thrown with the state reason; nothing changed', async () => {
     const event = createEvent();
     const image = ownImage(event.RequestId, props(), { state: 'failed', reason: { Code: 'Client.InternalError', Message: 'Client.InternalError: instance terminated' } });
@@ -465,7 +495,7 @@ describe('Update', () => {
     serveImages([image]);
     const resources = [image.ImageId, ...snapshotsOf(image)];
 
-    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual({ PhysicalResourceId: image.ImageId });
+    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual(inPlaceResult(image));
 
     expect(ec2Writes()).toEqual([
       ['CreateTagsCommand', { Resources: resources, Tags: [{ Key: 'env', Value: 'prod' }, { Key: 'cost', Value: 'c1' }] }],
@@ -522,7 +552,7 @@ describe('Update', () => {
     serveImages([image]);
     const resources = [image.ImageId, 'snap-0aaaaaaaaaaaaaaa1'];
 
-    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual({ PhysicalResourceId: image.ImageId });
+    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual(inPlaceResult(image));
 
     expect(ec2Writes()).toEqual([
       ['CreateTagsCommand', { Resources: resources, Tags: [{ Key: 'team', Value: 'data' }] }],
@@ -542,7 +572,7 @@ describe('Update', () => {
     const after = props({ Tags: { b: '2', a: '1' }, ShareWithAccounts: ['222222222222', '111111111111', '111111111111'] });
     const image = ownImage('create-request', before);
     serveImages([image]);
-    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual({ PhysicalResourceId: image.ImageId });
+    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual(inPlaceResult(image));
     expect(ec2Writes()).toEqual([]);
     expect(snsMock.calls()).toHaveLength(0);
   });
@@ -559,7 +589,7 @@ describe('Update', () => {
     serveImages([image]);
     const before = props({ StopInstanceAfterImage: 'true' });
     const after = props({ RemovalPolicy: 'retain', TimeoutSeconds: '3600', TopicArn: 'arn:aws:sns:eu-west-1:111122223333:other' });
-    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual({ PhysicalResourceId: image.ImageId });
+    expect(await onEvent(updateEvent(image.ImageId!, before, after))).toEqual(inPlaceResult(image));
     expect(ec2CallNames()).toEqual(['DescribeImagesCommand']);
     expect(snsMock.calls()).toHaveLength(0);
   });

@@ -1,5 +1,6 @@
 /** Renders the results as markdown: printed to stdout and written to docs/BENCHMARKS.md. */
 import { callRows, EconomyResult, totals } from './economy';
+import { LifecycleResult, stepTotals } from './lifecycle';
 import { Machine, machineLine } from './machine';
 import type { BundleSize, ColdLoad, SynthCost } from './measure';
 import type { Summary } from './util';
@@ -12,6 +13,7 @@ export interface ScenarioResult {
   readonly sourceMap?: BundleSize;
   readonly coldLoad: ColdLoad;
   readonly economy?: EconomyResult;
+  readonly lifecycle?: LifecycleResult;
   readonly decision?: { readonly resources: number; readonly description: string; readonly time: Summary };
   readonly synth: SynthCost;
 }
@@ -53,7 +55,8 @@ export function renderReport(report: BenchReport): string {
     ['construct', 'API calls / minimum', 'cold load / bare node', 'synth / same app without it'],
     report.scenarios.map((s) => [
       s.name,
-      s.economy ? s.economy.sizes.map((z) => `${ratio(totals(z).ratio)} (N=${int(z.matching)})`).join(', ') : 'n/a',
+      s.economy ? s.economy.sizes.map((z) => `${ratio(totals(z).ratio)} (N=${int(z.matching)})`).join(', ')
+        : s.lifecycle ? s.lifecycle.steps.map((step) => `${ratio(stepTotals(step).ratio)} (${step.operation})`).join(', ') : 'n/a',
       `${ratio(s.coldLoad.ratio)} (+${ms(s.coldLoad.bundle.median - s.coldLoad.bare.median)} ms: ${ms(s.coldLoad.bundle.median)} vs ${ms(s.coldLoad.bare.median)})`,
       `${ratio(s.synth.ratio)} (+${ms(s.synth.withConstruct.median - s.synth.baseline.median)} ms: ${ms(s.synth.withConstruct.median)} vs ${ms(s.synth.baseline.median)})`,
     ]),
@@ -132,6 +135,25 @@ function renderScenario(s: ScenarioResult): string[] {
     ), '');
     out.push('Fleet setup is the time to add that row\'s resources to the previous fleet (RunInstances 8 in flight for the one-instance '
       + 'reservations). "In process" runs from the invoker\'s start to the handler\'s result; "process wall" adds node\'s own start and exit.', '');
+  }
+
+  if (s.lifecycle) {
+    out.push('### API calls per lifecycle operation (counted at the HTTP layer)', '');
+    out.push(`Resource: ${s.lifecycle.description} Minimum: ${s.lifecycle.minimumRationale} An operation beyond the minimum shows as "extra".`, '');
+    for (const step of s.lifecycle.steps) {
+      const ops = [...new Set([...Object.keys(step.minimum), ...Object.keys(step.calls)])];
+      const t = stepTotals(step);
+      out.push(`**${step.operation}** (${step.invocations} handler invocation(s))`, '');
+      out.push(table(['operation', 'calls', 'minimum', 'ratio'], [
+        ...ops.map((op) => {
+          const calls = step.calls[op] ?? 0;
+          const minimum = step.minimum[op] ?? 0;
+          return [op, int(calls), int(minimum), minimum ? ratio(calls / minimum) : 'extra'];
+        }),
+        ['**total**', `**${int(t.calls)}**`, `**${int(t.minimum)}**`, `**${ratio(t.ratio)}**`],
+      ], [false, true, true, true]), '');
+    }
+    out.push(`The originals, for the same work: ${s.lifecycle.originals}`, '');
   }
 
   if (s.decision) {

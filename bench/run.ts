@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { measureEconomy } from './economy';
+import { measureLifecycle } from './lifecycle';
 import { describeMachine, machineLine } from './machine';
 import { bundlePath, bundleSize, coldLoad, decisionTime, REPO_ROOT, sourceMapSize, synthCost } from './measure';
 import { BenchReport, renderReport, ScenarioResult } from './report';
@@ -57,7 +58,12 @@ async function main(): Promise<void> {
       log(`${scenario.name}: API economy against moto`);
       economy = await measureEconomy(scenario, scenario.economy, SETTINGS.handlerRuns, log);
     }
-    results.push({ name: scenario.name, bundle: scenario.bundle, size, sourceMap, coldLoad: load, synth, decision, economy });
+    let lifecycle: ScenarioResult['lifecycle'];
+    if (scenario.lifecycle) {
+      log(`${scenario.name}: API calls per lifecycle operation against moto`);
+      lifecycle = await measureLifecycle(scenario, scenario.lifecycle, log);
+    }
+    results.push({ name: scenario.name, bundle: scenario.bundle, size, sourceMap, coldLoad: load, synth, decision, economy, lifecycle });
   }
 
   const report: BenchReport = { date: new Date(), machine, scenarios: results, totalMs: performance.now() - started, settings: SETTINGS };

@@ -14,6 +14,11 @@ export interface BenchScenario {
   readonly bundle: string;
   /** API economy and handler wall time against moto. Omit for handlers moto cannot run. */
   readonly economy?: EconomyBench;
+  /**
+   * API calls per lifecycle operation, for a construct driven by CloudFormation requests (a custom
+   * resource) rather than a sweep over a fleet.
+   */
+  readonly lifecycle?: LifecycleBench;
   /** The pure decision step on synthetic input. */
   readonly decision?: DecisionBench;
   /**
@@ -61,4 +66,36 @@ export interface DecisionBench {
   readonly description: string;
   /** Build the synthetic input once; the returned function runs the decision step once on it. */
   prepare(resources: number): () => unknown;
+}
+
+export interface LifecycleBench {
+  /** What the measured resource and its requests are, for the report. */
+  readonly description: string;
+  /** Why each operation's minimum is the minimum, for the report. */
+  readonly minimumRationale: string;
+  /** What the originals called for the same operations, where their code makes it clear. */
+  readonly originals: string;
+  /** Drive the operations against moto through the counting proxy; one step per operation. */
+  measure(ctx: LifecycleContext): Promise<LifecycleStep[]>;
+}
+
+export interface LifecycleContext {
+  /** The counting proxy in front of moto: the handler's endpoint. */
+  readonly proxyEndpoint: string;
+  /** Clients straight to moto, for fixtures and checks (not counted). */
+  readonly aws: EmulatorClients;
+  /** A topic in moto for the construct's reports. */
+  readonly topicArn: string;
+  /** Requests per `service:Operation` since the last reset. */
+  counts(): Record<string, number>;
+  reset(): void;
+  log(line: string): void;
+}
+
+export interface LifecycleStep {
+  readonly operation: string;
+  /** Handler invocations the operation took (onEvent and every isComplete poll). */
+  readonly invocations: number;
+  readonly calls: Record<string, number>;
+  readonly minimum: Record<string, number>;
 }

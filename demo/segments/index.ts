@@ -1,7 +1,9 @@
 /** Every construct's demo segment, run in this order. Add a construct: one file here, one line below. */
+import { amiManager } from './ami-manager';
 import { packerCleaner } from './packer-cleaner';
 import type { DemoSegment } from '../segment';
 
 export const SEGMENTS: readonly DemoSegment[] = [
   packerCleaner,
+  amiManager,
 ];

@@ -38,18 +38,36 @@ export async function startImage(ec2: EC2Client, spec: AmiSpec, request: CreateR
     })));
     return out.ImageId!;
   } catch (error) {
-    // Whatever the error, the call may have started an image (a lost response, a duplicate name from
-    // an earlier attempt): look before failing, so that a failed Create never leaves one behind. A
-    // duplicate name proves the image exists, so its lookup is retried until DescribeImages shows it.
-    const attempts = errorCode(error) === 'InvalidAMIName.Duplicate' ? FIND_DUPLICATE_ATTEMPTS : 1;
+    // The call may have started an image (a lost response, a duplicate name from an earlier attempt):
+    // look before failing, because the framework ignores the Delete that follows a failed Create, so an
+    // image left now would never be removed. A duplicate name proves the image exists, and an error
+    // without an answer from EC2 may hide one: their lookups are retried until DescribeImages shows
+    // it, and a lookup that fails is retried too.
+    const mayExist = errorCode(error) === 'InvalidAMIName.Duplicate' || isTransient(error) || httpStatus(error) === undefined;
+    const attempts = mayExist ? FIND_DUPLICATE_ATTEMPTS : 1;
+    let lookupError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const existing = await findOwnImageByName(ec2, name);
+      let existing: ImageView | undefined;
+      try {
+        existing = await findOwnImageByName(ec2, name);
+        lookupError = undefined;
+      } catch (e) {
+        lookupError = e;
+      }
       if (existing && existing.tags[OWNERSHIP_TAGS.requestId] === request.requestId) return existing.imageId;
       if (existing || attempt === attempts) break;
       await wait(FIND_DUPLICATE_DELAY_MS * attempt);
     }
+    if (lookupError !== undefined) {
+      throw new Error(`CreateImage of "${name}" failed (${errorMessage(error)}) and the image could not be looked up `
+        + `(${errorMessage(lookupError)}): if an image named "${name}" exists, it was not handed to CloudFormation; delete it and its snapshots`);
+    }
     throw error;
   }
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
 /** DescribeImages is eventually consistent: a just-created image can take seconds to be listed. */

@@ -1,10 +1,10 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { applyInPlace, deleteImage, finishImage, imageEntry, startImage } from './act';
-import { completion, fingerprintOf, isNoChange, planUpdate, waitStart } from './decide';
-import { describeImage, findOwnImageByFingerprint, ImageView, isOwnedBy, Owner } from './observe';
+import { completion, deprecateAt, fingerprintOf, isNoChange, planUpdate, waitStart } from './decide';
+import { describeImage, findOwnImageByFingerprint, ImageView, isOwnedBy, launchPermissionAccounts, Owner } from './observe';
 import { AmiSpec, parseDeleteSpec, parseResourceEvent, parseSpec, ResourceEvent } from './properties';
-import { IS_COMPLETE_ALIAS, OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
+import { IS_COMPLETE_ALIAS, OWNERSHIP_TAG_PREFIX, OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
 import { clientConfig } from '../shared/clients';
 import { deepenStackTraces, EventShapeError } from '../shared/errors';
 import { ReportEntry } from '../shared/report';
@@ -58,11 +58,11 @@ export async function onEvent(event: unknown): Promise<OnEventResult> {
   const previous = safeSpec(request.oldProperties!);
   const plan = previous ? planUpdate(previous, spec) : { kind: 'replace' as const, changed: ['(unreadable old properties)'] };
   if (plan.kind === 'replace') {
+    // An image of this resource with these defining properties exists when CloudFormation rolls a
+    // replacement back (or the original was kept by RETAIN): it is handed back, brought up to the
+    // requested tags, sharing and deprecation, rather than baking another one.
     const earlier = await findOwnImageByFingerprint(ec2, owner, fingerprintOf(spec));
-    if (earlier && earlier.imageId !== request.physicalResourceId) {
-      logger.info('an image with these properties exists (a rollback): handing it back', { imageId: earlier.imageId });
-      return { PhysicalResourceId: earlier.imageId };
-    }
+    if (earlier) return handBack(earlier, spec);
     return bake(spec, request, owner, `replace: ${plan.changed.join(', ')} changed`);
   }
   const imageId = request.physicalResourceId!;
@@ -131,6 +131,30 @@ async function onDelete(request: ResourceEvent, owner: Owner): Promise<OnEventRe
   if (topicArn) await report(topicArn, work);
   else logger.warn('delete without a readable topic', { entries: await work([]) });
   return { PhysicalResourceId: physicalResourceId };
+}
+
+async function handBack(image: ImageView, spec: AmiSpec): Promise<OnEventResult> {
+  logger.info('an image with these properties exists: handing it back', { imageId: image.imageId, state: image.state });
+  if (image.state !== 'available') return { PhysicalResourceId: image.imageId };
+  const current = await currentSpec(image, spec);
+  const plan = planUpdate(current, spec);
+  if (plan.kind === 'in-place' && !isNoChange(plan)) {
+    await report(spec.topicArn, async (entries) => applyInPlace(ec2, image, spec, plan, new Date(), entries));
+  }
+  return { PhysicalResourceId: image.imageId, Data: dataOf(image) };
+}
+
+/** What an existing image has now, as a spec: its tags, the accounts it is shared with, its deprecation. */
+async function currentSpec(image: ImageView, spec: AmiSpec): Promise<AmiSpec> {
+  const tags = Object.fromEntries(Object.entries(image.tags).filter(([key]) => !key.startsWith(OWNERSHIP_TAG_PREFIX)));
+  let deprecateAfterSeconds: number | undefined;
+  if (image.deprecationTime !== undefined) {
+    const wanted = spec.deprecateAfterSeconds === undefined ? undefined
+      : deprecateAt(waitStart(image.creationDate, new Date()), spec.deprecateAfterSeconds).getTime();
+    // The requested age when the image is deprecated at the time it asks for; otherwise any other value.
+    deprecateAfterSeconds = wanted === new Date(image.deprecationTime).getTime() ? spec.deprecateAfterSeconds : -1;
+  }
+  return { ...spec, tags, shareWithAccounts: await launchPermissionAccounts(ec2, image.imageId), deprecateAfterSeconds };
 }
 
 async function bake(spec: AmiSpec, request: ResourceEvent, owner: Owner, why: string): Promise<OnEventResult> {

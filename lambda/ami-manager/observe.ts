@@ -1,5 +1,5 @@
 import {
-  DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client, Filter, Image, paginateDescribeSnapshots, Snapshot, Tag,
+  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client, Filter, Image, paginateDescribeSnapshots, Snapshot, Tag,
 } from '@aws-sdk/client-ec2';
 import { OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
 import { errorCode } from '../shared/errors';
@@ -13,6 +13,8 @@ export interface ImageView {
   readonly state?: string;
   readonly stateReason?: string;
   readonly creationDate?: string;
+  /** When the image is deprecated, if it is. */
+  readonly deprecationTime?: string;
   readonly tags: Readonly<Record<string, string>>;
   /** Snapshots in the image's block device mappings. */
   readonly snapshotIds: readonly string[];
@@ -87,6 +89,12 @@ export async function ownedSnapshotsOf(ec2: EC2Client, imageId: string, owner: O
   return items.map(snapshotView);
 }
 
+/** The accounts with launch permission on an image. */
+export async function launchPermissionAccounts(ec2: EC2Client, imageId: string): Promise<string[]> {
+  const out = await retryTransient(() => ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' })));
+  return (out.LaunchPermissions ?? []).flatMap((p) => (p.UserId ? [p.UserId] : []));
+}
+
 /** Snapshots by id that still exist (a missing id is simply not returned). */
 export async function existingSnapshots(ec2: EC2Client, snapshotIds: readonly string[]): Promise<SnapshotView[]> {
   if (snapshotIds.length === 0) return [];
@@ -113,6 +121,7 @@ function view(image: Image): ImageView {
     state: image.State,
     stateReason: image.StateReason?.Message ?? image.StateReason?.Code,
     creationDate: image.CreationDate,
+    deprecationTime: image.DeprecationTime,
     tags: tagRecord(image.Tags),
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
   };

@@ -94,7 +94,7 @@ export class AmiManagerProvider extends Construct {
     const snapshots = stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' });
     policy.addStatements(new iam.PolicyStatement({
       sid: 'DescribeImages',
-      actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'],
+      actions: ['ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots'],
       resources: ['*'],
     }));
     this.createImageStatement = new iam.PolicyStatement({ sid: 'CreateImageFromInstances', actions: ['ec2:CreateImage'], resources: [] });
@@ -131,7 +131,7 @@ export class AmiManagerProvider extends Construct {
     }));
     const ownership = `tagged ${OWNERSHIP_TAGS.stackId} = this stack's id`;
     acknowledgeNagFindings(policy, [
-      { id: 'AwsSolutions-IAM5', reason: 'ec2:DescribeImages, ec2:DescribeSnapshots: EC2 Describe actions support no resource-level permissions; read-only.', appliesTo: ['Resource::*'] },
+      { id: 'AwsSolutions-IAM5', reason: 'ec2:DescribeImages, ec2:DescribeImageAttribute, ec2:DescribeSnapshots: EC2 Describe actions support no resource-level permissions; read-only.', appliesTo: ['Resource::*'] },
       {
         id: 'AwsSolutions-IAM5',
         reason: `image/* and snapshot/*: the ids of the images and snapshots an AmiManager creates are not known in advance; CreateImage requires the request to carry the ${OWNERSHIP_TAGS.stackId} tag, CreateTags is only allowed as part of CreateImage or on resources ${ownership} (never an ownership tag), and deregistering, deleting, sharing and deprecating only on resources ${ownership}.`,

@@ -210,7 +210,7 @@ describe('AmiManager: IAM', () => {
     const images = arn(':ec2:eu-west-1::image/*');
     const snapshots = arn(':ec2:eu-west-1::snapshot/*');
     expect(handlerStatements(stack, template)).toEqual([
-      { Sid: 'DescribeImages', Effect: 'Allow', Action: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], Resource: '*' },
+      { Sid: 'DescribeImages', Effect: 'Allow', Action: ['ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots'], Resource: '*' },
       { Sid: 'CreateImageFromInstances', Effect: 'Allow', Action: 'ec2:CreateImage', Resource: arn(`:ec2:eu-west-1:123456789012:instance/${INSTANCE}`) },
       {
         Sid: 'CreateTaggedImages',

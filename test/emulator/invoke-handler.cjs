@@ -6,7 +6,9 @@
 const fs = require('fs');
 const path = require('path');
 
-const [bundlePath, eventPath, outcomePath, timeoutSeconds] = process.argv.slice(2);
+// qualifier (optional): the alias or version the function was invoked through; Lambda puts it at the end of
+// context.invokedFunctionArn (the AmiManager's isComplete is invoked through the `is-complete` alias).
+const [bundlePath, eventPath, outcomePath, timeoutSeconds, qualifier] = process.argv.slice(2);
 const startedAt = Date.now();
 const deadline = startedAt + Number(timeoutSeconds) * 1000;
 const functionName = process.env.AWS_LAMBDA_FUNCTION_NAME;
@@ -15,7 +17,7 @@ const region = process.env.AWS_REGION;
 const context = {
   functionName,
   functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
-  invokedFunctionArn: `arn:aws:lambda:${region}:123456789012:function:${functionName}`,
+  invokedFunctionArn: `arn:aws:lambda:${region}:123456789012:function:${functionName}${qualifier ? `:${qualifier}` : ''}`,
   memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
   awsRequestId: `emulator-${startedAt}`,
   logGroupName: `/aws/lambda/${functionName}`,

@@ -27,6 +27,38 @@ moto differs from real EC2 in a way the fleet janitor depends on:
    when an instance is stopped or terminated; moto writes "... UTC)". The handler reads the stop
    time from that text, so the launcher writes the real format.
 
+4. AMIs as real EC2 makes them (the AmiManager tests depend on each):
+   - CreateImage: moto raises NotImplementedError for a TagSpecification of ResourceType
+     "snapshot" and makes ONE 15 GiB snapshot per image whatever the instance has. The launcher
+     makes one snapshot per EBS volume of the instance (size of the volume, the image's block
+     device mappings list them), each with the snapshot tags and EC2's description
+     "Created by CreateImage(<instance-id>) for <ami-id>"; the "image" tags stay moto's.
+     A name already used by one of the account's images is refused with InvalidAMIName.Duplicate,
+     as EC2 does (moto accepts it and makes a second image).
+   - State: an image is `pending` for the first N DescribeImages calls that name it in ImageIds
+     (N = MOTO_AMI_PENDING_DESCRIBES, default 2), then `available`. An instance launched with the
+     fixture tag `moto-fixture:ami-fails` (value: the reason) makes images that end `failed` with
+     StateReason {Code: Server.InternalError, Message: <value>}; a failed image has no block device
+     mappings, but its snapshots are left behind (tagged), as a failed CreateImage can leave them.
+   - DeregisterImage DeleteAssociatedSnapshots=true deletes the snapshots in the image's mappings
+     (moto ignores the parameter); one still in another image's mappings stays and is reported in
+     DeleteSnapshotResults with ReturnCode "error-snapshot-in-use" ("success" for the others).
+   - EnableImageDeprecation / DisableImageDeprecation (missing in moto): set or clear the image's
+     DeprecationTime, shown by DescribeImages; a time in the past is refused as EC2 does.
+
+   - DescribeSnapshots ignores OwnerIds in moto (so `self` also lists the snapshots of the public
+     AMIs moto preloads); the launcher keeps only the snapshots of the listed owners, `self` being
+     the caller's account, as EC2 does.
+
+5. Filter values in moto's generic filter (DescribeImages `name`, `tag:<key>`, DescribeSnapshots
+   `description`, ...) are matched with fnmatch, so `[` starts a character class: an image name
+   such as "web[1]" never matches itself. They use EC2's wildcard semantics of patch 1 instead.
+
+6. Speed only, no behaviour change: moto finds a resource's tags by scanning every tag of the region
+   with regular expressions (TagBackend.describe_tags), so a tag filter over n resources costs
+   n x (all tags). TaggedEC2Resource.get_tags reads the resource's own entry of the tag table instead,
+   with the same result; the AMI property tests (thousands of tagged snapshots) depend on it.
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
@@ -39,16 +71,21 @@ import sys
 import threading
 
 import moto
+import moto.ec2.models.amis as ec2_amis
+import moto.ec2.models.elastic_block_store as ec2_ebs
 import moto.ec2.models.instances as ec2_instances
 import moto.ec2.models.key_pairs as ec2_key_pairs
 import moto.ec2.models.security_groups as ec2_security_groups
+import moto.ec2.responses.amis as ec2_amis_responses
 import moto.ec2.utils as ec2_utils
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.ec2.exceptions import InvalidParameterValueError
+from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueError
 
 FIXTURE_LAUNCH_TIME = "moto-fixture:launch-time"
 FIXTURE_STOPPED_TIME = "moto-fixture:stopped-time"
 FIXTURE_CREATE_TIME = "moto-fixture:create-time"
+FIXTURE_AMI_FAILS = "moto-fixture:ami-fails"
 
 
 def require_hook(owner, name):
@@ -167,6 +204,7 @@ def patch_run_instances_fixture_times():
         tags = kwargs.get("tags") or {}
         launch_time = pop_fixture_tag(tags, FIXTURE_LAUNCH_TIME)
         stopped_time = pop_fixture_tag(tags, FIXTURE_STOPPED_TIME)
+        ami_failure = pop_fixture_tag(tags, FIXTURE_AMI_FAILS)
         launch_at = parse_fixture_time(FIXTURE_LAUNCH_TIME, launch_time) if launch_time else None
         stopped_at = parse_fixture_time(FIXTURE_STOPPED_TIME, stopped_time) if stopped_time else None
         reservation = original(self, image_id, count, user_data, security_group_names, **kwargs)
@@ -175,6 +213,8 @@ def patch_run_instances_fixture_times():
                 instance.launch_time = launch_at
             if stopped_at is not None:
                 instance.fixture_stopped_time = stopped_at
+            if ami_failure is not None:
+                instance.fixture_ami_failure = ami_failure
         return reservation
 
     backend.run_instances = run_instances
@@ -227,6 +267,262 @@ def patch_state_transition_reason():
         sys.exit("moto_launcher: Instance.state_transition_reason is no longer a property over _reason")
 
 
+# ---- 4. AMIs as real EC2 makes them --------------------------------------------------------------
+
+
+class DuplicateAmiName(EC2ClientError):
+    def __init__(self, name, ami_id):
+        super().__init__("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami_id}")
+
+
+class InvalidDeprecationTime(EC2ClientError):
+    def __init__(self, message):
+        super().__init__("InvalidParameterValue", message)
+
+
+def pending_describes():
+    raw = os.environ.get("MOTO_AMI_PENDING_DESCRIBES", "2")
+    try:
+        count = int(raw)
+    except ValueError:
+        sys.exit(f"moto_launcher: MOTO_AMI_PENDING_DESCRIBES must be an integer, got {raw!r}")
+    if count < 0:
+        sys.exit(f"moto_launcher: MOTO_AMI_PENDING_DESCRIBES must be >= 0, got {count}")
+    return count
+
+
+def ebs_volumes_of(instance):
+    """(device name, volume) of each EBS volume attached to the instance, in device order."""
+    volumes = []
+    for device_name, attachment in sorted(instance.block_device_mapping.items()):
+        volume_id = getattr(attachment, "volume_id", None)
+        if volume_id is None:
+            continue
+        volumes.append((device_name, instance.ec2_backend.get_volume(volume_id)))
+    return volumes
+
+
+def patch_create_image():
+    backend = ec2_amis.AmiBackend
+    original = require_hook(backend, "create_image")
+    require_hook(ec2_amis.Ami, "block_device_mappings")
+    require_hook(ec2_ebs.EBSBackend, "create_snapshot")
+    require_hook(ec2_ebs.EBSBackend, "delete_snapshot")
+
+    def create_image(self, instance_id, name, description, tag_specifications):
+        image_specs = []
+        snapshot_tags = {}
+        for spec in tag_specifications or []:
+            if spec.get("ResourceType") == "snapshot":
+                for tag in spec.get("Tags", []):
+                    snapshot_tags[tag["Key"]] = tag.get("Value", "")
+            else:
+                image_specs.append(spec)
+        instance = self.get_instance(instance_id)
+        for existing in self.amis.values():
+            if existing.name == name and existing.owner_id == self.account_id:
+                raise DuplicateAmiName(name, existing.id)
+        ami = original(self, instance_id, name, description, tag_specifications=image_specs)
+        # moto's one placeholder snapshot goes; EC2 makes one per EBS volume of the instance.
+        self.snapshots.pop(ami.ebs_snapshot.id, None)
+        mappings = []
+        for device_name, volume in ebs_volumes_of(instance):
+            snapshot = self.create_snapshot(
+                volume.id, f"Created by CreateImage({instance_id}) for {ami.id}", ami.owner_id, from_ami=ami.id
+            )
+            if snapshot_tags:
+                snapshot.add_tags(dict(snapshot_tags))
+            mappings.append(
+                {
+                    "DeviceName": device_name,
+                    "Ebs": {
+                        "SnapshotId": snapshot.id,
+                        "VolumeSize": volume.size,
+                        "DeleteOnTermination": True,
+                        "VolumeType": getattr(volume, "volume_type", None) or "gp2",
+                        "Encrypted": bool(volume.encrypted),
+                    },
+                }
+            )
+        ami.fixture_mappings = mappings
+        ami.fixture_snapshot_ids = [m["Ebs"]["SnapshotId"] for m in mappings]
+        ami.state = "pending"
+        ami.fixture_describes_left = pending_describes()
+        ami.fixture_failure = getattr(instance, "fixture_ami_failure", None)
+        ami.deprecation_time = None
+        return ami
+
+    original_mappings = ec2_amis.Ami.block_device_mappings
+
+    def block_device_mappings(self):
+        mappings = getattr(self, "fixture_mappings", None)
+        if mappings is None:
+            return original_mappings.fget(self)
+        # A failed image lists no mappings (its snapshots may still exist).
+        return [] if self.state == "failed" else mappings
+
+    ec2_amis.Ami.block_device_mappings = property(block_device_mappings)
+    backend.create_image = create_image
+
+
+def settle(ami):
+    """One DescribeImages naming the image: pending for the first N, then available or failed."""
+    if getattr(ami, "fixture_describes_left", None) is None or ami.state != "pending":
+        return
+    if ami.fixture_describes_left > 0:
+        ami.fixture_describes_left -= 1
+        return
+    if ami.fixture_failure is not None:
+        ami.state = "failed"
+        ami.state_reason = {"Code": "Server.InternalError", "Message": ami.fixture_failure}
+    else:
+        ami.state = "available"
+
+
+def patch_image_states():
+    backend = ec2_amis.AmiBackend
+    original = require_hook(backend, "describe_images")
+
+    def describe_images(self, ami_ids=None, filters=None, exec_users=None, owners=None):
+        for ami_id in ami_ids or []:
+            ami = self.amis.get(ami_id)
+            if ami is not None:
+                settle(ami)
+        return original(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+
+    backend.describe_images = describe_images
+
+
+def patch_deregister_image():
+    response_class = ec2_amis_responses.AmisResponse
+    require_hook(response_class, "deregister_image")
+
+    def deregister_image(self):
+        ami_id = self._get_param("ImageId")
+        delete_snapshots = str(self._get_param("DeleteAssociatedSnapshots", "false")).lower() == "true"
+        self.error_on_dryrun()
+        backend = self.ec2_backend
+        ami = backend.amis.get(ami_id)
+        snapshot_ids = [
+            m["Ebs"]["SnapshotId"] for m in (ami.block_device_mappings if ami is not None else []) if m.get("Ebs", {}).get("SnapshotId")
+        ]
+        backend.deregister_image(ami_id)
+        result = {"Return": True}
+        if delete_snapshots:
+            results = []
+            for snapshot_id in snapshot_ids:
+                in_use = any(
+                    snapshot_id in [m["Ebs"].get("SnapshotId") for m in other.block_device_mappings if "Ebs" in m]
+                    for other in backend.amis.values()
+                )
+                if in_use:
+                    results.append({"SnapshotId": snapshot_id, "ReturnCode": "error-snapshot-in-use"})
+                    continue
+                backend.snapshots.pop(snapshot_id, None)
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
+            result["DeleteSnapshotResults"] = results
+        return ActionResult(result)
+
+    response_class.deregister_image = deregister_image
+
+
+def parse_deprecate_at(value):
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidDeprecationTime(f"Invalid value '{value}' for DeprecateAt")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def patch_image_deprecation():
+    response_class = ec2_amis_responses.AmisResponse
+    for name in ("enable_image_deprecation", "disable_image_deprecation"):
+        if hasattr(response_class, name):
+            sys.exit(f"moto_launcher: moto {moto.__version__} now has AmisResponse.{name}; drop the launcher's version")
+
+    def enable_image_deprecation(self):
+        ami_id = self._get_param("ImageId")
+        at = parse_deprecate_at(self._get_param("DeprecateAt"))
+        self.error_on_dryrun()
+        ami = self.ec2_backend.describe_images(ami_ids=[ami_id])[0]
+        if at <= utcnow():
+            raise InvalidDeprecationTime("The deprecation time must be in the future.")
+        # EC2 rounds down to the minute.
+        ami.deprecation_time = at.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return ActionResult({"Return": True})
+
+    def disable_image_deprecation(self):
+        ami_id = self._get_param("ImageId")
+        self.error_on_dryrun()
+        ami = self.ec2_backend.describe_images(ami_ids=[ami_id])[0]
+        ami.deprecation_time = None
+        return ActionResult({"Return": True})
+
+    response_class.enable_image_deprecation = enable_image_deprecation
+    response_class.disable_image_deprecation = disable_image_deprecation
+
+
+def patch_snapshot_owner_ids():
+    import moto.ec2.responses.elastic_block_store as ec2_ebs_responses
+
+    response_class = ec2_ebs_responses.ElasticBlockStore
+    require_hook(response_class, "describe_snapshots")
+
+    def describe_snapshots(self):
+        filters = self._filters_from_querystring()
+        snapshot_ids = self._get_param("SnapshotIds", [])
+        owners = [self.current_account if o == "self" else o for o in self._get_param("OwnerIds", [])]
+        snapshots = self.ec2_backend.describe_snapshots(snapshot_ids=snapshot_ids, filters=filters)
+        if owners:
+            snapshots = [s for s in snapshots if s.owner_id in owners]
+        return ActionResult({"Snapshots": snapshots})
+
+    response_class.describe_snapshots = describe_snapshots
+
+
+# ---- 5. EC2 wildcards in moto's generic filter -------------------------------------------------------
+
+
+def patch_generic_filter_wildcards():
+    # generic_filter looks is_filter_matching up in moto.ec2.utils' globals on every call.
+    original = require_hook(ec2_utils, "is_filter_matching")
+
+    def is_filter_matching(obj, _filter, filter_value):
+        value = obj.get_filter_value(_filter)
+        if isinstance(value, str) and filter_value is not None:
+            return matches_any(filter_value, value)
+        return original(obj, _filter, filter_value)
+
+    ec2_utils.is_filter_matching = is_filter_matching
+
+
+# ---- 6. tags by resource id -------------------------------------------------------------------------
+
+
+def patch_tag_lookup():
+    import moto.ec2.models.core as ec2_core
+    import moto.ec2.models.tags as ec2_tags
+
+    resource_class = ec2_core.TaggedEC2Resource
+    require_hook(resource_class, "get_tags")
+    require_hook(ec2_tags.TagBackend, "describe_tags")
+    prefix_to_type = require_hook(ec2_tags, "EC2_PREFIX_TO_RESOURCE")
+    get_prefix = require_hook(ec2_tags, "get_prefix")
+
+    def get_tags(self):
+        if not self.id:
+            return []
+        tags = self.ec2_backend.tags.get(self.id)
+        if not tags:
+            return []
+        resource_type = prefix_to_type.get(get_prefix(self.id), "")
+        return [{"resource_id": self.id, "key": k, "value": v, "resource_type": resource_type} for k, v in tags.items()]
+
+    resource_class.get_tags = get_tags
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -255,6 +551,13 @@ def main(argv):
     patch_run_instances_fixture_times()
     patch_key_pair_fixture_create_time()
     patch_state_transition_reason()
+    patch_create_image()
+    patch_image_states()
+    patch_deregister_image()
+    patch_image_deprecation()
+    patch_snapshot_owner_ids()
+    patch_generic_filter_wildcards()
+    patch_tag_lookup()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

@@ -31,6 +31,12 @@ export interface RunBundleOptions {
   readonly timeoutSeconds?: number;
   /** @default 'packer-cleaner' */
   readonly functionName?: string;
+  /**
+   * The alias or version the function is invoked through: Lambda appends it to context.invokedFunctionArn
+   * (e.g. 'is-complete' for the AmiManager's isComplete handler).
+   * @default - unqualified
+   */
+  readonly qualifier?: string;
 }
 
 export interface BundleRun {
@@ -74,7 +80,8 @@ export async function runBundle(options: RunBundleOptions): Promise<BundleRun> {
 
   const started = Date.now();
   try {
-    const child = spawn(process.execPath, [INVOKER, bundlePath, eventPath, outcomePath, String(timeoutSeconds)], {
+    const args = [INVOKER, bundlePath, eventPath, outcomePath, String(timeoutSeconds), ...(options.qualifier ? [options.qualifier] : [])];
+    const child = spawn(process.execPath, args, {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,4 +1,5 @@
 import {
+  DescribeImageAttributeCommand,
   CreateImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -149,6 +150,35 @@ describe('Create', () => {
     await expect(onEvent(createEvent())).rejects.toThrow('AMI name is already in use');
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 4);
     expect(lookupWaits).toEqual([1_000, 2_000, 3_000]);
+  });
+
+  test('a lost CreateImage response and a failing lookup: the lookup is retried until it finds the image', async () => {
+    const event = createEvent();
+    const made = ownImage(event.RequestId, props(), { name: imageNameFor({ imageName: 'web-server' }, event.RequestId) });
+    ec2Mock.on(CreateImageCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'Error', code: 'ECONNRESET' }));
+    ec2Mock.on(DescribeImagesCommand).rejectsOnce(ec2Error('UnauthorizedOperation', 403, 'not now')).resolves({ Images: [made] });
+    lookupWaits.length = 0;
+    expect(await onEvent(event)).toEqual({ PhysicalResourceId: made.ImageId });
+    expect(lookupWaits).toEqual([1_000]);
+  });
+
+  test('a lookup that keeps failing: the error names the image that may exist, so it can be found and deleted', async () => {
+    const event = createEvent();
+    const name = imageNameFor({ imageName: 'web-server' }, event.RequestId);
+    ec2Mock.on(CreateImageCommand).rejects(ec2Error('InvalidAMIName.Duplicate', 400, 'AMI name is already in use'));
+    ec2Mock.on(DescribeImagesCommand).rejects(ec2Error('UnauthorizedOperation', 403, 'You are not authorized'));
+    await expect(onEvent(event)).rejects.toThrow(`CreateImage of "${name}" failed (AMI name is already in use) and the image could not be looked up `
+      + `(You are not authorized): if an image named "${name}" exists, it was not handed to CloudFormation; delete it and its snapshots`);
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 4);
+  });
+
+  test('a refusal that proves no image was started (HTTP 400): one lookup, no waiting', async () => {
+    ec2Mock.on(CreateImageCommand).rejects(ec2Error('InvalidParameterValue', 400, 'Invalid name'));
+    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
+    lookupWaits.length = 0;
+    await expect(onEvent(createEvent())).rejects.toThrow('Invalid name');
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
+    expect(lookupWaits).toEqual([]);
   });
 
   test('an image with the same name made by another request is not adopted: the error is rethrown', async () => {
@@ -468,7 +498,44 @@ describe('Update', () => {
 
     const result = await onEvent(updateEvent(failedReplacement.ImageId!, props({ Description: 'v2' }), original));
 
-    expect(result).toEqual({ PhysicalResourceId: kept.ImageId });
+    expect(result).toEqual(inPlaceResult(kept));
+    expect(ec2Writes()).toEqual([]);
+  });
+
+  test('an image handed back is brought to the requested tags, sharing and deprecation (its own state read from EC2)', async () => {
+    const wanted = props({ Tags: { team: 'web', env: 'prod' }, ShareWithAccounts: ['444455556666'], DeprecateAfterSeconds: '86400' });
+    freezeClock(NOW);
+    const kept = ownImage('create-request', props(), { created: '2025-06-01T06:00:00.000Z' });
+    // Defining properties equal: the fingerprint of `wanted` is the kept image's. It carries a tag no longer wanted.
+    const tags = [
+      ...(kept.Tags ?? []).filter((t) => t.Key !== OWNERSHIP_TAGS.fingerprint),
+      { Key: OWNERSHIP_TAGS.fingerprint, Value: fingerprint(wanted) }, { Key: 'old', Value: 'x' },
+    ];
+    const handedBack = { ...kept, Tags: tags, DeprecationTime: '2025-07-01T00:00:00.000Z' };
+    const replacement = ownImage('update-request', props({ Description: 'v2' }));
+    serveImages([handedBack, replacement]);
+    ec2Mock.on(DescribeImageAttributeCommand).resolves({ LaunchPermissions: [{ UserId: '111122223333' }] });
+
+    expect(await onEvent(updateEvent(replacement.ImageId!, props({ Description: 'v2' }), wanted))).toEqual(inPlaceResult(handedBack));
+    const resources = [handedBack.ImageId, ...snapshotsOf(handedBack)];
+    expect(ec2Writes()).toEqual([
+      ['CreateTagsCommand', { Resources: resources, Tags: [{ Key: 'team', Value: 'web' }, { Key: 'env', Value: 'prod' }] }],
+      ['DeleteTagsCommand', { Resources: resources, Tags: [{ Key: 'old' }] }],
+      ['EnableImageDeprecationCommand', { ImageId: handedBack.ImageId, DeprecateAt: new Date('2025-06-02T06:00:00.000Z') }],
+      ['ModifyImageAttributeCommand', { ImageId: handedBack.ImageId, LaunchPermission: { Add: [{ UserId: '444455556666' }] } }],
+      ...snapshotsOf(handedBack).map((id) => ['ModifySnapshotAttributeCommand', { SnapshotId: id, Attribute: 'createVolumePermission', OperationType: 'add', UserIds: ['444455556666'] }]),
+      ['ModifyImageAttributeCommand', { ImageId: handedBack.ImageId, LaunchPermission: { Remove: [{ UserId: '111122223333' }] } }],
+      ...snapshotsOf(handedBack).map((id) => ['ModifySnapshotAttributeCommand', { SnapshotId: id, Attribute: 'createVolumePermission', OperationType: 'remove', UserIds: ['111122223333'] }]),
+    ]);
+    expect(ec2Mock).not.toHaveReceivedCommand(CreateImageCommand);
+  });
+
+  test('an image handed back that is still pending: its id only, nothing changed yet', async () => {
+    const wanted = props();
+    const pending = ownImage('create-request', wanted, { state: 'pending' });
+    const replacement = ownImage('update-request', props({ Description: 'v2' }));
+    serveImages([pending, replacement]);
+    expect(await onEvent(updateEvent(replacement.ImageId!, props({ Description: 'v2' }), wanted))).toEqual({ PhysicalResourceId: pending.ImageId });
     expect(ec2Writes()).toEqual([]);
   });
 
@@ -476,16 +543,15 @@ describe('Update', () => {
     const image = current();
     serveImages([image]);
     ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0eeeeeeeeeeeeeee2' });
-    expect(await onEvent(updateEvent(image.ImageId!, { InstanceId: 3 }, props()))).toEqual({ PhysicalResourceId: 'ami-0eeeeeeeeeeeeeee2' });
+    expect(await onEvent(updateEvent(image.ImageId!, { InstanceId: 3 }, props({ Description: 'new' })))).toEqual({ PhysicalResourceId: 'ami-0eeeeeeeeeeeeeee2' });
     expect(logLines('info').find((l) => l.message === 'image started')).toMatchObject({ why: 'replace: (unreadable old properties) changed' });
   });
 
-  test('unreadable old properties and the current image already has the new fingerprint: a new image is still baked', async () => {
+  test('unreadable old properties and the current image already has the new fingerprint: that image is kept, none baked', async () => {
     const image = current();
     serveImages([image]);
-    ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0eeeeeeeeeeeeeee3' });
-    expect(await onEvent(updateEvent(image.ImageId!, {}, props()))).toEqual({ PhysicalResourceId: 'ami-0eeeeeeeeeeeeeee3' });
-    expect(ec2Mock).toHaveReceivedCommandTimes(CreateImageCommand, 1);
+    expect(await onEvent(updateEvent(image.ImageId!, {}, props()))).toEqual(inPlaceResult(image));
+    expect(ec2Mock).not.toHaveReceivedCommand(CreateImageCommand);
   });
 
   test('tags: changed and new ones set on the image and every snapshot, removed ones deleted; nothing else', async () => {

@@ -6,6 +6,7 @@
  */
 import * as ec2Sdk from '@aws-sdk/client-ec2';
 import {
+  DescribeImageAttributeCommand,
   CreateImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -334,6 +335,7 @@ export function installHandlerHarness(): void {
     ec2Mock.reset();
     snsMock.reset();
     snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
+    ec2Mock.on(DescribeImageAttributeCommand).resolves({ LaunchPermissions: [] });
     consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
   });
 

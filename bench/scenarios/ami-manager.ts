@@ -31,9 +31,9 @@ export const amiManager: BenchScenario = {
       + 'ModifySnapshotAttribute per snapshot, deprecation 1 EnableImageDeprecation; an in-place retag needs the image\'s snapshot ids '
       + '(1 DescribeImages) and 1 CreateTags for the image and all its snapshots; a delete needs 1 DeregisterImage (with '
       + 'DeleteAssociatedSnapshots) and 1 DescribeSnapshots to verify nothing is left. Every operation that changes something '
-      + 'publishes 1 report. The handler\'s extra calls: the delete\'s DescribeImages, which proves the image carries this '
-      + 'resource\'s ownership tags before anything is deleted and reads its snapshot ids; the isComplete that the framework '
-      + 'calls after an in-place update looks at the image once.',
+      + 'publishes 1 report. The handler\'s extra call: the delete\'s DescribeImages, which proves the image carries this '
+      + 'resource\'s ownership tags before anything is deleted and reads its snapshot ids. (The isComplete the framework calls '
+      + 'after an in-place update gets the image\'s data from onEvent and makes no call.)',
     originals: 'the AWS DevOps blog\'s function made 1 CreateImage, then polled DescribeImages from inside one invocation until '
       + 'the image was available, then 1 CreateTags for the image only (its snapshots stay untagged, and the image is untagged '
       + 'until then); its delete was 1 DeregisterImage and no snapshot call, so each of the '

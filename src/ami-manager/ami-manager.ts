@@ -177,9 +177,9 @@ class BakedImage implements ec2.IMachineImage {
   }
 }
 
+/** The construct path with a hash of it: letters, digits and dashes, at least 8 characters (the hash). */
 function defaultImageName(scope: Construct): string {
-  const name = Names.uniqueResourceName(scope, { maxLength: AMI_LIMITS.imageNameMax, separator: '-' });
-  return name.length >= AMI_LIMITS.imageNameMin ? name : `ami-${name}`;
+  return Names.uniqueResourceName(scope, { maxLength: AMI_LIMITS.imageNameMax, separator: '-' });
 }
 
 function validateProps(props: AmiManagerProps): void {

@@ -105,6 +105,15 @@ describe('AmiManager: the custom resource', () => {
     expect(image.userData.render()).toContain('<powershell>');
   });
 
+  test('the default image name: the construct path and its hash, within EC2\'s limits even for a long path', () => {
+    const stack = new Stack(new App(), 'S'.repeat(100), { env: ENV });
+    new AmiManager(stack, 'G'.repeat(200), { instanceId: INSTANCE });
+    const name = resourceProperties(Template.fromStack(stack))[P.imageName] as string;
+    expect(name.length).toBeLessThanOrEqual(119);
+    expect(name.length).toBeGreaterThan(100);
+    expect(name).toMatch(/^S+-?G+-[0-9A-F]{8}$/);
+  });
+
   test('outputs: imageId is the physical id, snapshotIds and imageName come from the resource\'s data; Linux by default', () => {
     const { stack, ami } = build();
     const id = stack.getLogicalId(ami.resource.node.defaultChild as never);
@@ -133,7 +142,13 @@ describe('AmiManager: one provider per stack', () => {
     const template = Template.fromStack(stack);
     const ours = Object.values(template.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler' && f.Properties.Runtime === 'nodejs24.x');
     expect(ours).toHaveLength(1);
-    expect(ours[0].Properties).toMatchObject({ Architectures: ['arm64'], Timeout: 120, MemorySize: 512, TracingConfig: { Mode: 'Active' } });
+    expect(ours[0].Properties).toMatchObject({
+      Architectures: ['arm64'],
+      Timeout: 120,
+      MemorySize: 512,
+      TracingConfig: { Mode: 'Active' },
+      Description: 'cdk-fleet-janitor AmiManager: bakes AMIs for CloudFormation and deletes them with every snapshot',
+    });
     template.resourceCountIs('AWS::Lambda::Alias', 1);
     template.hasResourceProperties('AWS::Lambda::Alias', { Name: IS_COMPLETE_ALIAS });
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);

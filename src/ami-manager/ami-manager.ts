@@ -143,7 +143,8 @@ export class AmiManager extends FleetJanitorBase {
       properties: {
         [P.instanceId]: instanceId,
         [P.imageName]: imageName,
-        ...(props.description !== undefined ? { [P.description]: props.description } : {}),
+        // An unset description is left out of the template (CloudFormation properties drop undefined).
+        [P.description]: props.description,
         [P.reboot]: String(props.reboot ?? false),
         [P.tags]: props.tags ?? {},
         ...(props.deprecateAfter ? { [P.deprecateAfterSeconds]: envNumber(props.deprecateAfter.toSeconds()) } : {}),

@@ -154,6 +154,12 @@ describe('AmiManager: one provider per stack', () => {
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.resourceCountIs(AMI_RESOURCE_TYPE, 2);
     template.resourceCountIs('AWS::SNS::Topic', 2);
+    template.allResourcesProperties('AWS::SNS::Topic', { DisplayName: 'fleet-janitor AmiManager reports' });
+    // Each topic its own statements, with statement ids unique in the one policy.
+    const sids = handlerStatements(stack, template).map((st) => st.Sid);
+    expect(sids.filter((sid) => sid.startsWith('PublishReports') || sid.startsWith('EncryptReports')))
+      .toEqual(['PublishReports', 'EncryptReports', 'PublishReports2', 'EncryptReports2']);
+    expect(new Set(sids).size).toBe(sids.length);
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     expect(alarms).toHaveLength(2);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toHaveLength(2);
@@ -196,6 +202,21 @@ describe('AmiManager: one provider per stack', () => {
     expect(() => new AmiManager(stack, 'E', { instanceId: INSTANCE, vpc, securityGroups: [sg], vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }))
       .toThrow(/invalid vpcSubnets/);
     expect(() => new AmiManager(stack, 'F', { instanceId: INSTANCE, vpc, securityGroups: [sg] })).toThrow(/invalid vpcSubnets/);
+    expect(() => new AmiManager(stack, 'G', { instanceId: INSTANCE, vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }))
+      .toThrow(/invalid securityGroups/);
+    expect(() => new AmiManager(stack, 'H', {
+      instanceId: INSTANCE, vpc, securityGroups: [sg], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, onePerAz: true },
+    })).toThrow(/invalid vpcSubnets/);
+  });
+
+  test('lists: a prefix, or the same length with one item different, is not the same', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    const [a, b, c] = ['A', 'B', 'C'].map((id) => new ec2.SecurityGroup(stack, id, { vpc }));
+    new AmiManager(stack, 'First', { instanceId: INSTANCE, vpc, securityGroups: [a, b] });
+    expect(() => new AmiManager(stack, 'Prefix', { instanceId: INSTANCE, vpc, securityGroups: [a] })).toThrow(/invalid securityGroups/);
+    expect(() => new AmiManager(stack, 'OneDiffers', { instanceId: INSTANCE, vpc, securityGroups: [a, c] })).toThrow(/invalid securityGroups/);
+    expect(() => new AmiManager(stack, 'Same', { instanceId: INSTANCE, vpc, securityGroups: [a, b] })).not.toThrow();
   });
 
   test('the is-complete alias points at the current version, which is deleted once replaced', () => {

@@ -331,9 +331,10 @@ describe('AmiManager: validation before any resource', () => {
     ['a 120-character name', { imageName: 'a'.repeat(120) }, /must have 3 to 119 characters/],
     ['a name EC2 refuses', { imageName: 'web:golden' }, /invalid imageName \("web:golden"\): EC2 allows only letters/],
     ['a 256-character description', { description: 'd'.repeat(256) }, /invalid description .*at most 255 characters/],
-    ['a reserved tag key', { tags: { 'fleet-janitor:ami:stack-id': 'x' } }, /reserved for the ownership tags/],
-    ['an aws: tag key', { tags: { 'aws:x': 'y' } }, /reserved by AWS/],
-    ['47 tags', { tags: Object.fromEntries(Array.from({ length: 47 }, (_, i) => [`k${i}`, 'v'])) }, /at most 46 tags/],
+    ['a reserved tag key', { tags: { 'fleet-janitor:ami:stack-id': 'x' } }, /invalid tags \("fleet-janitor:ami:stack-id"\): keys starting with .* reserved for the ownership tags/],
+    ['an aws: tag key', { tags: { 'AWS:x': 'y' } }, /invalid tags \("AWS:x"\): keys starting with "aws:" are reserved by AWS/],
+    ['a 129-character tag key', { tags: { ['k'.repeat(129)]: 'v' } }, /invalid tags key .*1 to 128 characters/],
+    ['47 tags', { tags: Object.fromEntries(Array.from({ length: 47 }, (_, i) => [`k${i}`, 'v'])) }, /invalid tags \(47\): at most 46 tags/],
     ['deprecateAfter under a minute', { deprecateAfter: Duration.seconds(59) }, /invalid deprecateAfter .*at least 1 minute/],
     ['deprecateAfter over 10 years', { deprecateAfter: Duration.days(3_651) }, /invalid deprecateAfter .*at most 3650 days/],
     ['a timeout under 5 minutes', { timeout: Duration.minutes(4) }, /invalid timeout .*at least 5 minutes/],
@@ -354,6 +355,12 @@ describe('AmiManager: validation before any resource', () => {
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0 });
     const instance = new ec2.Instance(stack, 'Source', { vpc, instanceType: new ec2.InstanceType('t3.micro'), machineImage: ec2.MachineImage.latestAmazonLinux2023() });
     expect(() => new AmiManager(stack, 'Golden', { instance, instanceId: INSTANCE })).toThrow(/invalid instance \("TestStack\/Source"\): give exactly one/);
+  });
+
+  test('the limits themselves are accepted: a 3- and a 119-character name, 46 tags, "aws:" inside a key', () => {
+    for (const imageName of ['abc', 'n'.repeat(119)]) expect(() => new AmiManager(newStack(), 'Golden', { instanceId: INSTANCE, imageName })).not.toThrow();
+    const tags = { ...Object.fromEntries(Array.from({ length: 45 }, (_, i) => [`k${i}`, 'v'])), 'team-aws:owner': 'web' };
+    expect(() => new AmiManager(newStack(), 'Golden', { instanceId: INSTANCE, tags })).not.toThrow();
   });
 
   test('tokens are not validated at synth (the handler checks them)', () => {

@@ -13,3 +13,38 @@ export function instantRetry(attempts?: number) {
   const delays: number[] = [];
   return { delays, options: { attempts, sleep: async (ms: number) => { delays.push(ms); } } };
 }
+
+const ORIGINAL_ENV = process.env;
+
+/**
+ * A fresh copy of a handler module (its config, clients and telemetry live at module scope) under
+ * `baseEnv` with `overrides` applied (undefined removes a variable). The SDK modules given are the
+ * test file's own, so the aws-sdk-client-mock mocks made on them intercept the handler's clients.
+ * `afterLoad` runs inside the same module registry, to reach the module instances the handler uses.
+ */
+export function loadHandlerModule<T extends object>(options: {
+  readonly modulePath: string;
+  readonly baseEnv: Record<string, string>;
+  readonly overrides?: Record<string, string | undefined>;
+  readonly sdkModules: Record<string, unknown>;
+  readonly afterLoad?: () => void;
+}): T {
+  const next: Record<string, string | undefined> = { ...ORIGINAL_ENV, ...options.baseEnv };
+  for (const [k, v] of Object.entries(options.overrides ?? {})) {
+    if (v === undefined) delete next[k];
+    else next[k] = v;
+  }
+  process.env = next;
+  let mod: T | undefined;
+  jest.isolateModules(() => {
+    for (const [name, sdk] of Object.entries(options.sdkModules)) jest.doMock(name, () => sdk);
+    mod = jest.requireActual<T>(options.modulePath);
+    options.afterLoad?.();
+  });
+  return mod!;
+}
+
+/** Puts back the environment the test process started with (after `loadHandlerModule`). */
+export function restoreEnv(): void {
+  process.env = ORIGINAL_ENV;
+}

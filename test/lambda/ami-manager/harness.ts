@@ -31,7 +31,7 @@ import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { AMI_PROPERTIES as P, OWNERSHIP_TAGS } from '../../../src/ami-manager/contract';
-import { ec2Error } from '../helpers';
+import { ec2Error, loadHandlerModule, restoreEnv } from '../helpers';
 
 export type HandlerModule = typeof import('../../../lambda/ami-manager/index');
 
@@ -50,7 +50,6 @@ export const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:app-Am
 export const IS_COMPLETE_CONTEXT = { invokedFunctionArn: `${FUNCTION_ARN}:is-complete` };
 export const ON_EVENT_CONTEXT = { invokedFunctionArn: FUNCTION_ARN };
 
-const ORIGINAL_ENV = process.env;
 export const BASE_ENV: Record<string, string> = {
   AWS_REGION: REGION,
   AWS_ACCESS_KEY_ID: 'test',
@@ -67,23 +66,16 @@ export const lookupWaits: number[] = [];
 
 /** A fresh copy of the handler module (its clients and telemetry live at module scope). */
 export function loadModule(env: Record<string, string | undefined> = {}): HandlerModule {
-  const next: Record<string, string | undefined> = { ...ORIGINAL_ENV, ...BASE_ENV };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete next[k];
-    else next[k] = v;
-  }
-  process.env = next;
-  let mod: HandlerModule | undefined;
-  jest.isolateModules(() => {
-    jest.doMock('@aws-sdk/client-ec2', () => ec2Sdk);
-    jest.doMock('@aws-sdk/client-sns', () => snsSdk);
-    mod = jest.requireActual<HandlerModule>('../../../lambda/ami-manager/index');
+  return loadHandlerModule<HandlerModule>({
+    modulePath: require.resolve('../../../lambda/ami-manager/index'),
+    baseEnv: BASE_ENV,
+    overrides: env,
+    sdkModules: { '@aws-sdk/client-ec2': ec2Sdk, '@aws-sdk/client-sns': snsSdk },
     // The same module instance the handler uses: lookups of a duplicate-named image do not wait.
-    jest.requireActual<typeof import('../../../lambda/ami-manager/act')>('../../../lambda/ami-manager/act').setLookupWait(async (ms) => {
+    afterLoad: () => jest.requireActual<typeof import('../../../lambda/ami-manager/act')>('../../../lambda/ami-manager/act').setLookupWait(async (ms) => {
       lookupWaits.push(ms);
-    });
+    }),
   });
-  return mod!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +333,7 @@ export function installHandlerHarness(): void {
 
   afterEach(() => {
     consoleSpies.forEach((s) => s.mockRestore());
-    process.env = ORIGINAL_ENV;
+    restoreEnv();
     jest.useRealTimers();
     jest.restoreAllMocks();
   });

@@ -17,6 +17,7 @@ import * as snsSdk from '@aws-sdk/client-sns';
 import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { loadHandlerModule, restoreEnv } from '../helpers';
 
 type HandlerModule = typeof import('../../../lambda/packer-cleaner/index');
 export type Handler = HandlerModule['handler'];
@@ -29,7 +30,6 @@ export const HOUR = 3_600;
 export const DAY = 86_400;
 export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 
-const ORIGINAL_ENV = process.env;
 export const BASE_ENV: Record<string, string> = {
   AWS_REGION: 'eu-west-1',
   AWS_ACCESS_KEY_ID: 'test',
@@ -52,19 +52,12 @@ export const BASE_ENV: Record<string, string> = {
  * environment. The SDK modules are shared with this file so the mocks above intercept its clients.
  */
 export function loadHandler(env: Record<string, string | undefined> = {}): Handler {
-  const next: Record<string, string | undefined> = { ...ORIGINAL_ENV, ...BASE_ENV };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete next[k];
-    else next[k] = v;
-  }
-  process.env = next;
-  let mod: HandlerModule | undefined;
-  jest.isolateModules(() => {
-    jest.doMock('@aws-sdk/client-ec2', () => ec2Sdk);
-    jest.doMock('@aws-sdk/client-sns', () => snsSdk);
-    mod = jest.requireActual<HandlerModule>('../../../lambda/packer-cleaner/index');
-  });
-  return mod!.handler;
+  return loadHandlerModule<HandlerModule>({
+    modulePath: require.resolve('../../../lambda/packer-cleaner/index'),
+    baseEnv: BASE_ENV,
+    overrides: env,
+    sdkModules: { '@aws-sdk/client-ec2': ec2Sdk, '@aws-sdk/client-sns': snsSdk },
+  }).handler;
 }
 
 let counter = 0;
@@ -164,7 +157,7 @@ export function installHandlerHarness(): void {
 
   afterEach(() => {
     consoleSpies.forEach((s) => s.mockRestore());
-    process.env = ORIGINAL_ENV;
+    restoreEnv();
   });
 }
 

@@ -327,6 +327,9 @@ describe('AmiManager: validation before any resource', () => {
   const cases: Array<[string, Partial<AmiManagerProps>, RegExp]> = [
     ['neither instance nor instanceId', { instanceId: undefined }, /invalid instance .*give exactly one of instance and instanceId/],
     ['a malformed instance id', { instanceId: 'i-xyz' }, /invalid instanceId \("i-xyz"\): must be an EC2 instance id/],
+    // The pattern is anchored at both ends: a valid id inside a longer string is not one.
+    ['an id with a prefix', { instanceId: 'xi-0123456789abcdef0' }, /invalid instanceId \("xi-0123456789abcdef0"\)/],
+    ['an id of 18 hex digits', { instanceId: 'i-0123456789abcdef01' }, /invalid instanceId \("i-0123456789abcdef01"\)/],
     ['a 2-character name', { imageName: 'ab' }, /invalid imageName \("ab"\): must have 3 to 119 characters/],
     ['a 120-character name', { imageName: 'a'.repeat(120) }, /must have 3 to 119 characters/],
     ['a name EC2 refuses', { imageName: 'web:golden' }, /invalid imageName \("web:golden"\): EC2 allows only letters/],
@@ -340,6 +343,8 @@ describe('AmiManager: validation before any resource', () => {
     ['a timeout under 5 minutes', { timeout: Duration.minutes(4) }, /invalid timeout .*at least 5 minutes/],
     ['a timeout over an hour', { timeout: Duration.minutes(61) }, /invalid timeout .*at most 1 hour/],
     ['an 11-digit account', { shareWithAccounts: ['11111111111'] }, /invalid shareWithAccounts \("11111111111"\): an account id is 12 digits/],
+    ['a 13-digit account', { shareWithAccounts: ['1111111111112'] }, /invalid shareWithAccounts \("1111111111112"\): an account id is 12 digits/],
+    ['an account with a prefix', { shareWithAccounts: ['x111111111111'] }, /invalid shareWithAccounts \("x111111111111"\)/],
     ['101 accounts', { shareWithAccounts: Array.from({ length: 101 }, (_, i) => String(100_000_000_000 + i)) }, /at most 100 accounts/],
     ['RemovalPolicy.SNAPSHOT', { removalPolicy: RemovalPolicy.SNAPSHOT }, /must be RemovalPolicy.DESTROY or RemovalPolicy.RETAIN/],
     ['a 64 MiB function', { memorySize: 64 }, /invalid memorySize/],
@@ -355,6 +360,10 @@ describe('AmiManager: validation before any resource', () => {
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0 });
     const instance = new ec2.Instance(stack, 'Source', { vpc, instanceType: new ec2.InstanceType('t3.micro'), machineImage: ec2.MachineImage.latestAmazonLinux2023() });
     expect(() => new AmiManager(stack, 'Golden', { instance, instanceId: INSTANCE })).toThrow(/invalid instance \("TestStack\/Source"\): give exactly one/);
+  });
+
+  test('both instance id lengths EC2 has used are accepted: 8 and 17 hex digits', () => {
+    for (const instanceId of ['i-01234567', 'i-0123456789abcdef0']) expect(() => new AmiManager(newStack(), 'Golden', { instanceId })).not.toThrow();
   });
 
   test('the limits themselves are accepted: a 3- and a 119-character name, 46 tags, "aws:" inside a key', () => {

@@ -4,16 +4,14 @@
  * by `service:Operation`. Only the handler's requests go through the proxy; fixture setup talks to
  * moto directly.
  */
-import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { callTotals, withCountingEmulator } from './emulator';
 import { bundlePath } from './measure';
 import type { BenchScenario, EconomyBench } from './scenario';
 import { summarize, Summary, timeMs } from './util';
-import { startFaultProxy } from '../test/emulator/fault-proxy';
-import { emulatorClients } from '../test/emulator/fleet';
-import { EMULATOR_ACCOUNT, EMULATOR_REGION, startMoto } from '../test/emulator/moto';
+import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../test/emulator/moto';
 import { runBundle } from '../test/emulator/run-bundle';
 import { functionEnvironmentFromTemplate } from '../test/emulator/stack-env';
 
@@ -50,69 +48,59 @@ export async function measureEconomy(
   runsPerSize: number,
   log: (line: string) => void,
 ): Promise<EconomyResult> {
-  const moto = await startMoto();
-  try {
-    const proxy = await startFaultProxy({ target: moto.endpoint });
-    try {
-      const aws = emulatorClients(moto.endpoint);
-      const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: `bench-${scenario.bundle}` }));
-      const { env, timeoutSeconds } = synthesizeForEconomy(economy, TopicArn!);
-      const fixture = await economy.prepare(aws);
+  return withCountingEmulator(`bench-${scenario.bundle}`, async ({ proxy, aws, topicArn }) => {
+    const { env, timeoutSeconds } = synthesizeForEconomy(economy, topicArn);
+    const fixture = await economy.prepare(aws);
 
-      const sizes: EconomySize[] = [];
-      let created = 0;
-      for (const [index, n] of economy.matching.entries()) {
-        const setup = await timeMs(() => fixture.add(n - created, index === 0 ? economy.nonMatching : 0));
-        log(`  ${scenario.name}: fleet of ${n} matching among ${economy.nonMatching} non-matching ready (+${n - created} matching`
-          + `${index === 0 ? `, +${economy.nonMatching} non-matching` : ''} in ${(setup.ms / 1000).toFixed(1)} s)`);
-        created = n;
+    const sizes: EconomySize[] = [];
+    let created = 0;
+    for (const [index, n] of economy.matching.entries()) {
+      const setup = await timeMs(() => fixture.add(n - created, index === 0 ? economy.nonMatching : 0));
+      log(`  ${scenario.name}: fleet of ${n} matching among ${economy.nonMatching} non-matching ready (+${n - created} matching`
+        + `${index === 0 ? `, +${economy.nonMatching} non-matching` : ''} in ${(setup.ms / 1000).toFixed(1)} s)`);
+      created = n;
 
-        const wall: number[] = [];
-        const inProcess: number[] = [];
-        const restores: number[] = [];
-        const counts: Array<Record<string, number>> = [];
-        let failedCalls = 0;
-        for (let run = 0; run < runsPerSize; run++) {
-          proxy.reset();
-          const { ms, value: result } = await timeMs(() => runBundle({
-            bundlePath: bundlePath(scenario),
-            env,
-            event: economy.event,
-            endpoint: proxy.endpoint,
-            timeoutSeconds,
-            functionName: scenario.bundle,
-          }));
-          const problem = fixture.check(result, n);
-          if (problem) throw new Error(`${scenario.name}, ${n} matching, run ${run + 1}: ${problem}\nstderr:\n${result.stderr.slice(-4000)}`);
-          wall.push(ms);
-          inProcess.push(result.durationMs);
-          counts.push(proxy.counts());
-          if (run === 0) failedCalls = proxy.calls.filter((c) => c.status < 200 || c.status >= 300).length;
-          log(`  ${scenario.name}: ${n} matching, run ${run + 1}/${runsPerSize}: ${(ms / 1000).toFixed(2)} s, `
-            + `${Object.values(counts[run]).reduce((a, b) => a + b, 0)} requests`);
-          const isLast = run === runsPerSize - 1 && index === economy.matching.length - 1;
-          if (!isLast) restores.push((await timeMs(() => fixture.restore())).ms);
-        }
-        sizes.push({
-          matching: n,
-          nonMatching: economy.nonMatching,
-          setupMs: setup.ms,
-          calls: counts[0],
-          minimum: fixture.minimumCalls(n),
-          consistent: counts.every((c) => sameCounts(c, counts[0])),
-          failedCalls,
-          wallMs: summarize(wall),
-          inProcessMs: summarize(inProcess),
-          restoreMs: summarize(restores),
-        });
+      const wall: number[] = [];
+      const inProcess: number[] = [];
+      const restores: number[] = [];
+      const counts: Array<Record<string, number>> = [];
+      let failedCalls = 0;
+      for (let run = 0; run < runsPerSize; run++) {
+        proxy.reset();
+        const { ms, value: result } = await timeMs(() => runBundle({
+          bundlePath: bundlePath(scenario),
+          env,
+          event: economy.event,
+          endpoint: proxy.endpoint,
+          timeoutSeconds,
+          functionName: scenario.bundle,
+        }));
+        const problem = fixture.check(result, n);
+        if (problem) throw new Error(`${scenario.name}, ${n} matching, run ${run + 1}: ${problem}\nstderr:\n${result.stderr.slice(-4000)}`);
+        wall.push(ms);
+        inProcess.push(result.durationMs);
+        counts.push(proxy.counts());
+        if (run === 0) failedCalls = proxy.calls.filter((c) => c.status < 200 || c.status >= 300).length;
+        log(`  ${scenario.name}: ${n} matching, run ${run + 1}/${runsPerSize}: ${(ms / 1000).toFixed(2)} s, `
+          + `${Object.values(counts[run]).reduce((a, b) => a + b, 0)} requests`);
+        const isLast = run === runsPerSize - 1 && index === economy.matching.length - 1;
+        if (!isLast) restores.push((await timeMs(() => fixture.restore())).ms);
       }
-      return { sizes, runsPerSize, fleetDescription: economy.fleetDescription, minimumRationale: economy.minimumRationale };
-    } finally {
-      await proxy.stop();
+      sizes.push({
+        matching: n,
+        nonMatching: economy.nonMatching,
+        setupMs: setup.ms,
+        calls: counts[0],
+        minimum: fixture.minimumCalls(n),
+        consistent: counts.every((c) => sameCounts(c, counts[0])),
+        failedCalls,
+        wallMs: summarize(wall),
+        inProcessMs: summarize(inProcess),
+        restoreMs: summarize(restores),
+      });
     }
-  } finally {
-    await moto.stop();
-  }
+    return { sizes, runsPerSize, fleetDescription: economy.fleetDescription, minimumRationale: economy.minimumRationale };
+  });
 }
 
 /** The function's environment and timeout exactly as the construct deploys them, the topic pointing into moto. */
@@ -138,7 +126,5 @@ export function callRows(size: EconomySize): Array<{ operation: string; calls: n
 }
 
 export function totals(size: EconomySize): { calls: number; minimum: number; ratio: number } {
-  const calls = Object.values(size.calls).reduce((a, b) => a + b, 0);
-  const minimum = Object.values(size.minimum).reduce((a, b) => a + b, 0);
-  return { calls, minimum, ratio: calls / minimum };
+  return callTotals(size.calls, size.minimum);
 }

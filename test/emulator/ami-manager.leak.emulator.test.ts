@@ -5,7 +5,7 @@
  *
  * 200 seeded sequences of create / replace / in-place update / delete / failed create / retried
  * create run the shipped bundle against moto through the fault proxy, which throttles 30% of the
- * calls; some sequences also have one call fail once (refused before it reaches moto) or lose one
+ * calls and answers 5% with a plain HTTP 503; some sequences also have one call fail once (refused before it reaches moto) or lose one
  * response (the call is carried out, the handler gets a 500). Failed requests are handled the way
  * CloudFormation and the provider framework handle them: a failed onEvent Create is never followed
  * by a Delete the handler sees, a failed Update is rolled back, a failed Delete is retried.
@@ -32,6 +32,8 @@ jest.setTimeout(600_000);
 const SEQUENCES = 200;
 const SLOTS = 16;
 const THROTTLE_RATE = 0.3;
+/** Plain HTTP 503s without an error code, as a load balancer in front of an endpoint answers. */
+const UNAVAILABLE_RATE = 0.05;
 /** Operations a one-time fault may hit. */
 const ONCE_OPERATIONS = [
   'CreateImage', 'DescribeImages', 'DescribeSnapshots', 'DeregisterImage', 'DeleteSnapshot', 'CreateTags', 'DeleteTags',
@@ -69,12 +71,13 @@ afterAll(async () => {
 
 /** What one slot's proxies consult: the running sequence's PRNG and its armed one-time faults. */
 interface FaultState {
-  throttle: () => boolean;
+  /** The running sequence's draws for random faults (throttle, unavailable). */
+  random: () => number;
   refuseOnce?: string;
   loseOnce?: string;
 }
 
-/** The fault proxy, deciding throttles with the running sequence's PRNG and refusing one call once. */
+/** The fault proxy, drawing throttles and 503s from the running sequence's PRNG and refusing one call once. */
 async function slotFaultProxy(target: string, state: FaultState): Promise<FaultProxy> {
   const rules = ONCE_OPERATIONS.map((operation) => ({
     operation,
@@ -88,7 +91,7 @@ async function slotFaultProxy(target: string, state: FaultState): Promise<FaultP
       return operation;
     },
   }));
-  return startFaultProxy({ target, throttleRate: 1, faultOperations: () => state.throttle(), rules });
+  return startFaultProxy({ target, throttleRate: THROTTLE_RATE, unavailableRate: UNAVAILABLE_RATE, random: () => state.random(), rules });
 }
 
 /** Forwards everything; while armed, one successful response of the operation is replaced by a 500 (the call was carried out). */
@@ -144,7 +147,8 @@ interface Slot {
 }
 
 async function startSlot(): Promise<Slot> {
-  const state: FaultState = { throttle: () => false };
+  // No random faults until a sequence installs its PRNG (a draw of 1 is never under a rate).
+  const state: FaultState = { random: () => 1 };
   const faults = await slotFaultProxy(moto.endpoint, state);
   closers.push(() => faults.stop());
   const lossy = await lossyProxy(faults.endpoint, state);
@@ -186,7 +190,7 @@ async function runSequence(seed: number, slot: Slot, base: { destroy: Properties
   let defining: Record<string, unknown> = {};
   let mutable: Record<string, unknown> = {};
 
-  slot.state.throttle = () => faultRandom() < THROTTLE_RATE;
+  slot.state.random = faultRandom;
   slot.state.refuseOnce = undefined;
   slot.state.loseOnce = undefined;
   const oneFaultAtStep = random() < 0.6 ? Math.floor(random() * 4) : -1;
@@ -341,6 +345,7 @@ test(`${SEQUENCES} random sequences under throttling and one-time faults leave n
   const injected = slots.flatMap((slot) => slot.faults.calls.filter((c) => c.injected));
   const stats = {
     throttled: injected.filter((c) => c.injected === 'throttle').length,
+    unavailable: injected.filter((c) => c.injected === 'unavailable').length,
     refused: injected.filter((c) => c.injected === 'rule').length,
     lost: slots.reduce((n, slot) => n + slot.lost.length, 0),
     forwarded: slots.reduce((n, slot) => n + slot.faults.forwarded().length, 0),
@@ -361,7 +366,9 @@ test(`${SEQUENCES} random sequences under throttling and one-time faults leave n
   // The property is not vacuous: sequences did keep images, and the faults did hit.
   if (!only) {
     expect(retainedTotal).toBeGreaterThan(0);
-    expect(stats.throttled / (stats.throttled + stats.forwarded)).toBeGreaterThan(0.2);
+    const requests = stats.throttled + stats.unavailable + stats.forwarded;
+    expect(stats.throttled / requests).toBeGreaterThan(0.2);
+    expect(stats.unavailable / requests).toBeGreaterThan(0.02);
     expect(stats.refused).toBeGreaterThan(10);
     expect(stats.lost).toBeGreaterThan(10);
     for (const op of ['create', 'retriedCreate', 'failedCreate', 'replace', 'inPlace', 'delete']) expect(opCount(op)).toBeGreaterThan(10);
@@ -378,7 +385,7 @@ describe('single scenarios (one slot, no throttling)', () => {
     props = synthesizedProperties({ instanceId: goodInstance, imageName: 'pinned', timeout: Duration.minutes(30) }, topicArn);
   });
   beforeEach(() => {
-    slot.state.throttle = () => false;
+    slot.state.random = () => 1;
     slot.state.refuseOnce = undefined;
     slot.state.loseOnce = undefined;
   });

@@ -35,6 +35,12 @@ export interface FaultProxyOptions {
   readonly target: string;
   /** @default 1 */
   readonly seed?: number;
+  /**
+   * Where the draws come from instead of the proxy's own PRNG: a test running many seeded sequences
+   * through one proxy gives each sequence its own, so a sequence rerun alone sees the same faults.
+   * @default a mulberry32 PRNG seeded with `seed`
+   */
+  readonly random?: () => number;
   /** Share of eligible requests answered with a throttling error, 0..1. @default 0 */
   readonly throttleRate?: number;
   /** Share of eligible requests answered with a plain HTTP 503, 0..1. @default 0 */
@@ -86,7 +92,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   if (throttleRate + unavailableRate > 1) throw new Error('fault proxy: throttleRate + unavailableRate must not exceed 1');
   const rules = [...(opts.rules ?? [])];
   const eligible = opts.faultOperations ?? (() => true);
-  const random = mulberry32(opts.seed ?? 1);
+  const random = opts.random ?? mulberry32(opts.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const calls: CallRecord[] = [];
   let requestCounter = 0;

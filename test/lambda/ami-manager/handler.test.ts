@@ -147,7 +147,8 @@ describe('Create', () => {
     ec2Mock.on(CreateImageCommand).rejects(ec2Error('InvalidAMIName.Duplicate', 400, 'AMI name is already in use'));
     ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
     lookupWaits.length = 0;
-    await expect(onEvent(createEvent())).rejects.toThrow('AMI name is already in use');
+    // The original error itself: the lookups answered, so there is no lookup failure to report.
+    await expect(onEvent(createEvent())).rejects.toMatchObject({ name: 'InvalidAMIName.Duplicate', message: 'AMI name is already in use' });
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 4);
     expect(lookupWaits).toEqual([1_000, 2_000, 3_000]);
   });
@@ -185,7 +186,7 @@ describe('Create', () => {
     const event = createEvent();
     serveImages([ownImage('another-request', props(), { name: imageNameFor({ imageName: 'web-server' }, event.RequestId) })]);
     ec2Mock.on(CreateImageCommand).rejects(ec2Error('InvalidAMIName.Duplicate', 400, 'AMI name is already in use'));
-    await expect(onEvent(event)).rejects.toThrow('AMI name is already in use');
+    await expect(onEvent(event)).rejects.toMatchObject({ name: 'InvalidAMIName.Duplicate', message: 'AMI name is already in use' });
     expect(ec2Mock).toHaveReceivedCommandTimes(CreateImageCommand, 1);
   });
 
@@ -204,6 +205,19 @@ describe('Create', () => {
 
 describe('isComplete', () => {
   beforeEach(() => freezeClock(NOW));
+
+  test('no PhysicalResourceId (an envelope the framework never sends): refused before any call', async () => {
+    await expect(isComplete(createEvent())).rejects.toThrow('PhysicalResourceId is required for isComplete (the image id onEvent returned), got nothing');
+    expect(ec2Mock.calls()).toHaveLength(0);
+  });
+
+  test('available, and EC2 gives no name: ImageName is empty, not missing', async () => {
+    const event = createEvent();
+    const image = ownImage(event.RequestId, props());
+    delete image.Name;
+    serveImages([image]);
+    expect(await isComplete(completeEvent(event, image.ImageId!))).toEqual({ IsComplete: true, Data: { ImageId: image.ImageId, ImageName: '', SnapshotIds: snapshotsOf(image).join(',') } });
+  });
 
   test('pending: not complete, no report, no change', async () => {
     const event = createEvent();
@@ -247,7 +261,7 @@ describe('isComplete', () => {
     expect(report.Message).toContain(`- image ${image.ImageId}  name=${image.Name}  action=CREATE  result=DONE  (available with 3 snapshot(s))`);
     expect(report.Message).toContain('action=DEPRECATE  result=DONE  (deprecated from 2025-06-02T11:50:00.000Z)');
     expect(report.Message).toContain(`action=SHARE  result=DONE  (shared with ${accounts.join(', ')} (image and 3 snapshot(s)))`);
-    expect(report.Message).toContain(`- instance ${INSTANCE_ID}    action=STOP  result=DONE`);
+    expect(report.Message).toContain(`- instance ${INSTANCE_ID}    action=STOP  result=DONE  (source of ${image.ImageId}, stopped once the image was available)`);
   });
 
   test('available with nothing configured: no EC2 write, one report, SnapshotIds comma-joined', async () => {
@@ -280,6 +294,16 @@ describe('isComplete', () => {
     const at = ec2Mock.commandCalls(EnableImageDeprecationCommand)[0].args[0].input.DeprecateAt!;
     expect(at.getTime()).toBeGreaterThan(NOW.getTime());
     expect(at).toEqual(new Date('2025-06-01T12:01:00Z'));
+  });
+
+  test('a deprecation time exactly now becomes the next minute (EC2 refuses the present as well as the past)', async () => {
+    freezeClock(new Date('2025-06-01T12:00:00.000Z'));
+    const properties = props({ DeprecateAfterSeconds: '60' });
+    const event = createEvent(properties);
+    const image = ownImage(event.RequestId, properties, { created: '2025-06-01T11:59:00.000Z' });
+    serveImages([image]);
+    await isComplete(completeEvent(event, image.ImageId!));
+    expect(ec2Mock).toHaveReceivedCommandWith(EnableImageDeprecationCommand, { ImageId: image.ImageId, DeprecateAt: new Date('2025-06-01T12:01:00Z') });
   });
 
   test('no creation date from EC2: deprecation counts from now', async () => {
@@ -530,6 +554,19 @@ describe('Update', () => {
     expect(ec2Mock).not.toHaveReceivedCommand(CreateImageCommand);
   });
 
+  test.each([
+    ['no launch permissions at all', {}],
+    ['only a public (group) permission, which is no account', { LaunchPermissions: [{ Group: 'all' as const }] }],
+  ])('an image handed back with %s: no account is unshared', async (_name, attribute) => {
+    const kept = ownImage('create-request', props());
+    const replacement = ownImage('update-request', props({ Description: 'v2' }));
+    serveImages([kept, replacement]);
+    ec2Mock.on(DescribeImageAttributeCommand).resolves(attribute);
+    expect(await onEvent(updateEvent(replacement.ImageId!, props({ Description: 'v2' }), props()))).toEqual(inPlaceResult(kept));
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImageAttributeCommand, { ImageId: kept.ImageId, Attribute: 'launchPermission' });
+    expect(ec2Writes()).toEqual([]);
+  });
+
   test('an image handed back that is still pending: its id only, nothing changed yet', async () => {
     const wanted = props();
     const pending = ownImage('create-request', wanted, { state: 'pending' });
@@ -555,7 +592,7 @@ describe('Update', () => {
   });
 
   test('tags: changed and new ones set on the image and every snapshot, removed ones deleted; nothing else', async () => {
-    const before = props({ Tags: { team: 'platform', env: 'dev', drop: 'me' } });
+    const before = props({ Tags: { team: 'platform', env: 'dev', drop: 'me', old: 'x' } });
     const after = props({ Tags: { team: 'platform', env: 'prod', cost: 'c1' } });
     const image = current(before);
     serveImages([image]);
@@ -565,9 +602,12 @@ describe('Update', () => {
 
     expect(ec2Writes()).toEqual([
       ['CreateTagsCommand', { Resources: resources, Tags: [{ Key: 'env', Value: 'prod' }, { Key: 'cost', Value: 'c1' }] }],
-      ['DeleteTagsCommand', { Resources: resources, Tags: [{ Key: 'drop' }] }],
+      ['DeleteTagsCommand', { Resources: resources, Tags: [{ Key: 'drop' }, { Key: 'old' }] }],
     ]);
-    expect(publishedReport().Subject).toBe('[fleet-janitor] AmiManager: 2 done');
+    const report = publishedReport();
+    expect(report.Subject).toBe('[fleet-janitor] AmiManager: 2 done');
+    expect(report.Message).toContain(`- image ${image.ImageId}  name=${image.Name}  action=TAG  result=DONE  (set env, cost on the image and 1 snapshot(s))`);
+    expect(report.Message).toContain(`- image ${image.ImageId}  name=${image.Name}  action=UNTAG  result=DONE  (removed drop, old from the image and its snapshots)`);
   });
 
   test('deprecation set: from the image\'s creation; cleared: DisableImageDeprecation', async () => {
@@ -579,8 +619,10 @@ describe('Update', () => {
     expect(ec2Writes()).toEqual([['EnableImageDeprecationCommand', { ImageId: image.ImageId, DeprecateAt: new Date('2025-06-01T13:00:00Z') }]]);
 
     ec2Mock.resetHistory();
+    snsMock.resetHistory();
     await onEvent(updateEvent(image.ImageId!, props({ DeprecateAfterSeconds: '10800' }), props()));
     expect(ec2Writes()).toEqual([['DisableImageDeprecationCommand', { ImageId: image.ImageId }]]);
+    expect(publishedReport().Message).toContain(`- image ${image.ImageId}  name=${image.Name}  action=UNDEPRECATE  result=DONE  (deprecation cancelled)`);
   });
 
   test('deprecation changed to a time still ahead', async () => {
@@ -826,6 +868,34 @@ describe('Delete', () => {
     ]);
   });
 
+  test('a failed image that names some snapshots in its mappings: all of them are found by the request tag, not by the mappings', async () => {
+    const named = ec2Snapshot(nextSnapshotId(), ownershipTags({ requestId: 'create-request' }), '');
+    const unnamed = ec2Snapshot(nextSnapshotId(), ownershipTags({ requestId: 'create-request' }), '');
+    const image = ownImage('create-request', props(), { state: 'failed', snapshots: [named.SnapshotId!] });
+    serveImages([image]);
+    const requests = serveSnapshots([named, unnamed]);
+    await onEvent(deleteEvent(image.ImageId!));
+    expect(requests[0].Filters).toContainEqual({ Name: `tag:${OWNERSHIP_TAGS.requestId}`, Values: ['create-request'] });
+    expect(ec2Writes().filter(([name]) => name === 'DeleteSnapshotCommand')).toEqual([
+      ['DeleteSnapshotCommand', { SnapshotId: named.SnapshotId }],
+      ['DeleteSnapshotCommand', { SnapshotId: unnamed.SnapshotId }],
+    ]);
+  });
+
+  test('an available image with no snapshot in its mappings (instance store only): leftovers are found by the request tag', async () => {
+    const image = ownImage('create-request', props(), { snapshots: [] });
+    const orphan = ec2Snapshot(nextSnapshotId(), ownershipTags({ requestId: 'create-request' }), '');
+    serveImages([image]);
+    const requests = serveSnapshots([orphan]);
+    await onEvent(deleteEvent(image.ImageId!));
+    expect(requests).toHaveLength(1);
+    expect(requests[0].Filters).toContainEqual({ Name: `tag:${OWNERSHIP_TAGS.requestId}`, Values: ['create-request'] });
+    expect(ec2Writes()).toEqual([
+      ['DeregisterImageCommand', { ImageId: image.ImageId, DeleteAssociatedSnapshots: true }],
+      ['DeleteSnapshotCommand', { SnapshotId: orphan.SnapshotId }],
+    ]);
+  });
+
   test('an image of another owner: nothing deleted, reported as kept', async () => {
     const image = ec2Image({ tags: ownershipTags({ stackId: OTHER_STACK_ID }) });
     serveImages([image]);
@@ -861,11 +931,11 @@ describe('Delete', () => {
     });
   });
 
-  test('deregistered already by an earlier attempt (InvalidAMIID.NotFound on DeregisterImage): fine', async () => {
+  test.each(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'])('deregistered already by an earlier attempt (%s on DeregisterImage): fine', async (code) => {
     const { image } = deployed(1);
     serveImages([image]);
     serveSnapshots([]);
-    ec2Mock.on(DeregisterImageCommand).rejects(ec2Error('InvalidAMIID.NotFound', 400, 'gone'));
+    ec2Mock.on(DeregisterImageCommand).rejects(ec2Error(code, 400, 'gone'));
     await expect(onEvent(deleteEvent(image.ImageId!))).resolves.toEqual({ PhysicalResourceId: image.ImageId });
   });
 

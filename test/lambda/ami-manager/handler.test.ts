@@ -219,6 +219,13 @@ describe('isComplete', () => {
     expect(await isComplete(completeEvent(event, image.ImageId!))).toEqual({ IsComplete: true, Data: { ImageId: image.ImageId, ImageName: '', SnapshotIds: snapshotsOf(image).join(',') } });
   });
 
+  test('an image of an earlier request that is still pending is not complete (only an available one is)', async () => {
+    const event = createEvent();
+    const image = ownImage('an-earlier-request', props(), { state: 'pending', created: new Date(NOW.getTime() - 60_000) });
+    serveImages([image]);
+    expect(await isComplete(completeEvent(event, image.ImageId!))).toEqual({ IsComplete: false });
+  });
+
   test('pending: not complete, no report, no change', async () => {
     const event = createEvent();
     const image = ownImage(event.RequestId, props(), { state: 'pending', created: new Date(NOW.getTime() - 120_000) });
@@ -524,6 +531,30 @@ describe('Update', () => {
 
     expect(result).toEqual(inPlaceResult(kept));
     expect(ec2Writes()).toEqual([]);
+    // Nothing to bring up to date: nothing to report either.
+    expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
+    expect(logLines('info').find((l) => l.message === 'an image with these properties exists: handing it back'))
+      .toMatchObject({ imageId: kept.ImageId, state: 'available' });
+  });
+
+  test('an image handed back already deprecated at the requested time: left as it is', async () => {
+    freezeClock(NOW);
+    const wanted = props({ DeprecateAfterSeconds: '86400' });
+    const kept = { ...ownImage('create-request', wanted, { created: '2025-06-01T06:00:00.000Z' }), DeprecationTime: '2025-06-02T06:00:00.000Z' };
+    const replacement = ownImage('update-request', props({ Description: 'v2', DeprecateAfterSeconds: '86400' }));
+    serveImages([kept, replacement]);
+    expect(await onEvent(updateEvent(replacement.ImageId!, props({ Description: 'v2', DeprecateAfterSeconds: '86400' }), wanted))).toEqual(inPlaceResult(kept));
+    expect(ec2Writes()).toEqual([]);
+  });
+
+  test('an image handed back deprecated at another time than requested: deprecated again at the requested time', async () => {
+    freezeClock(NOW);
+    const wanted = props({ DeprecateAfterSeconds: '86400' });
+    const kept = { ...ownImage('create-request', wanted, { created: '2025-06-01T06:00:00.000Z' }), DeprecationTime: '2025-06-05T06:00:00.000Z' };
+    const replacement = ownImage('update-request', props({ Description: 'v2', DeprecateAfterSeconds: '86400' }));
+    serveImages([kept, replacement]);
+    await onEvent(updateEvent(replacement.ImageId!, props({ Description: 'v2', DeprecateAfterSeconds: '86400' }), wanted));
+    expect(ec2Writes()).toEqual([['EnableImageDeprecationCommand', { ImageId: kept.ImageId, DeprecateAt: new Date('2025-06-02T06:00:00.000Z') }]]);
   });
 
   test('an image handed back is brought to the requested tags, sharing and deprecation (its own state read from EC2)', async () => {
@@ -707,6 +738,16 @@ describe('Update', () => {
     ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0eeeeeeeeeeeeeee4' });
     expect(await onEvent(updateEvent('ami-0fffffffffffffff1', props(), props({ Tags: { x: 'y' } })))).toEqual({ PhysicalResourceId: 'ami-0eeeeeeeeeeeeeee4' });
     expect(ec2Writes().map(([name]) => name)).toEqual(['CreateImageCommand']);
+    expect(logLines('info').find((l) => l.message === 'image started')).toMatchObject({ why: 'replace: ami-0fffffffffffffff1 no longer exists' });
+  });
+
+  test('the log says why an image is baked: every defining property that changed', async () => {
+    const image = current();
+    serveImages([image]);
+    ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0eeeeeeeeeeeeeee5' });
+    await onEvent(updateEvent(image.ImageId!, props(), props({ ImageName: 'api-server', Description: 'v2' })));
+    expect(logLines('info').find((l) => l.message === 'image started'))
+      .toMatchObject({ imageId: 'ami-0eeeeeeeeeeeeeee5', instanceId: INSTANCE_ID, why: 'replace: imageName, description changed' });
   });
 
   test.each([
@@ -905,10 +946,12 @@ describe('Delete', () => {
     expect(publishedReport().Message).toContain('action=DEREGISTER  result=KEPT  (the image does not carry this resource\'s ownership tags, so it is not deleted)');
   });
 
-  test.each(['RequestId-6f1c2a70', 'ami-XYZ', 'snap-0123456789abcdef0', 'ami-'])('a physical id that is no image id (%s, a create that failed early): nothing', async (physicalId) => {
+  test.each(['RequestId-6f1c2a70', 'ami-XYZ', 'snap-0123456789abcdef0', 'ami-', 'xami-0123456789abcdef0', 'ami-0123456789abcdef0-old'])(
+    'a physical id that is no image id (%s, a create that failed early): nothing', async (physicalId) => {
     expect(await onEvent(deleteEvent(physicalId))).toEqual({ PhysicalResourceId: physicalId });
     expect(ec2Mock.calls()).toHaveLength(0);
     expect(snsMock.calls()).toHaveLength(0);
+    expect(logLines('info').find((l) => l.message === 'no image was ever created for this resource; nothing to delete')).toMatchObject({ physicalResourceId: physicalId });
   });
 
   test('a malformed RemovalPolicy (and other broken properties) on delete: destroy', async () => {
@@ -1004,6 +1047,23 @@ describe('Delete', () => {
 });
 
 describe('report and metrics', () => {
+  test('both clients say who is calling: cdk-fleet-janitor/ami-manager in the user agent (CloudTrail\'s userAgent)', async () => {
+    serveImages([]);
+    await isComplete(completeEvent(createEvent(), 'ami-0aaaaaaaaaaaaaaa1'));
+    const clientOf = (mock: typeof ec2Mock | typeof snsMock) => mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } };
+    expect(clientOf(ec2Mock).config.customUserAgent).toEqual([['cdk-fleet-janitor/ami-manager']]);
+  });
+
+  test('every onEvent logs the request it got', async () => {
+    serveImages([]);
+    const event = deleteEvent('ami-0123456789abcdef0', props({ RemovalPolicy: 'retain' }));
+    await onEvent(event);
+    expect(logLines('info').find((l) => l.message === 'event'))
+      .toMatchObject({ requestType: 'Delete', logicalResourceId: LOGICAL_ID, physicalResourceId: 'ami-0123456789abcdef0' });
+    const clientOf = (mock: typeof snsMock) => mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } };
+    expect(clientOf(snsMock).config.customUserAgent).toEqual([['cdk-fleet-janitor/ami-manager']]);
+  });
+
   test('EMF: one record per report, service AmiManager and the FunctionName dimension', async () => {
     const event = createEvent();
     const image = ownImage(event.RequestId);

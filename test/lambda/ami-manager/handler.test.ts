@@ -948,11 +948,11 @@ describe('Delete', () => {
 
   test.each(['RequestId-6f1c2a70', 'ami-XYZ', 'snap-0123456789abcdef0', 'ami-', 'xami-0123456789abcdef0', 'ami-0123456789abcdef0-old'])(
     'a physical id that is no image id (%s, a create that failed early): nothing', async (physicalId) => {
-    expect(await onEvent(deleteEvent(physicalId))).toEqual({ PhysicalResourceId: physicalId });
-    expect(ec2Mock.calls()).toHaveLength(0);
-    expect(snsMock.calls()).toHaveLength(0);
-    expect(logLines('info').find((l) => l.message === 'no image was ever created for this resource; nothing to delete')).toMatchObject({ physicalResourceId: physicalId });
-  });
+      expect(await onEvent(deleteEvent(physicalId))).toEqual({ PhysicalResourceId: physicalId });
+      expect(ec2Mock.calls()).toHaveLength(0);
+      expect(snsMock.calls()).toHaveLength(0);
+      expect(logLines('info').find((l) => l.message === 'no image was ever created for this resource; nothing to delete')).toMatchObject({ physicalResourceId: physicalId });
+    });
 
   test('a malformed RemovalPolicy (and other broken properties) on delete: destroy', async () => {
     const { image } = deployed(1);

@@ -181,6 +181,13 @@ describe('parseSpec: the properties the construct writes, as CloudFormation deli
     test.each([undefined, '', 'arn:aws:sqs:eu-west-1:111122223333:q', 'arn:aws:sns:eu-west-1:1111:t', 'arn:aws:sns:eu-west-1:111122223333:a b'])('%j is rejected', (arn) => {
       rejects({ TopicArn: arn }, 'ResourceProperties.TopicArn must be an SNS topic ARN');
     });
+    test('a well-formed value of 2,048 characters is accepted, one of 2,049 is not', () => {
+      // The region part of the pattern has no length of its own: only the 2,048-character cap stops it.
+      const arnOfLength = (n: number) => `arn:aws:sns:${'a'.repeat(n - 27)}:111122223333:t`;
+      expect(arnOfLength(2_048)).toHaveLength(2_048);
+      expect(spec({ TopicArn: arnOfLength(2_048) }).topicArn).toBe(arnOfLength(2_048));
+      rejects({ TopicArn: arnOfLength(2_049) }, 'ResourceProperties.TopicArn must be an SNS topic ARN');
+    });
   });
 
   test('a huge value is echoed cut to 80 characters', () => {
@@ -272,6 +279,26 @@ describe('parseResourceEvent: the request envelope', () => {
     expect(() => parseResourceEvent(createEvent(props(), { ResourceProperties: value as never }))).toThrow('ResourceProperties must be a JSON object');
   });
 
+  test('the image onEvent reported as finished is read from Data.ImageId when it is an AMI id', () => {
+    const finished = (data: unknown) => parseResourceEvent({ ...createEvent(props(), { PhysicalResourceId: 'ami-0123456789abcdef0' }), Data: data }).finishedImageId;
+    expect(finished({ ImageId: 'ami-0123456789abcdef0', ImageName: 'web-server' })).toBe('ami-0123456789abcdef0');
+    expect(finished({ ImageId: 'ami-01234567' })).toBe('ami-01234567');
+    expect(finished(undefined)).toBeUndefined();
+    expect(finished({})).toBeUndefined();
+  });
+
+  test.each([
+    ['not an AMI id', 'web-server'],
+    ['text before the id', 'xami-0123456789abcdef0'],
+    ['text after the id', 'ami-0123456789abcdef0x'],
+    ['18 hex digits', 'ami-0123456789abcdef01'],
+    ['a list holding an AMI id', ['ami-0123456789abcdef0']],
+    ['a number', 1234],
+  ])('Data.ImageId that is %s is no finished image', (_, imageId) => {
+    const event = { ...createEvent(props(), { PhysicalResourceId: 'ami-0123456789abcdef0' }), Data: { ImageId: imageId } };
+    expect(parseResourceEvent(event).finishedImageId).toBeUndefined();
+  });
+
   test('an Update needs OldResourceProperties as an object; other requests do not read them', () => {
     expect(() => parseResourceEvent(updateEvent('ami-0123', props(), props(), { OldResourceProperties: undefined }))).toThrow('OldResourceProperties must be a JSON object');
     expect(() => parseResourceEvent(updateEvent('ami-0123', props(), props(), { OldResourceProperties: [] as never }))).toThrow('OldResourceProperties must be a JSON object');
@@ -293,5 +320,6 @@ describe('parseDeleteSpec: a Delete reads only what it needs, leniently', () => 
     expect(parseDeleteSpec({ InstanceId: 5, Tags: 'junk', RemovalPolicy: 'retain', TopicArn: 'not-an-arn' })).toEqual({ removalPolicy: 'retain', topicArn: undefined });
     expect(parseDeleteSpec({})).toEqual({ removalPolicy: 'destroy', topicArn: undefined });
     expect(parseDeleteSpec({ TopicArn: 42 })).toEqual({ removalPolicy: 'destroy', topicArn: undefined });
+    expect(parseDeleteSpec({ TopicArn: [TOPIC_ARN] })).toEqual({ removalPolicy: 'destroy', topicArn: undefined });
   });
 });

@@ -25,6 +25,11 @@ test('an image without block device mappings has no snapshots; a mapping without
   expect((await describeImage(ec2, 'ami-01234567'))!.snapshotIds).toEqual([]);
 });
 
+test.each(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed'])('DescribeImages refusing the id with %s: not found', async (code) => {
+  ec2Mock.on(DescribeImagesCommand).rejects(ec2Error(code, 400));
+  expect(await describeImage(ec2, 'ami-01234567')).toBeUndefined();
+});
+
 test('DescribeImages answering without the image, or without a list: not found', async () => {
   ec2Mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-0other000' }] });
   expect(await describeImage(ec2, 'ami-01234567')).toBeUndefined();

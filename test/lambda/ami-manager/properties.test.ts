@@ -108,7 +108,7 @@ describe('parseSpec: the properties the construct writes, as CloudFormation deli
     test.each([['300', 300], ['3600', 3_600], ['0300', 300], [900, 900]])('%j is %d', (value, expected) => {
       expect(spec({ TimeoutSeconds: value }).timeoutSeconds).toBe(expected);
     });
-    test.each(['299', '3601', '1800.5', '1e3', '-600', ' 600', '', 'abc', 600.5, undefined, null])('%j is rejected', (value) => {
+    test.each(['299', '3601', '1800.5', '1e3', '-600', ' 600', '', 'abc', 600.5, undefined, null, ['600']])('%j is rejected', (value) => {
       rejects({ TimeoutSeconds: value }, 'ResourceProperties.TimeoutSeconds must be an integer from 300 to 3600');
     });
   });
@@ -129,6 +129,9 @@ describe('parseSpec: the properties the construct writes, as CloudFormation deli
       const tags = Object.fromEntries(Array.from({ length: 46 }, (_, i) => [`k${i}`, `v${i}`]));
       expect(Object.keys(spec({ Tags: tags }).tags)).toHaveLength(46);
       rejects({ Tags: { ...tags, k46: 'v' } }, 'ResourceProperties.Tags has 47 tags; at most 46');
+    });
+    test('"aws:" inside a key is not a prefix: accepted', () => {
+      expect(spec({ Tags: { 'team-aws:owner': 'web' } }).tags).toEqual({ 'team-aws:owner': 'web' });
     });
     test('keys of 1 and 128 characters and values of 0 and 256 characters are accepted', () => {
       const tags = { a: '', ['k'.repeat(128)]: 'v'.repeat(256) };
@@ -190,6 +193,21 @@ describe('parseSpec: the properties the construct writes, as CloudFormation deli
     });
   });
 
+  test('a missing value is echoed as "nothing"; one of exactly 80 characters whole', () => {
+    const messageOf = (overrides: Record<string, unknown>) => {
+      try {
+        spec(overrides);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    };
+    expect(messageOf({ InstanceId: undefined })).toMatch(/InstanceId must be .*, got nothing\./);
+    const id = 'i-'.padEnd(78, 'x');
+    expect(JSON.stringify(id)).toHaveLength(80);
+    expect(messageOf({ InstanceId: id })).toContain(`got ${JSON.stringify(id)}.`);
+  });
+
   test('a huge value is echoed cut to 80 characters', () => {
     let message = '';
     try {
@@ -244,6 +262,7 @@ describe('parseResourceEvent: the request envelope', () => {
     ['StackId', 'arn:aws:cloudformation:eu-west-1:111122223333:stack/app', 'StackId must be a CloudFormation stack ARN'],
     ['StackId', STACK_ID.replace('111122223333', '1111'), 'StackId must be a CloudFormation stack ARN'],
     ['StackId', `${STACK_ID}\n`, 'StackId must be a CloudFormation stack ARN'],
+    ['StackId', `x${STACK_ID}`, 'StackId must be a CloudFormation stack ARN'],
     ['RequestId', '', 'RequestId must be a request id such as a UUID'],
     ['RequestId', 'a'.repeat(129), 'RequestId must be a request id such as a UUID'],
     ['RequestId', 'abc/def', 'RequestId must be a request id such as a UUID'],

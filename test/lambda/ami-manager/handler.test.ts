@@ -82,6 +82,7 @@ describe('Create', () => {
     });
     expect(input.Name).toMatch(/^web-server-[0-9a-f]{8}$/);
     expect(snsMock.calls()).toHaveLength(0);
+    expect(logLines('info').find((l) => l.message === 'image started')).toMatchObject({ imageId: 'ami-0aaaaaaaaaaaaaaa1', why: 'create' });
   });
 
   test('Reboot "true" is NoReboot false; the description is passed on', async () => {

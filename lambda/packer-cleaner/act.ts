@@ -1,18 +1,9 @@
-import {
-  DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand,
-  EC2Client,
-  InstanceStateChange,
-  StopInstancesCommand,
-  TerminateInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { Plan, PlanItem } from './decide';
 import { actInBatches, CallOutcome, ItemResult, sdkAttempts } from '../shared/batch';
 import { errorCode as codeOf } from '../shared/errors';
+import { INSTANCE_BATCH_MAX, INSTANCE_GONE, instanceStateCall } from '../shared/instance-actions';
 import type { Outcome, ReportEntry } from '../shared/report';
-
-// StopInstances and TerminateInstances accept up to 1000 instance ids per call.
-export const INSTANCE_BATCH_MAX = 1000;
 
 /** Detail column (and log field) that marks an action found already done, with the evidence. */
 export const ALREADY_DONE_DETAIL = 'alreadyDone';
@@ -30,12 +21,10 @@ export const ALREADY_DONE_DETAIL = 'alreadyDone';
  *   is treated as deleted too, should EC2 ever answer so.)
  */
 const GONE: Record<string, ReadonlySet<string>> = {
-  'instance': new Set(['InvalidInstanceID.NotFound']),
+  'instance': INSTANCE_GONE,
   'security-group': new Set(['InvalidGroup.NotFound']),
   'key-pair': new Set(['InvalidKeyPair.NotFound']),
 };
-const ALREADY_TERMINATED = new Set(['shutting-down', 'terminated']);
-const ALREADY_STOPPED = new Set(['stopping', 'stopped']);
 
 /**
  * Carries out the plan's ACT items (unless dry-run) and turns every item into a report entry.
@@ -50,10 +39,8 @@ export async function act(ec2: EC2Client, plan: Plan, dryRun: boolean, record: (
     return;
   }
   const groups: Array<[PlanItem[], number, (ids: string[]) => Promise<CallOutcome>]> = [
-    [toAct.filter((i) => i.action === 'STOP'), INSTANCE_BATCH_MAX, async (ids) =>
-      previousStates(await ec2.send(new StopInstancesCommand({ InstanceIds: ids })), 'StoppingInstances', ALREADY_STOPPED)],
-    [toAct.filter((i) => i.action === 'TERMINATE'), INSTANCE_BATCH_MAX, async (ids) =>
-      previousStates(await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids })), 'TerminatingInstances', ALREADY_TERMINATED)],
+    [toAct.filter((i) => i.action === 'STOP'), INSTANCE_BATCH_MAX, instanceStateCall(ec2, 'STOP')],
+    [toAct.filter((i) => i.action === 'TERMINATE'), INSTANCE_BATCH_MAX, instanceStateCall(ec2, 'TERMINATE')],
     [toAct.filter((i) => i.resourceType === 'security-group'), 1, async ([id]) => {
       await ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }));
       return {};
@@ -71,22 +58,6 @@ export async function act(ec2: EC2Client, plan: Plan, dryRun: boolean, record: (
     const results = await actInBatches(items.map((i) => i.id), maxPerCall, call, {}, { isAlreadyGone: (error) => gone.has(codeOf(error)) });
     record(withResults(items, results));
   }
-}
-
-/** Instances whose previous state (StoppingInstances / TerminatingInstances) says the action was already done. */
-function previousStates(
-  out: { StoppingInstances?: InstanceStateChange[]; TerminatingInstances?: InstanceStateChange[] } | undefined,
-  field: 'StoppingInstances' | 'TerminatingInstances',
-  alreadyIn: ReadonlySet<string>,
-): CallOutcome {
-  // An answer that took the SDK several attempts may report what an earlier attempt of ours did.
-  if (sdkAttempts(out) > 1) return {};
-  const alreadyDone = new Map<string, string>();
-  for (const change of out?.[field] ?? []) {
-    const previous = change.PreviousState?.Name;
-    if (change.InstanceId && previous && alreadyIn.has(previous)) alreadyDone.set(change.InstanceId, `was-${previous}`);
-  }
-  return { alreadyDone };
 }
 
 function outcomeOf(item: PlanItem): Outcome {

@@ -23,7 +23,7 @@ const AWS_SDK_VERSION = '3.1169.0';
 const POWERTOOLS_VERSION = '2.36.0';
 
 /** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
-const HANDLERS = ['packer-cleaner', 'ami-manager'];
+const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine'];
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-fleet-janitor',
@@ -84,6 +84,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-ec2@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-dynamodb@${AWS_SDK_VERSION}`,
+    // Not released with every SDK version: the newest of each on the day the handler was written.
+    '@aws-sdk/util-dynamodb@3.996.9',
+    '@aws-sdk/client-cloudtrail@3.1137.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
     'aws-sdk-client-mock@4.1.0',

@@ -10,6 +10,8 @@ export interface RetryOptions {
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Which errors are worth another attempt. @default isTransient: throttling and server faults */
+  readonly retryOn?: (error: unknown) => boolean;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -19,11 +21,12 @@ export async function retryTransient<T>(call: () => Promise<T>, opts: RetryOptio
   const base = opts.baseDelayMs ?? 200;
   const max = opts.maxDelayMs ?? 5_000;
   const wait = opts.sleep ?? sleep;
+  const retryable = opts.retryOn ?? isTransient;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (error) {
-      if (attempt >= attempts || !isTransient(error)) throw error;
+      if (attempt >= attempts || !retryable(error)) throw error;
       // Full jitter keeps concurrent callers from retrying in lockstep.
       await wait(Math.random() * Math.min(max, base * 2 ** attempt));
     }

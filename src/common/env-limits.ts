@@ -23,3 +23,10 @@ export const PACKER_CLEANER_ENV_LIMITS = {
   MAX_AGE_SECONDS: { min: 60, max: 366 * DAY_SECONDS },
   TERMINATE_STOPPED_AFTER_SECONDS: { min: 60, max: 3_660 * DAY_SECONDS },
 } as const satisfies Record<string, EnvLimit>;
+
+/** TagPolicyEngine's variables. */
+export const TAG_POLICY_ENGINE_ENV_LIMITS = {
+  ...COMMON_ENV_LIMITS,
+  GRACE_PERIOD_SECONDS: { min: 0, max: 366 * DAY_SECONDS },
+  BACKFILL_MAX_LOOKUPS: { min: 1, max: 10_000 },
+} as const satisfies Record<string, EnvLimit>;

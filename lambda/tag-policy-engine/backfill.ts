@@ -1,0 +1,142 @@
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import { launchFromRecord } from './creators';
+import type { CreatorStatus, ObservedInstance } from './decide';
+import { CLOUDTRAIL_LOOKUP_DAYS } from '../../src/tag-policy-engine/contract';
+import { retryTransient, RetryOptions, sleep as realSleep } from '../shared/retry';
+
+/*
+ * Creators of instances launched before the engine (or whose launch event was missed), from
+ * CloudTrail's event history: LookupEvents for RunInstances over time windows around the launches,
+ * merged so that instances launched close together cost one listing, never one lookup per instance.
+ * LookupEvents allows 2 requests per second per account and region, and returns 50 events a page.
+ */
+
+/** The RunInstances call comes shortly before the instance's network interface is attached. */
+const BEFORE_LAUNCH_MS = 15 * 60_000;
+const AFTER_LAUNCH_MS = 5 * 60_000;
+/** LookupEvents' limit: 2 requests per second. */
+export const LOOKUP_INTERVAL_MS = 500;
+const PAGE_SIZE = 50;
+const DAY_MS = 86_400_000;
+
+export interface BackfillOptions {
+  readonly now: Date;
+  /** Most LookupEvents calls this run; the windows left are searched by later runs. */
+  readonly maxLookups: number;
+  readonly intervalMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly clock?: () => number;
+  readonly retry?: RetryOptions;
+}
+
+export interface BackfillResult {
+  readonly statuses: Map<string, CreatorStatus>;
+  /** Creators found by this run (to be cached). */
+  readonly found: Map<string, string>;
+  readonly lookups: number;
+  readonly windows: number;
+}
+
+interface Window {
+  start: number;
+  end: number;
+  instanceIds: string[];
+}
+
+/** Merged search windows around the launches, oldest first; instances CloudTrail cannot know are left out. */
+export function lookupWindows(instances: readonly ObservedInstance[], now: Date): { windows: Window[]; unknown: Map<string, string> } {
+  const horizon = now.getTime() - CLOUDTRAIL_LOOKUP_DAYS * DAY_MS;
+  const unknown = new Map<string, string>();
+  const spans: Window[] = [];
+  for (const instance of instances) {
+    const launched = instance.launchedAt?.getTime();
+    if (launched === undefined || Number.isNaN(launched)) {
+      unknown.set(instance.instanceId, 'its launch time is unknown');
+    } else if (launched < horizon) {
+      unknown.set(instance.instanceId, `launched more than ${CLOUDTRAIL_LOOKUP_DAYS} days ago, beyond CloudTrail's event history`);
+    } else {
+      spans.push({
+        start: Math.max(horizon, launched - BEFORE_LAUNCH_MS),
+        end: Math.min(now.getTime(), launched + AFTER_LAUNCH_MS),
+        instanceIds: [instance.instanceId],
+      });
+    }
+  }
+  spans.sort((a, b) => a.start - b.start);
+  const windows: Window[] = [];
+  for (const span of spans) {
+    const last = windows[windows.length - 1];
+    if (last && span.start <= last.end) {
+      last.end = Math.max(last.end, span.end);
+      last.instanceIds.push(...span.instanceIds);
+    } else {
+      windows.push({ ...span, instanceIds: [...span.instanceIds] });
+    }
+  }
+  return { windows, unknown };
+}
+
+export async function backfillCreators(
+  cloudtrail: CloudTrailClient, instances: readonly ObservedInstance[], options: BackfillOptions,
+): Promise<BackfillResult> {
+  const interval = options.intervalMs ?? LOOKUP_INTERVAL_MS;
+  const wait = options.sleep ?? realSleep;
+  const clock = options.clock ?? Date.now;
+  const { windows, unknown } = lookupWindows(instances, options.now);
+  const statuses = new Map<string, CreatorStatus>();
+  for (const [id, why] of unknown) statuses.set(id, { kind: 'unknown', why });
+  const found = new Map<string, string>();
+  let lookups = 0;
+  let lastCall = -Infinity;
+  let searched = 0;
+
+  for (const window of windows) {
+    const wanted = new Set(window.instanceIds);
+    let token: string | undefined;
+    let complete = false;
+    while (lookups < options.maxLookups) {
+      const out = await retryTransient(async () => {
+        // Pace every request, retries included: throttling here would only slow the listing down more.
+        const due = lastCall + interval - clock();
+        if (due > 0) await wait(due);
+        lastCall = clock();
+        lookups++;
+        return cloudtrail.send(new LookupEventsCommand({
+          LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'RunInstances' }],
+          StartTime: new Date(window.start),
+          EndTime: new Date(window.end),
+          MaxResults: PAGE_SIZE,
+          NextToken: token,
+        }));
+      }, options.retry);
+      for (const event of out.Events ?? []) {
+        const launch = parseRecord(event.CloudTrailEvent);
+        for (const id of launch?.instanceIds ?? []) {
+          if (wanted.has(id) && !found.has(id)) found.set(id, launch!.creator);
+        }
+      }
+      token = out.NextToken;
+      if (!token) {
+        complete = true;
+        break;
+      }
+    }
+    for (const id of window.instanceIds) {
+      const creator = found.get(id);
+      if (creator !== undefined) statuses.set(id, { kind: 'known', creator });
+      else if (complete) statuses.set(id, { kind: 'unknown', why: 'no RunInstances event for it in CloudTrail around its launch' });
+      else statuses.set(id, { kind: 'pending' });
+    }
+    if (complete) searched++;
+  }
+  return { statuses, found, lookups, windows: searched };
+}
+
+function parseRecord(text: string | undefined) {
+  if (!text) return undefined;
+  try {
+    return launchFromRecord(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}

@@ -2,3 +2,4 @@ export * from './common';
 export * from './ami-manager';
 export * from './fleet-janitor-dashboard';
 export * from './packer-cleaner';
+export * from './tag-policy-engine';

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AmiManager, FleetJanitorDashboard, PackerCleaner } from '../../src';
+import { AmiManager, FleetJanitorDashboard, PackerCleaner, TagPolicyEngine } from '../../src';
 import {
   CFN_LINT_INSTALL_HINT,
   CFN_LINT_VERSION,
@@ -24,7 +24,7 @@ import {
   locateCfnLint,
   stackTemplate,
 } from '../helpers/cfn-lint';
-import { amiManagerEverythingOn, packerCleanerEverythingOn } from '../helpers/configurations';
+import { amiManagerEverythingOn, packerCleanerEverythingOn, tagPolicyEngineEverythingOn, tagPolicyRules } from '../helpers/configurations';
 
 interface LintConfiguration {
   /** Unique; also the stack name and the template's file name (letters, digits, dashes). */
@@ -70,6 +70,16 @@ const CONFIGURATIONS: readonly LintConfiguration[] = [
       new AmiManager(stack, 'SecondAmi', { ...props, topic: undefined, instanceId: 'i-0123456789abcdef1' });
     },
     thirdParty: PROVIDER_FRAMEWORK_W3005,
+  },
+  {
+    name: 'TagPolicyEngine-defaults',
+    build: (stack) => new TagPolicyEngine(stack, 'Tags', { rules: tagPolicyRules() }),
+    thirdParty: [/^W3005 Warning Resources\/TagsRulesProviderframeworkonEvent[0-9A-F]{8}\/DependsOn\/1 .*ServiceRole/],
+  },
+  {
+    name: 'TagPolicyEngine-everything-on',
+    build: (stack) => new TagPolicyEngine(stack, 'Tags', tagPolicyEngineEverythingOn(stack).props),
+    thirdParty: [/^W3005 Warning Resources\/TagsRulesProviderframeworkonEvent[0-9A-F]{8}\/DependsOn\/\d .*ServiceRole/],
   },
   {
     name: 'FleetJanitorDashboard-defaults',

@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AmiManagerProps, PackerCleanerAction, PackerCleanerProps } from '../../src';
+import { AmiManagerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
 
 /*
  * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
@@ -61,6 +61,43 @@ export function amiManagerEverythingOn(stack: Stack): { props: AmiManagerProps; 
       environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
       topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
       tracing: lambda.Tracing.ACTIVE,
+      memorySize: 1024,
+    },
+  };
+}
+
+/** The issue's own example rules: a fixed default with allowed values, the creator, the launch date, a pattern that only notifies. */
+export function tagPolicyRules(): NonNullable<TagPolicyEngineProps['rules']> {
+  return [
+    { tagKey: 'CostCenter', required: true, defaultValue: TagValue.fixed('unassigned'), allowedValues: ['1001', '1002', 'unassigned'] },
+    { tagKey: 'CreatedBy', required: true, defaultValue: TagValue.creator() },
+    { tagKey: 'LaunchDate', required: true, defaultValue: TagValue.launchDate() },
+    { tagKey: 'Environment', required: true, pattern: '^(dev|staging|prod)$', onViolation: ViolationAction.NOTIFY },
+  ];
+}
+
+/** Everything on: terminate after the grace period, VPC-scoped, selector, volumes too, and the team's VPC and keys. */
+export function tagPolicyEngineEverythingOn(stack: Stack): { props: TagPolicyEngineProps; user: ec2.Vpc } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  return {
+    user: vpc,
+    props: {
+      rules: [...tagPolicyRules(), { tagKey: 'Owner', required: true, defaultValue: TagValue.fromTag('CreatedBy'), onViolation: ViolationAction.STOP }],
+      vpcs: [vpc],
+      instanceSelector: { managed: 'true' },
+      untaggedAction: ViolationAction.TERMINATE,
+      gracePeriod: Duration.days(7),
+      propagateToVolumes: true,
+      maxActionsPerRun: 50,
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(30)),
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+      reserveConcurrency: true,
+      tracing: lambda.Tracing.ACTIVE,
+      timeout: Duration.minutes(10),
       memorySize: 1024,
     },
   };

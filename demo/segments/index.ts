@@ -1,9 +1,11 @@
 /** Every construct's demo segment, run in this order. Add a construct: one file here, one line below. */
 import { amiManager } from './ami-manager';
 import { packerCleaner } from './packer-cleaner';
+import { tagPolicyEngine } from './tag-policy-engine';
 import type { DemoSegment } from '../segment';
 
 export const SEGMENTS: readonly DemoSegment[] = [
   packerCleaner,
   amiManager,
+  tagPolicyEngine,
 ];

@@ -2,6 +2,7 @@ import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrai
 import { launchFromRecord } from './creators';
 import type { CreatorStatus, ObservedInstance } from './decide';
 import { CLOUDTRAIL_LOOKUP_DAYS } from '../../src/tag-policy-engine/contract';
+import { errorCode, isTransient } from '../shared/errors';
 import { retryTransient, RetryOptions, sleep as realSleep } from '../shared/retry';
 
 /*
@@ -35,6 +36,12 @@ export interface BackfillResult {
   readonly found: Map<string, string>;
   readonly lookups: number;
   readonly windows: number;
+  /**
+   * Set when LookupEvents failed (after retries, or with an error no retry helps, such as access
+   * denied): the search stopped there and the instances not searched yet are left pending. The
+   * creators found before it are kept, and the rest of the run goes on without them.
+   */
+  readonly error?: { readonly code: string; readonly message: string };
 }
 
 interface Window {
@@ -55,8 +62,11 @@ export function lookupWindows(instances: readonly ObservedInstance[], now: Date)
     } else if (launched < horizon) {
       unknown.set(instance.instanceId, `launched more than ${CLOUDTRAIL_LOOKUP_DAYS} days ago, beyond CloudTrail's event history`);
     } else {
+      // A launch time ahead of the clock (skew) would give a window starting after it ends, which
+      // LookupEvents refuses (InvalidTimeRangeException): search up to now from before the clock.
+      const at = Math.min(launched, now.getTime());
       spans.push({
-        start: Math.max(horizon, launched - BEFORE_LAUNCH_MS),
+        start: Math.max(horizon, at - BEFORE_LAUNCH_MS),
         end: Math.min(now.getTime(), launched + AFTER_LAUNCH_MS),
         instanceIds: [instance.instanceId],
       });
@@ -89,26 +99,37 @@ export async function backfillCreators(
   let lookups = 0;
   let lastCall = -Infinity;
   let searched = 0;
+  let failure: BackfillResult['error'];
+  const retryOn = options.retry?.retryOn ?? isTransient;
+  // A retry is a call too: it counts against the budget, and is not made once the budget is spent.
+  const retry: RetryOptions = { ...options.retry, retryOn: (error) => lookups < options.maxLookups && retryOn(error) };
 
   for (const window of windows) {
     const wanted = new Set(window.instanceIds);
     let token: string | undefined;
     let complete = false;
-    while (lookups < options.maxLookups) {
-      const out = await retryTransient(async () => {
-        // Pace every request, retries included: throttling here would only slow the listing down more.
-        const due = lastCall + interval - clock();
-        if (due > 0) await wait(due);
-        lastCall = clock();
-        lookups++;
-        return cloudtrail.send(new LookupEventsCommand({
-          LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'RunInstances' }],
-          StartTime: new Date(window.start),
-          EndTime: new Date(window.end),
-          MaxResults: PAGE_SIZE,
-          NextToken: token,
-        }));
-      }, options.retry);
+    while (failure === undefined && lookups < options.maxLookups) {
+      let out;
+      try {
+        out = await retryTransient(async () => {
+          // Pace every request, retries included: throttling here would only slow the listing down more.
+          const due = lastCall + interval - clock();
+          if (due > 0) await wait(due);
+          lastCall = clock();
+          lookups++;
+          return cloudtrail.send(new LookupEventsCommand({
+            LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'RunInstances' }],
+            StartTime: new Date(window.start),
+            EndTime: new Date(window.end),
+            MaxResults: PAGE_SIZE,
+            NextToken: token,
+          }));
+        }, retry);
+      } catch (error) {
+        // The creators are an enrichment: a CloudTrail failure must not cost the run its other fixes.
+        failure = { code: errorCode(error), message: (error as Error)?.message ?? String(error) };
+        break;
+      }
       for (const event of out.Events ?? []) {
         const launch = parseRecord(event.CloudTrailEvent);
         for (const id of launch?.instanceIds ?? []) {
@@ -129,7 +150,7 @@ export async function backfillCreators(
     }
     if (complete) searched++;
   }
-  return { statuses, found, lookups, windows: searched };
+  return { statuses, found, lookups, windows: searched, ...(failure ? { error: failure } : {}) };
 }
 
 function parseRecord(text: string | undefined) {

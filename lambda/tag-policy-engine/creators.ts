@@ -56,7 +56,8 @@ function creatorOf(record: Json, launched: Json[]): string | undefined {
   const invokedBy = str(identity.invokedBy);
   const sessionIssuer = obj(obj(identity.sessionContext)?.sessionIssuer);
   const roleName = str(sessionIssuer?.userName);
-  if (invokedBy === AUTOSCALING || roleName === 'AWSServiceRoleForAutoScaling') {
+  // The service-linked role may have a custom suffix: AWSServiceRoleForAutoScaling_<suffix>.
+  if (invokedBy === AUTOSCALING || (roleName !== undefined && /^AWSServiceRoleForAutoScaling(_|$)/.test(roleName))) {
     const group = asgGroupOf(record, launched);
     return cut(group ? `autoscaling:${group}` : 'autoscaling');
   }
@@ -100,7 +101,9 @@ function lastPart(arn: string | undefined): string | undefined {
   return arn ? arn.slice(arn.lastIndexOf('/') + 1) || undefined : undefined;
 }
 
+/** At most MAX_CREATOR characters: EC2 counts code points, and a cut inside a surrogate pair would not be valid UTF-8. */
 function cut(value: string | undefined): string | undefined {
   if (!value) return undefined;
-  return value.length <= MAX_CREATOR ? value : value.slice(0, MAX_CREATOR);
+  const chars = [...value];
+  return chars.length <= MAX_CREATOR ? value : chars.slice(0, MAX_CREATOR).join('');
 }

@@ -1,6 +1,6 @@
 import type { TagPolicyEngineConfig } from './config';
 import { VIOLATION_TAG_KEY } from '../../src/tag-policy-engine/contract';
-import { compilePattern, ParsedRule, tagValueProblem, valueProblem, ViolationActionName } from '../../src/tag-policy-engine/rule-format';
+import { compilePattern, ParsedRule, TAG_VALUE_MAX, tagValueProblem, valueProblem, ViolationActionName } from '../../src/tag-policy-engine/rule-format';
 import { isProtected, splitAtCap } from '../shared/guards';
 
 /*
@@ -58,7 +58,9 @@ const CREATOR_PENDING = 'creator lookup pending: CloudTrail not searched yet for
 /** The mark's value: when the grace period started, and the rules broken then. */
 export function markValue(markedAt: Date, violations: readonly Violation[]): string {
   const value = `${markedAt.toISOString().replace(/\.\d{3}Z$/, 'Z')} ${[...new Set(violations.map((v) => v.rule.tagKey))].join(',')}`;
-  return value.length <= 256 ? value : `${value.slice(0, 253)}...`;
+  // Cut by code points (EC2 counts characters), never inside a surrogate pair.
+  const chars = [...value];
+  return chars.length <= TAG_VALUE_MAX ? value : `${chars.slice(0, TAG_VALUE_MAX - 3).join('')}...`;
 }
 
 /** When the mark says the grace period started; undefined when the value is not a mark of ours. */
@@ -66,7 +68,8 @@ export function markedAtOf(value: string | undefined): Date | undefined {
   const match = value === undefined ? null : /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)( |$)/.exec(value);
   if (!match) return undefined;
   const date = new Date(match[1]);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  // Date rolls impossible dates over (2025-02-30 reads as March 2nd): such a value was not written by us.
+  return Number.isNaN(date.getTime()) || date.toISOString().replace(/\.\d{3}Z$/, 'Z') !== match[1] ? undefined : date;
 }
 
 /** The ISO date (YYYY-MM-DD, UTC) of a launch. */
@@ -112,9 +115,7 @@ function decideInstance(
   // Values as they will be once this run's fixes are written: a FromTag default reads them.
   const values: Record<string, string> = { ...instance.tags };
 
-  // FromTag defaults last, so that they can copy a value another rule fills in this run.
-  const ordered = [...rules.filter((r) => r.defaultValue?.kind !== 'fromTag'), ...rules.filter((r) => r.defaultValue?.kind === 'fromTag')];
-  for (const rule of ordered) {
+  for (const rule of evaluationOrder(rules)) {
     const current = values[rule.tagKey];
     if (current !== undefined && current.trim() !== '') {
       const problem = valueProblem(rule, current, compiled.get(rule));
@@ -196,6 +197,27 @@ function decideInstance(
   }
   items.push({ ...base, action: severity, disposition: 'ACT', reason: `violation past its grace period (marked ${markedAt.toISOString()}, due ${due.toISOString()}): ${broken}` });
   return items;
+}
+
+/**
+ * FromTag defaults last, so that they can copy a value another rule fills in this run; among them, a
+ * rule whose source another FromTag rule fills comes after that rule (B from C before A from B), so a
+ * chain fills in one run instead of reporting a violation first. Rules in a cycle keep their order.
+ */
+function evaluationOrder(rules: readonly ParsedRule[]): ParsedRule[] {
+  const ordered = rules.filter((r) => r.defaultValue?.kind !== 'fromTag');
+  let waiting = rules.filter((r) => r.defaultValue?.kind === 'fromTag');
+  while (waiting.length > 0) {
+    const filledLater = new Set(waiting.map((r) => r.tagKey));
+    const ready = waiting.filter((r) => r.defaultValue?.kind !== 'fromTag' || !filledLater.has(r.defaultValue.tagKey));
+    if (ready.length === 0) {
+      ordered.push(...waiting);
+      break;
+    }
+    ordered.push(...ready);
+    waiting = waiting.filter((r) => !ready.includes(r));
+  }
+  return ordered;
 }
 
 function actionOf(severity: ViolationActionName): PlannedAction {

@@ -43,14 +43,16 @@ export type SweepResult = RunSummary & { entriesOmitted: number };
  */
 export async function handler(event: unknown): Promise<SweepResult | RulesResult> {
   deepenStackTraces();
+  // The rules resource carries everything it needs in its properties: a bad environment must not
+  // stop a stack from deleting or rolling back its rules.
+  if (kindOf(event) === 'rules') {
+    const request = parseRulesRequest(event as Record<string, unknown>);
+    logger.info('rules', { requestType: request.requestType, tableName: request.tableName, rules: request.items.length });
+    return syncRules(dynamodb, request);
+  }
   config ??= readConfig(process.env);
   const cfg = config;
   switch (kindOf(event)) {
-    case 'rules': {
-      const request = parseRulesRequest(event as Record<string, unknown>);
-      logger.info('rules', { requestType: request.requestType, tableName: request.tableName, rules: request.items.length });
-      return syncRules(dynamodb, request);
-    }
     case 'launch':
       return trimmed(await onLaunch(parseLaunchEvent(event as Record<string, unknown>), cfg));
     default: {
@@ -89,6 +91,20 @@ async function sweep(cfg: TagPolicyEngineConfig, dryRun: boolean): Promise<RunSu
       const backfill = await backfillCreators(cloudtrail, toLookUp, { now, maxLookups: cfg.backfillMaxLookups });
       for (const [id, status] of backfill.statuses) creators.set(id, status);
       logger.info('creator backfill', { instances: toLookUp.length, lookups: backfill.lookups, windowsSearched: backfill.windows, found: backfill.found.size });
+      if (backfill.error) {
+        // The run goes on (fixed values, launch dates, marks); the failure is reported, not swallowed.
+        const pending = [...backfill.statuses.values()].filter((s) => s.kind === 'pending').length;
+        logger.warn('creator backfill stopped', { error: backfill.error.code, pending });
+        recorder.add({
+          resourceType: 'cloudtrail',
+          id: 'LookupEvents',
+          action: 'LOOKUP',
+          reason: `creator lookup in CloudTrail failed (${backfill.error.message}); ${pending} instance(s) left for a later run`,
+          outcome: 'FAILED',
+          errorCode: backfill.error.code,
+          details: [],
+        });
+      }
       if (!dryRun && backfill.found.size > 0) {
         const launches = new Map(toLookUp.map((i) => [i.instanceId, i.launchedAt]));
         // The cache only saves later lookups: a failure to write it costs lookups, never a wrong tag.

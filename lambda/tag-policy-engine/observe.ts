@@ -87,7 +87,10 @@ export async function readRuleTable(dynamodb: DynamoDBClient, tableName: string)
     try {
       item = unmarshall(raw);
     } catch (error) {
-      invalid.push({ ruleId: `(item ${index + 1})`, error: `unreadable item: ${(error as Error).message}` });
+      // An attribute of a type no rule uses: the item is still reported by its RuleId when that one is readable.
+      const key = raw[RULE_ATTRIBUTES.ruleId];
+      const readable = key?.S ?? key?.N;
+      invalid.push({ ruleId: readable ? readable : `(item ${index + 1})`, error: `unreadable item: ${(error as Error).message}` });
       return;
     }
     const id = item[RULE_ATTRIBUTES.ruleId];

@@ -5,6 +5,17 @@ import { parseRuleItem } from '../../src/tag-policy-engine/rule-format';
 import { EventShapeError } from '../shared/errors';
 import { retryTransient, RetryOptions } from '../shared/retry';
 
+/** parseRuleItem's limit on a RuleId. */
+const RULE_ID_MAX = 256;
+/** Longest value echoed in an error: the message ends up in CloudFormation's 4 KB response and in the logs. */
+const MAX_ECHO = 64;
+
+function echo(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
+  if (value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
 /*
  * The custom resource that writes the construct's rules into the rule table on deploy. Each item it
  * writes carries ManagedBy = this resource's owner; it only ever overwrites or deletes items with
@@ -25,10 +36,13 @@ export interface RulesRequest {
 export function parseRulesRequest(event: Record<string, unknown>): RulesRequest {
   const requestType = event.RequestType;
   if (requestType !== 'Create' && requestType !== 'Update' && requestType !== 'Delete') {
-    throw new EventShapeError(`"RequestType" must be Create, Update or Delete, got ${JSON.stringify(requestType)}`);
+    throw new EventShapeError(`"RequestType" must be Create, Update or Delete, got ${echo(requestType)}`);
   }
-  const props = readProperties(event.ResourceProperties, 'ResourceProperties');
-  const old = requestType === 'Update' ? readProperties(event.OldResourceProperties, 'OldResourceProperties') : undefined;
+  // Only the rules about to be written must be valid rules. The ones a Delete (or an Update, from its
+  // old properties) removes only need their RuleId: a rule that an older version accepted and this
+  // one would refuse must not leave the stack stuck in DELETE_FAILED or UPDATE_ROLLBACK_FAILED.
+  const props = readProperties(event.ResourceProperties, 'ResourceProperties', requestType !== 'Delete');
+  const old = requestType === 'Update' ? readProperties(event.OldResourceProperties, 'OldResourceProperties', false) : undefined;
   const physical = event.PhysicalResourceId;
   return {
     requestType,
@@ -38,7 +52,7 @@ export function parseRulesRequest(event: Record<string, unknown>): RulesRequest 
   };
 }
 
-function readProperties(value: unknown, name: string): { tableName: string; owner: string; items: Array<Record<string, unknown>> } {
+function readProperties(value: unknown, name: string, toWrite: boolean): { tableName: string; owner: string; items: Array<Record<string, unknown>> } {
   const props = value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined;
   if (!props) throw new EventShapeError(`"${name}" must be an object`);
   const tableName = props[RULES_PROPERTIES.tableName];
@@ -53,7 +67,9 @@ function readProperties(value: unknown, name: string): { tableName: string; owne
   }
   if (!Array.isArray(items)) throw new EventShapeError(`"${name}.${RULES_PROPERTIES.rules}" must be a JSON array of rule items`);
   for (const item of items) {
-    const result = item !== null && typeof item === 'object' && !Array.isArray(item) ? parseRuleItem(item as Record<string, unknown>) : { error: 'not an object' };
+    const result = item !== null && typeof item === 'object' && !Array.isArray(item)
+      ? (toWrite ? parseRuleItem(item as Record<string, unknown>) : ruleIdProblem(item as Record<string, unknown>))
+      : { error: 'not an object' };
     if (result.error !== undefined) throw new EventShapeError(`"${name}.${RULES_PROPERTIES.rules}" holds an invalid rule item: ${result.error}`);
   }
   return { tableName, owner, items: items as Array<Record<string, unknown>> };
@@ -76,7 +92,8 @@ export async function syncRules(dynamodb: DynamoDBClient, request: RulesRequest,
     try {
       await retryTransient(() => dynamodb.send(new PutItemCommand({
         TableName: request.tableName,
-        Item: marshall({ ...item, [RULE_ATTRIBUTES.managedBy]: request.owner }, { removeUndefinedValues: true }),
+        // The table's key is a string: a numeric RuleId is written as the string deleteOwn will ask for.
+        Item: marshall({ ...item, [RULE_ATTRIBUTES.ruleId]: ruleId, [RULE_ATTRIBUTES.managedBy]: request.owner }, { removeUndefinedValues: true }),
         // Never overwrite an item someone wrote by hand (or another engine's).
         ConditionExpression: 'attribute_not_exists(#id) OR #owner = :owner',
         ExpressionAttributeNames: { '#id': RULE_ATTRIBUTES.ruleId, '#owner': RULE_ATTRIBUTES.managedBy },
@@ -122,6 +139,15 @@ async function deleteOwn(dynamodb: DynamoDBClient, tableName: string, owner: str
     }
   }
   return deleted;
+}
+
+/** What deleting an item needs: its key, as the table holds it (a string). */
+function ruleIdProblem(item: Record<string, unknown>): { error?: string } {
+  const id = item[RULE_ATTRIBUTES.ruleId];
+  if ((typeof id !== 'string' && typeof id !== 'number') || String(id).length === 0 || String(id).length > RULE_ID_MAX) {
+    return { error: `${RULE_ATTRIBUTES.ruleId} must be a string of 1 to ${RULE_ID_MAX} characters` };
+  }
+  return {};
 }
 
 function ruleIdOf(item: Record<string, unknown>): string {

@@ -34,19 +34,34 @@ export const PATTERN_MAX = 1_024;
 export const ALLOWED_VALUES_MAX = 1_000;
 const RULE_ID_MAX = 256;
 
+/** Length in Unicode characters (code points), the unit of EC2's tag limits; `.length` counts UTF-16 units. */
+export function characters(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
+}
+
 /** Why a tag key cannot be written by EC2's CreateTags; undefined when it can. */
 export function tagKeyProblem(key: string): string | undefined {
-  if (key.trim().length === 0 || key.length > TAG_KEY_MAX) return `a tag key must have 1 to ${TAG_KEY_MAX} characters`;
-  if (key.toLowerCase().startsWith('aws:')) return 'tag keys starting with "aws:" are reserved for AWS';
-  return undefined;
+  return tagKeyLengthProblem(key) ?? (key.toLowerCase().startsWith('aws:') ? 'tag keys starting with "aws:" are reserved for AWS' : undefined);
+}
+
+/** Why a string cannot be a tag key at all (written or only read); undefined when it can. */
+function tagKeyLengthProblem(key: string): string | undefined {
+  return key.trim().length === 0 || characters(key) > TAG_KEY_MAX ? `a tag key must have 1 to ${TAG_KEY_MAX} characters` : undefined;
 }
 
 export function tagValueProblem(value: string): string | undefined {
-  return value.length > TAG_VALUE_MAX ? `a tag value must have at most ${TAG_VALUE_MAX} characters` : undefined;
+  return characters(value) > TAG_VALUE_MAX ? `a tag value must have at most ${TAG_VALUE_MAX} characters` : undefined;
 }
 
-/** Compiles a rule's pattern to match the whole value; throws SyntaxError for a bad one. */
+/**
+ * Compiles a rule's pattern to match the whole value; throws SyntaxError for a bad one. The pattern
+ * is compiled on its own first: wrapped only, `a)|(b` would compile (to `^(?:a)|(b)$`, which matches
+ * any value starting with "a") instead of being refused.
+ */
 export function compilePattern(pattern: string): RegExp {
+  new RegExp(pattern);
   return new RegExp(`^(?:${pattern})$`);
 }
 
@@ -104,7 +119,9 @@ function readRule(item: Readonly<Record<string, unknown>>): ParsedRule {
   };
   if (defaultValue?.kind === 'fixed') {
     const problem = valueProblem(rule, defaultValue.value);
-    if (problem) throw new Error(`${A.defaultValue} breaks the rule's own ${rule.allowedValues ? A.allowedValues : A.pattern}: ${problem}`);
+    // Name the check that failed: a value among the allowed ones can still break the pattern.
+    const broken = rule.allowedValues && !rule.allowedValues.includes(defaultValue.value) ? A.allowedValues : A.pattern;
+    if (problem) throw new Error(`${A.defaultValue} breaks the rule's own ${broken}: ${problem}`);
   }
   return rule;
 }
@@ -164,7 +181,8 @@ function readDefault(action: unknown, value: unknown, tagKey: string): DefaultSp
       if (text?.trim() !== TODAY_FUNCTION) throw new Error(`${A.action} Function needs ${A.defaultValue} "${TODAY_FUNCTION}", the only function there is, got ${describe(value)}`);
       return { kind: 'launchDate' };
     case 'FromTag': {
-      const keyProblem = typeof text === 'string' ? tagKeyProblem(text) : 'missing';
+      // The source is only read: an AWS tag (aws:cloudformation:stack-name, ...) is a valid one.
+      const keyProblem = typeof text === 'string' ? tagKeyLengthProblem(text) : 'missing';
       if (keyProblem) throw new Error(`${A.action} FromTag needs the other tag's key in ${A.defaultValue}: ${keyProblem}`);
       if (text === tagKey) throw new Error(`${A.action} FromTag cannot copy ${A.tagKey} ${quote(tagKey)} from itself`);
       return { kind: 'fromTag', tagKey: text! };
@@ -172,6 +190,8 @@ function readDefault(action: unknown, value: unknown, tagKey: string): DefaultSp
     default: {
       // Update: the seed writes Default as the value to set; an Update without one only checks.
       if (text === undefined || text === null || text === '') return undefined;
+      // A blank value counts as missing: written, it would be "fixed" again on every run.
+      if (text.trim() === '') throw new Error(`${A.defaultValue} must not be blank: a blank tag value counts as missing`);
       const problem = tagValueProblem(text);
       if (problem) throw new Error(`${A.defaultValue}: ${problem}`);
       return { kind: 'fixed', value: text };

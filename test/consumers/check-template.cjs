@@ -3,7 +3,9 @@
  * One set of checks for every language's consumer app: each app synthesizes the same stack
  * (see README.md beside this file) into a cloud assembly, and this script checks the template and
  * the handler assets there: the PackerCleaner `Cleaner` first, then the AmiManager `Ami` (its
- * custom resource, the stack's shared provider function and the provider framework around it). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
+ * custom resource, the stack's shared provider function and the provider framework around it),
+ * then the TagPolicyEngine `Tags` (its rules custom resource, handler, creator capture rule,
+ * schedule and IAM). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
  */
 'use strict';
 const fs = require('fs');
@@ -55,6 +57,17 @@ function onlyFunction(service) {
   return fns[0];
 }
 const frameworkFunction = (name) => ofType('AWS::Lambda::Function').filter(([, r]) => r.Properties.Handler === `framework.${name}`);
+// The provider framework's functions of one provider: those that call `handler` (the AmiManager's and
+// the TagPolicyEngine's providers are two frameworks in the stack).
+const frameworkFunctionOf = (name, handler) => frameworkFunction(name).filter((fn) => refTo(env(fn).USER_ON_EVENT_FUNCTION_ARN) === handler[0]);
+// The schedules and the dead-letter queue of a janitor's function.
+const schedulesOf = (fn) => ofType('AWS::Scheduler::Schedule').filter(([, s]) => refTo(s.Properties.Target.Arn) === fn[0]);
+function queueOf(fn, service) {
+  const queue = refTo(fn[1].Properties.DeadLetterConfig?.TargetArn);
+  const queues = ofType('AWS::SQS::Queue').filter(([id]) => id === queue);
+  assert(queues.length === 1, `${service} DeadLetterConfig is not a queue of the stack: ${json(fn[1].Properties.DeadLetterConfig)}`);
+  return queues[0];
+}
 
 // Every statement of ours is in a managed policy of the function's role (cdk-nag's IAMNoInlinePolicy).
 const roleOf = (fn) => refTo(fn[1].Properties.Role);
@@ -104,8 +117,8 @@ check('environment: props reach the handler', () => {
 });
 
 check('schedule: EventBridge Scheduler with the given expression', () => {
-  const schedules = ofType('AWS::Scheduler::Schedule');
-  assert(schedules.length === 1, `expected 1 AWS::Scheduler::Schedule, found ${schedules.length}`);
+  const schedules = schedulesOf(onlyFunction('PackerCleaner'));
+  assert(schedules.length === 1, `expected 1 AWS::Scheduler::Schedule of the PackerCleaner function, found ${schedules.length}`);
   const expr = schedules[0][1].Properties.ScheduleExpression;
   assert(expr === EXPECTED.scheduleExpression, `ScheduleExpression is ${expr}`);
 });
@@ -128,9 +141,8 @@ check('IAM: key pair deletion scoped to Packer key names', () => {
 });
 
 check('IAM: no inline policy on our roles (only the provider framework\'s own roles have one)', () => {
-  const ours = [onlyFunction('PackerCleaner'), onlyFunction('AmiManager')].map(roleOf);
-  const schedule = ofType('AWS::Scheduler::Schedule')[0];
-  if (schedule) ours.push(refTo(schedule[1].Properties.Target.RoleArn));
+  const ours = [onlyFunction('PackerCleaner'), onlyFunction('AmiManager'), onlyFunction('TagPolicyEngine')].map(roleOf);
+  for (const schedule of ofType('AWS::Scheduler::Schedule')) ours.push(refTo(schedule[1].Properties.Target.RoleArn));
   for (const role of ours) {
     assert(role && ofType('AWS::IAM::Role').some(([id]) => id === role), `no AWS::IAM::Role ${role}`);
     const inline = attachedTo('AWS::IAM::Policy', role).map(([id]) => id);
@@ -148,18 +160,18 @@ check('IAM: no inline policy on our roles (only the provider framework\'s own ro
 });
 
 check('dead-letter queue: for the function and the schedule', () => {
-  const queues = ofType('AWS::SQS::Queue').map(([id]) => id);
-  assert(queues.length === 1, `expected 1 AWS::SQS::Queue, found ${queues.length}`);
-  const fn = onlyFunction('PackerCleaner')[1].Properties;
-  assert(json(fn.DeadLetterConfig ?? {}).includes(`"${queues[0]}"`), `function DeadLetterConfig: ${json(fn.DeadLetterConfig)}`);
-  const target = ofType('AWS::Scheduler::Schedule')[0][1].Properties.Target;
-  assert(json(target.DeadLetterConfig ?? {}).includes(`"${queues[0]}"`), `schedule DeadLetterConfig: ${json(target.DeadLetterConfig)}`);
+  const fn = onlyFunction('PackerCleaner');
+  const [queue] = queueOf(fn, 'PackerCleaner');
+  const others = [onlyFunction('TagPolicyEngine')].map((f) => refTo(f[1].Properties.DeadLetterConfig?.TargetArn));
+  assert(!others.includes(queue), `the PackerCleaner's queue ${queue} is another janitor's too`);
+  const target = schedulesOf(fn)[0][1].Properties.Target;
+  assert(refTo(target.DeadLetterConfig?.Arn) === queue, `schedule DeadLetterConfig: ${json(target.DeadLetterConfig)}`);
 });
 
 check('alarms notify the topic', () => {
   const fn = onlyFunction('PackerCleaner');
   const topic = refTo(env(fn).TOPIC_ARN);
-  const queue = ofType('AWS::SQS::Queue')[0];
+  const queue = queueOf(fn, 'PackerCleaner');
   const onQueue = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => queue && json(a.Properties.Dimensions ?? []).includes(`"${queue[0]}"`));
   const alarms = [...alarmsOn(fn), ...onQueue];
   assert(alarms.length === 3, `expected 3 PackerCleaner alarms (errors, throttles, dead letters), found ${alarms.length}`);
@@ -206,20 +218,20 @@ check('AmiManager: a Custom::FleetJanitorAmi with its properties as CloudFormati
 
 check('AmiManager: the service token is the provider framework\'s onEvent, which calls the shared function', () => {
   const [id, r] = onlyAmi();
-  const onEvent = frameworkFunction('onEvent');
-  assert(onEvent.length === 1, `expected 1 provider framework onEvent function, found ${onEvent.length}`);
+  const onEvent = frameworkFunctionOf('onEvent', onlyFunction('AmiManager'));
+  assert(onEvent.length === 1, `expected 1 provider framework onEvent function calling the AmiManager function, found ${onEvent.length}`);
   assert(refTo(r.Properties.ServiceToken) === onEvent[0][0], `${id}.ServiceToken is ${json(r.Properties.ServiceToken)}, not ${onEvent[0][0]}`);
-  const handler = onlyFunction('AmiManager');
-  assert(refTo(env(onEvent[0]).USER_ON_EVENT_FUNCTION_ARN) === handler[0], `USER_ON_EVENT_FUNCTION_ARN is ${json(env(onEvent[0]).USER_ON_EVENT_FUNCTION_ARN)}`);
 });
 
 check('AmiManager: the shared provider function runs nodejs24.x on arm64, index.handler', () => {
   checkRuntime(onlyFunction('AmiManager'), 'AmiManager');
 });
 
+let amiBundle;
 check('AmiManager: handler asset is its own pre-built bundle, no TypeScript source', () => {
   const key = checkBundle(onlyFunction('AmiManager'), 'AmiManager');
   assert(key !== cleanerBundle, `AmiManager uses the PackerCleaner bundle ${key}`);
+  amiBundle = key;
 });
 
 check('AmiManager: isComplete is the is-complete alias of the same function', () => {
@@ -228,7 +240,9 @@ check('AmiManager: isComplete is the is-complete alias of the same function', ()
   assert(aliases.length === 1, `expected 1 AWS::Lambda::Alias named is-complete, found ${aliases.length}`);
   const [aliasId, alias] = aliases[0];
   assert(refTo(alias.Properties.FunctionName) === handler[0], `the alias points at ${json(alias.Properties.FunctionName)}`);
-  for (const fn of [...frameworkFunction('onEvent'), ...frameworkFunction('isComplete'), ...frameworkFunction('onTimeout')]) {
+  const framework = ['onEvent', 'isComplete', 'onTimeout'].map((name) => frameworkFunctionOf(name, handler));
+  assert(framework.every((fns) => fns.length === 1), `expected 1 onEvent, isComplete and onTimeout framework function calling the AmiManager function, found ${framework.map((f) => f.length)}`);
+  for (const fn of framework.flat()) {
     const target = env(fn).USER_IS_COMPLETE_FUNCTION_ARN;
     assert(refTo(target) === aliasId, `${fn[0]} USER_IS_COMPLETE_FUNCTION_ARN is ${json(target)}, not the alias`);
   }
@@ -240,13 +254,13 @@ check('AmiManager: the waiter state machine polls isComplete every 30 s for at m
   const [id, sm] = machines[0];
   const definition = json(sm.Properties.DefinitionString);
   assert(definition.includes('\\"IntervalSeconds\\":30') && definition.includes('\\"MaxAttempts\\":120'), `${id} retries: ${definition.slice(0, 400)}`);
-  const isComplete = frameworkFunction('isComplete');
-  const onTimeout = frameworkFunction('onTimeout');
+  const isComplete = frameworkFunctionOf('isComplete', onlyFunction('AmiManager'));
+  const onTimeout = frameworkFunctionOf('onTimeout', onlyFunction('AmiManager'));
   assert(isComplete.length === 1 && definition.includes(`"${isComplete[0][0]}"`), `${id} does not invoke the framework isComplete function`);
   assert(onTimeout.length === 1 && definition.includes(`"${onTimeout[0][0]}"`), `${id} does not invoke the framework onTimeout function`);
   const logging = sm.Properties.LoggingConfiguration ?? {};
   assert(logging.Level === 'ALL' && (logging.Destinations ?? []).length === 1, `${id} LoggingConfiguration: ${json(logging)}`);
-  assert(refTo(env(frameworkFunction('onEvent')[0]).WAITER_STATE_MACHINE_ARN) === id, 'onEvent does not start this state machine');
+  assert(refTo(env(frameworkFunctionOf('onEvent', onlyFunction('AmiManager'))[0]).WAITER_STATE_MACHINE_ARN) === id, 'onEvent does not start this state machine');
 });
 
 check('AmiManager IAM: CreateImage on the instance\'s ARN; images and snapshots only with the stack-id request tag', () => {
@@ -290,6 +304,151 @@ check('AmiManager: reports and alarms go to its topic', () => {
   assert(publish.some((s) => asList(s.Resource).some((r) => refTo(r) === topic)), `no sns:Publish on ${topic}: ${json(publish)}`);
   const alarms = alarmsOn(fn);
   assert(alarms.length === 2, `expected 2 alarms on the AmiManager function (errors, throttles), found ${alarms.length}`);
+  for (const [id, alarm] of alarms) {
+    const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
+    assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);
+  }
+});
+
+// ---------- TagPolicyEngine `Tags`
+
+const T = EXPECTED.tags;
+// JSON with the keys of every object sorted: the items' attribute order is no part of the format.
+const canonical = (v) => JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+function onlyRules() {
+  const rules = ofType('Custom::FleetJanitorTagRules');
+  assert(rules.length === 1, `expected 1 Custom::FleetJanitorTagRules, found ${rules.length}`);
+  return rules[0];
+}
+function onlyTable() {
+  const tables = ofType('AWS::DynamoDB::Table');
+  assert(tables.length === 1, `expected 1 AWS::DynamoDB::Table, found ${tables.length}`);
+  return tables[0];
+}
+
+check('TagPolicyEngine: a Custom::FleetJanitorTagRules whose Rules are the four rules in the seed\'s item format', () => {
+  const [id, r] = onlyRules();
+  const p = r.Properties;
+  assert(typeof p.Rules === 'string', `${id}.Rules is not a JSON string: ${json(p.Rules)}`);
+  const items = JSON.parse(p.Rules);
+  assert(Array.isArray(items) && items.length === T.rules.length, `${id}.Rules has ${Array.isArray(items) ? items.length : json(items)} items, expected ${T.rules.length}`);
+  T.rules.forEach((want, i) => assert(canonical(items[i]) === canonical(want), `${id}.Rules[${i}] is ${json(items[i])}, expected ${json(want)}`));
+  assert(refTo(p.TableName) === onlyTable()[0], `${id}.TableName is ${json(p.TableName)}, not a Ref to the stack's table`);
+  assert(json(p.Owner).includes('"AWS::StackName"') && json(p.Owner).includes('/ConsumerStack/Tags'), `${id}.Owner is ${json(p.Owner)}`);
+  const extra = Object.keys(p).filter((k) => !['ServiceToken', 'TableName', 'Rules', 'Owner'].includes(k));
+  assert(extra.length === 0, `${id} has unexpected properties: ${extra.join(', ')}`);
+});
+
+check('TagPolicyEngine: the rule table is keyed on RuleId (a string), on demand, with point-in-time recovery, and retained', () => {
+  const [id, t] = onlyTable();
+  const p = t.Properties;
+  assert(json(p.KeySchema) === '[{"AttributeName":"RuleId","KeyType":"HASH"}]', `${id}.KeySchema is ${json(p.KeySchema)}`);
+  assert(json(p.AttributeDefinitions) === '[{"AttributeName":"RuleId","AttributeType":"S"}]', `${id}.AttributeDefinitions is ${json(p.AttributeDefinitions)}`);
+  assert(p.BillingMode === 'PAY_PER_REQUEST', `${id}.BillingMode is ${p.BillingMode}`);
+  assert(p.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled === true, `${id}.PointInTimeRecoverySpecification is ${json(p.PointInTimeRecoverySpecification)}`);
+  assert(t.DeletionPolicy === 'Retain' && t.UpdateReplacePolicy === 'Retain', `${id} DeletionPolicy ${t.DeletionPolicy}, UpdateReplacePolicy ${t.UpdateReplacePolicy}`);
+});
+
+check('TagPolicyEngine: the service token is its own provider framework\'s onEvent, which calls the handler (no waiter)', () => {
+  const [id, r] = onlyRules();
+  const handler = onlyFunction('TagPolicyEngine');
+  const onEvent = frameworkFunctionOf('onEvent', handler);
+  assert(onEvent.length === 1, `expected 1 provider framework onEvent function calling the TagPolicyEngine function, found ${onEvent.length}`);
+  assert(refTo(r.Properties.ServiceToken) === onEvent[0][0], `${id}.ServiceToken is ${json(r.Properties.ServiceToken)}, not ${onEvent[0][0]}`);
+  const waiter = Object.keys(env(onEvent[0])).filter((k) => k !== 'USER_ON_EVENT_FUNCTION_ARN');
+  assert(waiter.length === 0, `the rules provider has more than onEvent: ${waiter.join(', ')}`);
+  assert(frameworkFunctionOf('isComplete', handler).length === 0 && frameworkFunctionOf('onTimeout', handler).length === 0, 'the rules provider has an isComplete or onTimeout function');
+});
+
+check('TagPolicyEngine: the handler runs nodejs24.x on arm64, index.handler', () => {
+  checkRuntime(onlyFunction('TagPolicyEngine'), 'TagPolicyEngine');
+});
+
+check('TagPolicyEngine: handler asset is its own pre-built bundle, no TypeScript source', () => {
+  const key = checkBundle(onlyFunction('TagPolicyEngine'), 'TagPolicyEngine');
+  assert(key !== cleanerBundle, `TagPolicyEngine uses the PackerCleaner bundle ${key}`);
+  assert(key !== amiBundle, `TagPolicyEngine uses the AmiManager bundle ${key}`);
+});
+
+check('TagPolicyEngine environment: props reach the handler', () => {
+  const e = env(onlyFunction('TagPolicyEngine'));
+  assert(e.UNTAGGED_ACTION === T.untaggedAction, `UNTAGGED_ACTION=${e.UNTAGGED_ACTION}`);
+  assert(e.GRACE_PERIOD_SECONDS === T.gracePeriodSeconds, `GRACE_PERIOD_SECONDS=${e.GRACE_PERIOD_SECONDS}`);
+  assert(e.INSTANCE_SELECTOR === json(T.instanceSelector), `INSTANCE_SELECTOR=${e.INSTANCE_SELECTOR}`);
+  assert(refTo(e.TABLE_NAME) === onlyTable()[0], `TABLE_NAME is not a Ref to the stack's table: ${json(e.TABLE_NAME)}`);
+  assert(ofType('AWS::SNS::Topic').some(([t]) => t === refTo(e.TOPIC_ARN)), `TOPIC_ARN is not a Ref to a topic of the stack: ${json(e.TOPIC_ARN)}`);
+  for (const [key, value] of Object.entries({ VPC_IDS: '[]', PROTECTION_TAG_KEY: 'fleet-janitor:protect', DRY_RUN: 'false', BACKFILL_CREATORS: 'true', PROPAGATE_TO_VOLUMES: 'false' })) {
+    assert(e[key] === value, `${key}=${json(e[key])}, expected the default ${value}`);
+  }
+});
+
+check('TagPolicyEngine: CloudTrail RunInstances events invoke the handler, with retries and the dead-letter queue', () => {
+  const fn = onlyFunction('TagPolicyEngine');
+  const rules = ofType('AWS::Events::Rule');
+  assert(rules.length === 1, `expected 1 AWS::Events::Rule, found ${rules.length}`);
+  const [id, rule] = rules[0];
+  const want = { 'source': ['aws.ec2'], 'detail-type': ['AWS API Call via CloudTrail'], 'detail': { eventSource: ['ec2.amazonaws.com'], eventName: ['RunInstances'] } };
+  assert(canonical(rule.Properties.EventPattern) === canonical(want), `${id}.EventPattern is ${json(rule.Properties.EventPattern)}`);
+  assert((rule.Properties.State ?? 'ENABLED') === 'ENABLED', `${id}.State is ${rule.Properties.State}`);
+  const targets = rule.Properties.Targets ?? [];
+  assert(targets.length === 1 && refTo(targets[0].Arn) === fn[0], `${id} targets ${json(targets.map((t) => t.Arn))}, not the handler`);
+  assert(refTo(targets[0].DeadLetterConfig?.Arn) === queueOf(fn, 'TagPolicyEngine')[0], `${id} target DeadLetterConfig: ${json(targets[0].DeadLetterConfig)}`);
+  assert(targets[0].RetryPolicy?.MaximumRetryAttempts === 2, `${id} target RetryPolicy: ${json(targets[0].RetryPolicy)}`);
+  const permissions = ofType('AWS::Lambda::Permission').filter(([, x]) => refTo(x.Properties.FunctionName) === fn[0] && refTo(x.Properties.SourceArn) === id);
+  assert(permissions.length === 1 && permissions[0][1].Properties.Principal === 'events.amazonaws.com', `no lambda:InvokeFunction permission for ${id}`);
+});
+
+check('TagPolicyEngine: its schedule (default rate(1 hour)) starts the sweep, with the dead-letter queue', () => {
+  const fn = onlyFunction('TagPolicyEngine');
+  const schedules = schedulesOf(fn);
+  assert(schedules.length === 1, `expected 1 AWS::Scheduler::Schedule of the TagPolicyEngine function, found ${schedules.length}`);
+  const p = schedules[0][1].Properties;
+  assert(p.ScheduleExpression === 'rate(1 hour)', `ScheduleExpression is ${p.ScheduleExpression}`);
+  assert(refTo(p.Target.DeadLetterConfig?.Arn) === queueOf(fn, 'TagPolicyEngine')[0], `schedule DeadLetterConfig: ${json(p.Target.DeadLetterConfig)}`);
+});
+
+check('TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more', () => {
+  const statements = statementsOf(onlyFunction('TagPolicyEngine'));
+  const bySid = Object.fromEntries(statements.filter((s) => s.Sid).map((s) => [s.Sid, s]));
+  for (const sid of ['DescribeInstances', 'LookUpLaunches', 'RuleTable', 'TagInstances', 'UnmarkInstances', 'ActOnViolations']) {
+    assert(bySid[sid], `no ${sid} statement (Sids: ${Object.keys(bySid).join(', ')})`);
+  }
+  assert(!bySid.TagAttachedResources, 'TagAttachedResources granted although propagateToVolumes is off');
+  const selected = Object.fromEntries(Object.entries(T.instanceSelector).map(([k, v]) => [`ec2:ResourceTag/${k}`, v]));
+  const unprotected = { 'ec2:ResourceTag/fleet-janitor:protect': 'true' };
+  const onInstances = (s) => { const r = asList(s.Resource); return r.length === 1 && json(r[0]).endsWith(':instance/*"]]}'); };
+  const act = bySid.ActOnViolations;
+  assert(json(asList(act.Action)) === '["ec2:StopInstances"]', `ActOnViolations actions: ${json(act.Action)}`);
+  assert(onInstances(act), `ActOnViolations on ${json(act.Resource)}`);
+  const marked = { ...unprotected, 'ec2:ResourceTag/fleet-janitor:violation': 'false' };
+  assert(canonical(act.Condition) === canonical({ Null: marked, StringEquals: selected }), `ActOnViolations conditions: ${json(act.Condition)}`);
+  for (const sid of ['TagInstances', 'UnmarkInstances']) {
+    const s = bySid[sid];
+    assert(onInstances(s), `${sid} on ${json(s.Resource)}`);
+    const c = s.Condition ?? {};
+    assert(canonical(c.Null) === canonical(unprotected) && canonical(c.StringEquals) === canonical(selected), `${sid} conditions: ${json(c)}`);
+  }
+  assert(json(bySid.UnmarkInstances.Condition['ForAllValues:StringEquals']) === '{"aws:TagKeys":["fleet-janitor:violation"]}',
+    `UnmarkInstances may remove more than the violation mark: ${json(bySid.UnmarkInstances.Condition)}`);
+  assert(refTo(asList(bySid.RuleTable.Resource)[0]) === onlyTable()[0] && asList(bySid.RuleTable.Resource).length === 1, `RuleTable on ${json(bySid.RuleTable.Resource)}`);
+  for (const action of ['ec2:StopInstances', 'ec2:CreateTags', 'ec2:DeleteTags']) {
+    const granted = withAction(statements, action);
+    assert(granted.length === 1, `${action} in ${granted.length} statements (${granted.map((s) => s.Sid).join(', ')})`);
+  }
+  assert(withAction(statements, 'ec2:TerminateInstances').length === 0, 'ec2:TerminateInstances granted although no action is TERMINATE');
+  assert(!statements.some((s) => asList(s.Action).some((a) => a.endsWith(':*') || a === '*')), 'a wildcard action');
+});
+
+check('TagPolicyEngine: reports and alarms go to its topic', () => {
+  const fn = onlyFunction('TagPolicyEngine');
+  const topic = refTo(env(fn).TOPIC_ARN);
+  const publish = withAction(statementsOf(fn), 'sns:Publish');
+  assert(publish.some((s) => asList(s.Resource).some((r) => refTo(r) === topic)), `no sns:Publish on ${topic}: ${json(publish)}`);
+  const queue = queueOf(fn, 'TagPolicyEngine');
+  const onQueue = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => json(a.Properties.Dimensions ?? []).includes(`"${queue[0]}"`));
+  const alarms = [...alarmsOn(fn), ...onQueue];
+  assert(alarms.length === 3, `expected 3 TagPolicyEngine alarms (errors, throttles, dead letters), found ${alarms.length}`);
   for (const [id, alarm] of alarms) {
     const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
     assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);

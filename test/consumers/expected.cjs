@@ -19,6 +19,19 @@ const EXPECTED = {
     deprecateAfterSeconds: '7776000',
     removalPolicy: 'retain',
   },
+  // TagPolicyEngine `Tags`: the Custom::FleetJanitorTagRules resource's Rules (a JSON string of these
+  // items, in the seed's format: RuleId = the tag key, every scalar a string) and the handler's environment.
+  tags: {
+    rules: [
+      { RuleId: 'CostCenter', TagKey: 'CostCenter', Required: 'true', Action: 'Update', Default: 'unassigned', AllowedValues: ['1001', '1002', 'unassigned'] },
+      { RuleId: 'CreatedBy', TagKey: 'CreatedBy', Required: 'true', Action: 'UserLookup' },
+      { RuleId: 'LaunchDate', TagKey: 'LaunchDate', Required: 'true', Action: 'Function', Default: 'today()' },
+      { RuleId: 'Environment', TagKey: 'Environment', Required: 'true', Pattern: '^(dev|staging|prod)$', OnViolation: 'NOTIFY' },
+    ],
+    instanceSelector: { managed: 'true' },
+    untaggedAction: 'STOP',
+    gracePeriodSeconds: '259200',
+  },
 };
 
 module.exports = { EXPECTED };

@@ -64,8 +64,95 @@ describe('README usage examples', () => {
     ],
   };
 
+  // The TagPolicyEngine `Tags` (EXPECTED.tags: the rule items the Custom::FleetJanitorTagRules resource writes,
+  // and the handler's environment), written back as each language's props.
+  type RuleItem = Record<string, string> & { AllowedValues?: string[] };
+  const tags: { rules: RuleItem[]; instanceSelector: Record<string, string>; untaggedAction: string; gracePeriodSeconds: string } = EXPECTED.tags;
+  const graceDays = Number(tags.gracePeriodSeconds) / 86_400;
+  const [[selectorKey, selectorValue]] = Object.entries(tags.instanceSelector);
+  /** The TagValue factory for a rule item's Action and Default: [method name, argument or undefined]. */
+  function defaultOf(item: RuleItem): [string, string | undefined] | undefined {
+    switch (item.Action) {
+      case undefined: return undefined;
+      case 'Update': return ['fixed', item.Default];
+      case 'UserLookup': return ['creator', undefined];
+      case 'Function': return ['launchDate', undefined];
+      case 'FromTag': return ['fromTag', item.Default];
+      default: throw new Error(`no TagValue for Action ${item.Action}`);
+    }
+  }
+  const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const upper = (name: string) => name[0].toUpperCase() + name.slice(1);
+  const quoted = (q: string) => (v: string) => `${q}${v}${q}`;
+  /** One rule as each language writes it. */
+  const RULE: Record<string, (item: RuleItem) => string> = {
+    typescript: (item) => {
+      const v = defaultOf(item);
+      const q = quoted("'");
+      return `{ ${[
+        `tagKey: ${q(item.TagKey)}`, `required: ${item.Required}`,
+        ...(v ? [`defaultValue: TagValue.${v[0]}(${v[1] === undefined ? '' : q(v[1])})`] : []),
+        ...(item.AllowedValues ? [`allowedValues: [${item.AllowedValues.map(q).join(', ')}]`] : []),
+        ...(item.Pattern ? [`pattern: ${q(item.Pattern)}`] : []),
+        ...(item.OnViolation ? [`onViolation: ViolationAction.${item.OnViolation}`] : []),
+      ].join(', ')} }`;
+    },
+    python: (item) => {
+      const v = defaultOf(item);
+      const q = quoted('"');
+      return `TagRule(${[
+        `tag_key=${q(item.TagKey)}`, `required=${upper(item.Required)}`,
+        ...(v ? [`default_value=TagValue.${snake(v[0])}(${v[1] === undefined ? '' : q(v[1])})`] : []),
+        ...(item.AllowedValues ? [`allowed_values=[${item.AllowedValues.map(q).join(', ')}]`] : []),
+        ...(item.Pattern ? [`pattern=${q(item.Pattern)}`] : []),
+        ...(item.OnViolation ? [`on_violation=ViolationAction.${item.OnViolation}`] : []),
+      ].join(', ')})`;
+    },
+    java: (item) => {
+      const v = defaultOf(item);
+      const q = quoted('"');
+      return `TagRule.builder()${[
+        `.tagKey(${q(item.TagKey)})`, `.required(${item.Required})`,
+        ...(v ? [`.defaultValue(TagValue.${v[0]}(${v[1] === undefined ? '' : q(v[1])}))`] : []),
+        ...(item.AllowedValues ? [`.allowedValues(List.of(${item.AllowedValues.map(q).join(', ')}))`] : []),
+        ...(item.Pattern ? [`.pattern(${q(item.Pattern)})`] : []),
+        ...(item.OnViolation ? [`.onViolation(ViolationAction.${item.OnViolation})`] : []),
+      ].join('')}.build()`;
+    },
+    go: (item) => {
+      const v = defaultOf(item);
+      const s = (x: string) => `jsii.String("${x}")`;
+      return `{${[
+        `TagKey: ${s(item.TagKey)}`, `Required: jsii.Bool(${item.Required})`,
+        ...(v ? [`DefaultValue: cdkfleetjanitor.TagValue_${upper(v[0])}(${v[1] === undefined ? '' : s(v[1])})`] : []),
+        ...(item.AllowedValues ? [`AllowedValues: jsii.Strings(${item.AllowedValues.map((x) => `"${x}"`).join(', ')})`] : []),
+        ...(item.Pattern ? [`Pattern: ${s(item.Pattern)}`] : []),
+        ...(item.OnViolation ? [`OnViolation: cdkfleetjanitor.ViolationAction_${item.OnViolation}`] : []),
+      ].join(', ')}}`;
+    },
+  };
+  /** How each language names a rule's tag key (to count the rules). */
+  const RULE_KEY: Record<string, RegExp> = { typescript: /\btagKey:/g, python: /\btag_key=/g, java: /\.tagKey\(/g, go: /\bTagKey:/g };
+  const TAG_PROPS: Record<string, string[]> = {
+    typescript: [
+      `instanceSelector: { ${selectorKey}: '${selectorValue}' }`, `untaggedAction: ViolationAction.${tags.untaggedAction}`, `gracePeriod: Duration.days(${graceDays})`,
+    ],
+    python: [
+      `instance_selector={"${selectorKey}": "${selectorValue}"}`, `untagged_action=ViolationAction.${tags.untaggedAction}`, `grace_period=Duration.days(${graceDays})`,
+    ],
+    java: [
+      `.instanceSelector(Map.of("${selectorKey}", "${selectorValue}"))`, `.untaggedAction(ViolationAction.${tags.untaggedAction})`, `.gracePeriod(Duration.days(${graceDays}))`,
+    ],
+    go: [
+      `InstanceSelector: &map[string]*string{"${selectorKey}": jsii.String("${selectorValue}")},`,
+      `UntaggedAction: cdkfleetjanitor.ViolationAction_${tags.untaggedAction},`, `GracePeriod: awscdk.Duration_Days(jsii.Number(${graceDays})),`,
+    ],
+  };
+  // Code without whitespace or trailing commas: a rule may be wrapped over lines.
+  const compact = (text: string) => text.replace(/\s+/g, '').replace(/,(?=[)}\]])/g, '');
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example sets exactly the PackerCleaner and AmiManager props its consumer app is checked for', (language: string, example: unknown) => {
+  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager and TagPolicyEngine props its consumer app is checked for', (language: string, example: unknown) => {
     // Whitespace-insensitive: Go aligns its struct fields.
     const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
     expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
@@ -78,6 +165,12 @@ describe('README usage examples', () => {
     for (const prop of AMI_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
     const amiLines = code.split('\n').filter((l) => AMI_PROPS[language].some((p) => bare(l) === bare(p)));
     expect(amiLines).toHaveLength(AMI_PROPS[language].length);
+    expect(code).toMatch(/TagPolicyEngine/);
+    for (const item of tags.rules) expect(compact(code)).toContain(compact(RULE[language](item)));
+    expect(code.match(RULE_KEY[language]) ?? []).toHaveLength(tags.rules.length);
+    for (const prop of TAG_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
+    const tagLines = code.split('\n').filter((l) => TAG_PROPS[language].some((p) => bare(l) === bare(p)));
+    expect(tagLines).toHaveLength(TAG_PROPS[language].length);
     expect(code).toMatch(/synth/i);
   });
 

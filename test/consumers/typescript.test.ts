@@ -5,7 +5,7 @@ import * as path from 'path';
 import { synthConsumerApp } from './typescript/app';
 import { synthSignalsExample } from './typescript/signals';
 
-/* The TypeScript consumer app (PackerCleaner and AmiManager), checked by the same script as the Python, Java and Go apps. */
+/* The TypeScript consumer app (PackerCleaner, AmiManager and TagPolicyEngine), checked by the same script as the Python, Java and Go apps. */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
 function runChecker(outdir: string): { status: number; output: string } {
@@ -24,7 +24,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 19 passed, 0 failed');
+    expect(output).toContain('[typescript] 29 passed, 0 failed');
     expect(status).toBe(0);
   });
 
@@ -50,7 +50,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 18 passed, 1 failed');
+    expect(output).toContain('[typescript] 28 passed, 1 failed');
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -80,6 +80,32 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL IAM: no inline policy on our roles .*: inline policies on FleetJanitorAmiManagerProviderHandlerRole\w+: Injected/);
+  });
+
+  test('the checker fails on a TagPolicyEngine rule item the handler would read differently', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const rules of ofType(resources, 'Custom::FleetJanitorTagRules')) {
+        const items = JSON.parse(rules.Properties.Rules);
+        items[2].Required = true;
+        rules.Properties.Rules = JSON.stringify(items);
+      }
+    });
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
+    expect(output).toContain('[typescript] 28 passed, 1 failed');
+  });
+
+  test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const policy of ofType(resources, 'AWS::IAM::ManagedPolicy')) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          if (statement.Sid === 'ActOnViolations') delete statement.Condition.Null['ec2:ResourceTag/fleet-janitor:violation'];
+        }
+      }
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
+    expect(output).toContain('[typescript] 28 passed, 1 failed');
   });
 });
 

@@ -50,6 +50,22 @@ func main() {
 	// ami.ImageId() (or ami.MachineImage()) is available once the image is; ami.Topic() gets its reports.
 	fmt.Printf("image: %s\n", *ami.Resource().Node().Path())
 
+	tags := cdkfleetjanitor.NewTagPolicyEngine(stack, jsii.String("Tags"), &cdkfleetjanitor.TagPolicyEngineProps{
+		Rules: &[]*cdkfleetjanitor.TagRule{
+			{TagKey: jsii.String("CostCenter"), Required: jsii.Bool(true), DefaultValue: cdkfleetjanitor.TagValue_Fixed(jsii.String("unassigned")),
+				AllowedValues: jsii.Strings("1001", "1002", "unassigned")},
+			{TagKey: jsii.String("CreatedBy"), Required: jsii.Bool(true), DefaultValue: cdkfleetjanitor.TagValue_Creator()},
+			{TagKey: jsii.String("LaunchDate"), Required: jsii.Bool(true), DefaultValue: cdkfleetjanitor.TagValue_LaunchDate()},
+			{TagKey: jsii.String("Environment"), Required: jsii.Bool(true), Pattern: jsii.String("^(dev|staging|prod)$"),
+				OnViolation: cdkfleetjanitor.ViolationAction_NOTIFY},
+		},
+		InstanceSelector: &map[string]*string{"managed": jsii.String("true")},
+		UntaggedAction:   cdkfleetjanitor.ViolationAction_STOP,
+		GracePeriod:      awscdk.Duration_Days(jsii.Number(3)),
+	})
+	// tags.Table() holds the rules; add items by hand to edit rules live.
+	fmt.Printf("rule table: %s\n", *tags.Table().Node().Path())
+
 	app.Synth(nil)
 	// --- end example ---
 }

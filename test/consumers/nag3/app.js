@@ -15,7 +15,9 @@ const path = require('path');
 const cdk = require('aws-cdk-lib');
 const { aws_ec2: ec2, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_sns: sns } = cdk;
 const nag = require('cdk-nag');
-const { AmiManager, FleetJanitorDashboard, PackerCleaner, PackerCleanerAction } = require('cdk-fleet-janitor');
+const {
+  AmiManager, FleetJanitorDashboard, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction,
+} = require('cdk-fleet-janitor');
 
 const workDir = process.argv[2];
 if (!workDir) {
@@ -123,8 +125,58 @@ const CONFIGURATIONS = [
       return [vpc, securityGroup, instance];
     },
   },
+  {
+    // A TagPolicyEngine needs rules (or a table): the consumer apps' four rules, every other prop at its default.
+    name: 'TagPolicyEngine defaults',
+    build: (stack) => {
+      new TagPolicyEngine(stack, 'Tags', { rules: tagRules() });
+      return [];
+    },
+  },
+  {
+    name: 'TagPolicyEngine everything on',
+    build: (stack) => {
+      const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      const securityGroup = new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const tags = new TagPolicyEngine(stack, 'Tags', {
+        rules: [...tagRules(), { tagKey: 'Owner', required: true, defaultValue: TagValue.fromTag('CreatedBy'), onViolation: ViolationAction.STOP }],
+        vpcs: [vpc],
+        instanceSelector: { managed: 'true' },
+        untaggedAction: ViolationAction.TERMINATE,
+        gracePeriod: cdk.Duration.days(7),
+        captureCreators: true,
+        backfillCreators: true,
+        propagateToVolumes: true,
+        dryRun: false,
+        maxActionsPerRun: 50,
+        schedule: cdk.aws_scheduler.ScheduleExpression.rate(cdk.Duration.minutes(30)),
+        vpc,
+        securityGroups: [securityGroup],
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        topic: new sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+        reserveConcurrency: true,
+        tracing: lambda.Tracing.ACTIVE,
+        timeout: cdk.Duration.minutes(10),
+        memorySize: 1024,
+      });
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [tags] });
+      return [vpc, securityGroup];
+    },
+  },
   // ===== end of construct configurations =====
 ];
+
+/** The TagPolicyEngine rules of the consumer apps (../typescript/app.ts). */
+function tagRules() {
+  return [
+    { tagKey: 'CostCenter', required: true, defaultValue: TagValue.fixed('unassigned'), allowedValues: ['1001', '1002', 'unassigned'] },
+    { tagKey: 'CreatedBy', required: true, defaultValue: TagValue.creator() },
+    { tagKey: 'LaunchDate', required: true, defaultValue: TagValue.launchDate() },
+    { tagKey: 'Environment', required: true, pattern: '^(dev|staging|prod)$', onViolation: ViolationAction.NOTIFY },
+  ];
+}
 
 /*
  * Canary: a stack with the construct and, next to it, resources a user might add, each known to

@@ -8,7 +8,15 @@ import sys
 
 from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk.aws_scheduler import ScheduleExpression
-from cdk_fleet_janitor import AmiManager, PackerCleaner, PackerCleanerAction
+from cdk_fleet_janitor import (
+    AmiManager,
+    PackerCleaner,
+    PackerCleanerAction,
+    TagPolicyEngine,
+    TagRule,
+    TagValue,
+    ViolationAction,
+)
 
 
 def synth_consumer_app(outdir: str) -> None:
@@ -41,6 +49,32 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # ami.image_id (or ami.machine_image) is available once the image is; ami.topic gets its reports.
     print(f"image: {ami.resource.node.path}")
+
+    tags = TagPolicyEngine(
+        stack,
+        "Tags",
+        rules=[
+            TagRule(
+                tag_key="CostCenter",
+                required=True,
+                default_value=TagValue.fixed("unassigned"),
+                allowed_values=["1001", "1002", "unassigned"],
+            ),
+            TagRule(tag_key="CreatedBy", required=True, default_value=TagValue.creator()),
+            TagRule(tag_key="LaunchDate", required=True, default_value=TagValue.launch_date()),
+            TagRule(
+                tag_key="Environment",
+                required=True,
+                pattern="^(dev|staging|prod)$",
+                on_violation=ViolationAction.NOTIFY,
+            ),
+        ],
+        instance_selector={"managed": "true"},
+        untagged_action=ViolationAction.STOP,
+        grace_period=Duration.days(3),
+    )
+    # tags.table holds the rules; add items by hand to edit rules live.
+    print(f"rule table: {tags.table.node.path}")
 
     app.synth()
     # --- end example ---

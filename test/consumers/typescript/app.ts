@@ -1,7 +1,7 @@
 // README example (TypeScript): the same stack every consumer app builds; checked by check-template.cjs.
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
-import { AmiManager, PackerCleaner, PackerCleanerAction } from '../../../src';
+import { AmiManager, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction } from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
   // --- example: typescript ---
@@ -29,6 +29,20 @@ export function synthConsumerApp(outdir: string): void {
   });
   // ami.imageId (or ami.machineImage) is available once the image is; ami.topic gets its reports.
   console.log(`image: ${ami.resource.node.path}`);
+
+  const tags = new TagPolicyEngine(stack, 'Tags', {
+    rules: [
+      { tagKey: 'CostCenter', required: true, defaultValue: TagValue.fixed('unassigned'), allowedValues: ['1001', '1002', 'unassigned'] },
+      { tagKey: 'CreatedBy', required: true, defaultValue: TagValue.creator() },
+      { tagKey: 'LaunchDate', required: true, defaultValue: TagValue.launchDate() },
+      { tagKey: 'Environment', required: true, pattern: '^(dev|staging|prod)$', onViolation: ViolationAction.NOTIFY },
+    ],
+    instanceSelector: { managed: 'true' },
+    untaggedAction: ViolationAction.STOP,
+    gracePeriod: Duration.days(3),
+  });
+  // tags.table holds the rules; add items by hand to edit rules live.
+  console.log(`rule table: ${tags.table.node.path}`);
 
   app.synth();
   // --- end example ---

@@ -3,6 +3,10 @@ package io.github.cdkfleetjanitor.consumer;
 import io.github.cdkfleetjanitor.AmiManager;
 import io.github.cdkfleetjanitor.PackerCleaner;
 import io.github.cdkfleetjanitor.PackerCleanerAction;
+import io.github.cdkfleetjanitor.TagPolicyEngine;
+import io.github.cdkfleetjanitor.TagRule;
+import io.github.cdkfleetjanitor.TagValue;
+import io.github.cdkfleetjanitor.ViolationAction;
 import java.util.List;
 import java.util.Map;
 import software.amazon.awscdk.App;
@@ -55,6 +59,21 @@ public final class ConsumerApp {
         .build();
     // ami.getImageId() (or ami.getMachineImage()) is available once the image is; ami.getTopic() gets its reports.
     System.out.println("image: " + ami.getResource().getNode().getPath());
+
+    TagPolicyEngine tags = TagPolicyEngine.Builder.create(stack, "Tags")
+        .rules(List.of(
+            TagRule.builder().tagKey("CostCenter").required(true).defaultValue(TagValue.fixed("unassigned"))
+                .allowedValues(List.of("1001", "1002", "unassigned")).build(),
+            TagRule.builder().tagKey("CreatedBy").required(true).defaultValue(TagValue.creator()).build(),
+            TagRule.builder().tagKey("LaunchDate").required(true).defaultValue(TagValue.launchDate()).build(),
+            TagRule.builder().tagKey("Environment").required(true).pattern("^(dev|staging|prod)$")
+                .onViolation(ViolationAction.NOTIFY).build()))
+        .instanceSelector(Map.of("managed", "true"))
+        .untaggedAction(ViolationAction.STOP)
+        .gracePeriod(Duration.days(3))
+        .build();
+    // tags.getTable() holds the rules; add items by hand to edit rules live.
+    System.out.println("rule table: " + tags.getTable().getNode().getPath());
 
     app.synth();
     // --- end example ---

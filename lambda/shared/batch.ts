@@ -21,6 +21,15 @@ export interface CallOutcome {
 
 export interface AlreadyDoneOptions {
   /**
+   * The caller's IAM grant has conditions on each resource (`ec2:ResourceTag/...`), so an
+   * authorization error (UnauthorizedOperation) may be about one id of the batch, e.g. an instance
+   * that got the protection tag after it was described: the batch is then retried id by id like
+   * any item-level failure. Only after `MAX_CONSECUTIVE_DENIED` ids in a row are refused is the
+   * rest taken as refused too (the grant itself is missing), so a missing permission never costs
+   * one call per id. @default false: an authorization error is the caller's, for every id
+   */
+  readonly perResourceAuthorization?: boolean;
+  /**
    * Whether an error means the item named is already gone, i.e. the action is already done
    * (DeleteSecurityGroup's InvalidGroup.NotFound). A call of one id failing so counts as done; a
    * batch of several failing so names no culprit and is retried id by id like any item-level
@@ -28,6 +37,9 @@ export interface AlreadyDoneOptions {
    */
   readonly isAlreadyGone?: (error: unknown) => boolean;
 }
+
+/** Ids refused in a row, one by one, after which a per-resource authorization error is taken as the caller's. */
+export const MAX_CONSECUTIVE_DENIED = 3;
 
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new Error(`chunk size must be a positive integer, got ${size}`);
@@ -59,6 +71,7 @@ export async function actInBatches(
   options: AlreadyDoneOptions = {},
 ): Promise<ItemResult[]> {
   const isAlreadyGone = options.isAlreadyGone ?? (() => false);
+  const perResource = options.perResourceAuthorization === true;
   /** Calls made by the latest attempt() (1 unless it retried). */
   let tries = 0;
   /** One call with transient retries; `trusted` says whether "already done" evidence may be believed. */
@@ -89,7 +102,7 @@ export async function actInBatches(
       results.push(...await attempt(batch, true));
       continue;
     } catch (error) {
-      if (batch.length === 1 || isCallerLevel(error) || isTransient(error)) {
+      if (batch.length === 1 || (isCallerLevel(error) && !perResource) || isTransient(error)) {
         results.push(...batch.map((id) => failure(id, error)));
         continue;
       }
@@ -99,6 +112,7 @@ export async function actInBatches(
     // terminated"); one refused for another reason may have changed part of it.
     const trusted = isAlreadyGone(batchError) && tries === 1 && sdkAttempts(batchError) <= 1;
     let stopWith: unknown;
+    let denied = 0;
     for (const id of batch) {
       if (stopWith !== undefined) {
         results.push(failure(id, stopWith));
@@ -106,10 +120,12 @@ export async function actInBatches(
       }
       try {
         results.push(...await attempt([id], trusted));
+        denied = 0;
       } catch (error) {
         results.push(failure(id, error));
         // Access denied or sustained throttling says nothing about the next id: stop calling.
-        if (isCallerLevel(error) || isTransient(error)) stopWith = error;
+        denied = isCallerLevel(error) ? denied + 1 : 0;
+        if (isTransient(error) || (isCallerLevel(error) && (!perResource || denied >= MAX_CONSECUTIVE_DENIED))) stopWith = error;
       }
     }
   }

@@ -10,6 +10,13 @@ import { RetryOptions } from '../shared/retry';
 /** CreateTags and DeleteTags accept up to 1000 resource ids per call. */
 export const TAG_BATCH_MAX = 1000;
 
+/*
+ * The construct's grants carry conditions on each instance's tags (no protection tag, the selector
+ * tags, the violation mark for stops), and EC2 refuses a whole call when one instance fails them,
+ * e.g. one protected after it was described: the call is retried per instance, so only that one fails.
+ */
+const PER_INSTANCE_GRANT = { perResourceAuthorization: true } as const;
+
 /**
  * Carries out the plan's ACT items (unless dry-run) and turns every item into a report entry:
  * tags first (grouped by identical key and value, each group in calls of up to 1000 ids, the
@@ -31,7 +38,7 @@ export async function act(
     const ids = group.flatMap((i) => [i.instanceId, ...(i.alsoTag ?? [])]);
     const results = await actInBatches(unique(ids), TAG_BATCH_MAX, async (batch) => {
       await ec2.send(new CreateTagsCommand({ Resources: batch, Tags: [{ Key: key, Value: value }] }));
-    }, retry);
+    }, retry, PER_INSTANCE_GRANT);
     record(withResults(group, results));
   }
   const unmarks = toAct.filter((i) => i.action === 'UNMARK');
@@ -39,14 +46,14 @@ export async function act(
     // A tag given without a value is deleted whatever its value.
     const results = await actInBatches(unmarks.map((i) => i.instanceId), TAG_BATCH_MAX, async (batch) => {
       await ec2.send(new DeleteTagsCommand({ Resources: batch, Tags: [{ Key: VIOLATION_TAG_KEY }] }));
-    }, retry);
+    }, retry, PER_INSTANCE_GRANT);
     record(withResults(unmarks, results));
   }
   for (const action of ['STOP', 'TERMINATE'] as const) {
     const items = toAct.filter((i) => i.action === action);
     if (items.length === 0) continue;
     const results = await actInBatches(items.map((i) => i.instanceId), INSTANCE_BATCH_MAX, instanceStateCall(ec2, action), retry,
-      { isAlreadyGone: (error) => INSTANCE_GONE.has(codeOf(error)) });
+      { ...PER_INSTANCE_GRANT, isAlreadyGone: (error) => INSTANCE_GONE.has(codeOf(error)) });
     record(withResults(items, results));
   }
 }

@@ -1,4 +1,4 @@
-import { actInBatches, chunk } from '../../../lambda/shared/batch';
+import { actInBatches, chunk, MAX_CONSECUTIVE_DENIED } from '../../../lambda/shared/batch';
 import { ec2Error, instantRetry } from '../helpers';
 
 const ids = (n: number, prefix = 'i-') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
@@ -69,6 +69,40 @@ describe('actInBatches', () => {
     expect(calls.map((c) => c.length)).toEqual([10, 1, 1, 1, 1]);
     expect(results.filter((r) => r.ok).map((r) => r.id)).toEqual(all.slice(0, 3));
     expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual(all.slice(3).map((id) => [id, 'UnauthorizedOperation']));
+  });
+
+  describe('perResourceAuthorization: a grant with conditions on each resource', () => {
+    test('a batch refused for one id is retried id by id; only that id fails', async () => {
+      const all = ids(6);
+      const calls: number[] = [];
+      const results = await actInBatches(all, 6, async (batch) => {
+        calls.push(batch.length);
+        if (batch.includes(all[2])) throw ec2Error('UnauthorizedOperation', 403);
+      }, instantRetry().options, { perResourceAuthorization: true });
+      expect(calls).toEqual([6, 1, 1, 1, 1, 1, 1]);
+      expect(results.filter((r) => !r.ok).map((r) => [r.id, r.errorCode])).toEqual([[all[2], 'UnauthorizedOperation']]);
+    });
+
+    test('MAX_CONSECUTIVE_DENIED ids refused in a row: the grant is missing, the rest fail without a call each', async () => {
+      expect(MAX_CONSECUTIVE_DENIED).toBe(3);
+      const all = ids(8);
+      const calls: string[][] = [];
+      // ids 1 and 2 refused, 3 accepted (the count starts again), then 4, 5, 6 refused: stop before 7.
+      const refused = new Set([all[1], all[2], all[4], all[5], all[6], all[7]]);
+      const results = await actInBatches(all, 8, async (batch) => {
+        calls.push([...batch]);
+        if (batch.length > 1 || refused.has(batch[0])) throw ec2Error('UnauthorizedOperation', 403);
+      }, instantRetry().options, { perResourceAuthorization: true });
+      expect(calls.map((c) => (c.length > 1 ? 'batch' : c[0]))).toEqual(['batch', ...all.slice(0, 7)]);
+      expect(results.filter((r) => r.ok).map((r) => r.id)).toEqual([all[0], all[3]]);
+      expect(results.find((r) => r.id === all[7])).toMatchObject({ ok: false, errorCode: 'UnauthorizedOperation' });
+    });
+
+    test('off by default: the same refusal fails the whole batch with one call', async () => {
+      const call = jest.fn(async (_batch: string[]) => { throw ec2Error('UnauthorizedOperation', 403); });
+      await actInBatches(ids(5), 5, call, instantRetry().options);
+      expect(call).toHaveBeenCalledTimes(1);
+    });
   });
 
   test('in the one-by-one fallback, an id that stays throttled stops the calls; the rest are reported with that code', async () => {

@@ -107,12 +107,40 @@ describe('tags', () => {
     expect(entries.every((e) => e.outcome === 'DONE')).toBe(true);
   });
 
-  test('access denied on a batch is not retried id by id: every item FAILED with the code', async () => {
-    const items = many(4, () => tag('CostCenter', 'unassigned'));
+  test('one instance the grant refuses (protected after it was described) fails alone: the batch is retried id by id', async () => {
+    const items = many(5, () => tag('CostCenter', 'unassigned'));
+    const refused = items[2].instanceId;
+    ec2Mock.on(CreateTagsCommand).callsFake(async (input: { Resources: string[] }) => {
+      if (input.Resources.includes(refused)) throw ec2Error('UnauthorizedOperation', 403);
+      return {};
+    });
+    const entries = byId(await run(items));
+    expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 1 + 5);
+    expect(entries.get(refused)).toMatchObject({ outcome: 'FAILED', errorCode: 'UnauthorizedOperation' });
+    expect(items.filter((i) => i.instanceId !== refused).map((i) => entries.get(i.instanceId)!.outcome)).toEqual(['DONE', 'DONE', 'DONE', 'DONE']);
+  });
+
+  test('a grant that is missing altogether: three ids refused in a row, then the rest FAILED without a call each', async () => {
+    const items = many(6, () => tag('CostCenter', 'unassigned'));
     ec2Mock.on(CreateTagsCommand).rejects(ec2Error('UnauthorizedOperation', 403));
     const entries = await run(items);
-    expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 1);
+    expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 1 + 3);
     expect(entries.every((e) => e.outcome === 'FAILED' && e.errorCode === 'UnauthorizedOperation')).toBe(true);
+  });
+
+  test('stops and unmarks are retried per instance on a refusal too (their grants also have per-instance conditions)', async () => {
+    const stops = many(3, () => item('STOP'));
+    const unmarks = many(3, () => item('UNMARK'));
+    ec2Mock.on(StopInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => {
+      if (input.InstanceIds.includes(stops[0].instanceId)) throw ec2Error('UnauthorizedOperation', 403);
+      return { StoppingInstances: input.InstanceIds.map((InstanceId) => ({ InstanceId, PreviousState: { Name: 'running' } })) };
+    });
+    ec2Mock.on(DeleteTagsCommand).callsFake(async (input: { Resources: string[] }) => {
+      if (input.Resources.includes(unmarks[1].instanceId)) throw ec2Error('UnauthorizedOperation', 403);
+      return {};
+    });
+    const entries = byId(await run([...stops, ...unmarks]));
+    expect([...stops, ...unmarks].map((i) => entries.get(i.instanceId)!.outcome)).toEqual(['FAILED', 'DONE', 'DONE', 'DONE', 'FAILED', 'DONE']);
   });
 });
 

@@ -12,7 +12,7 @@ export const RULES_PROPERTIES = {
   tableName: 'TableName',
   /** The rules, as a JSON array of rule items (the attribute names below). */
   rules: 'Rules',
-  /** Who owns the items written: the stack id and the resource's path. Deploys only touch their own items. */
+  /** Who owns the items written: the stack name and the engine's construct path. Deploys only touch their own items. */
   owner: 'Owner',
 } as const;
 

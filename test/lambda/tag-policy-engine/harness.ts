@@ -404,6 +404,11 @@ export function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string
   });
 }
 
+/** The EMF records (one per run that reports) Powertools wrote with console.log. */
+export function emfRecords(): Array<Record<string, any>> {
+  return (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
+}
+
 let consoleSpies: jest.SpyInstance[] = [];
 
 /**

@@ -5,6 +5,7 @@
  * (an instance launched days ago, stopped yesterday, a key pair created last week), the value travels
  * as a `moto-fixture:*` tag that moto_launcher.py turns into the real attribute and removes.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateKeyPairCommand,
   CreateSecurityGroupCommand,
@@ -31,6 +32,7 @@ import { EMULATOR_REGION } from './moto';
 
 export interface EmulatorClients {
   readonly ec2: EC2Client;
+  readonly dynamodb: DynamoDBClient;
   readonly sns: SNSClient;
   readonly sqs: SQSClient;
 }
@@ -42,7 +44,7 @@ export function emulatorClients(endpoint: string): EmulatorClients {
     region: EMULATOR_REGION,
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing', sessionToken: 'testing' },
   };
-  return { ec2: new EC2Client(config), sns: new SNSClient(config), sqs: new SQSClient(config) };
+  return { ec2: new EC2Client(config), dynamodb: new DynamoDBClient(config), sns: new SNSClient(config), sqs: new SQSClient(config) };
 }
 
 // ---- instances ---------------------------------------------------------------------------------

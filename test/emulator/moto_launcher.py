@@ -18,7 +18,9 @@ moto differs from real EC2 in a way the fleet janitor depends on:
 2. Fixture-only tags that set the past. moto stamps every resource with "now", and its API has no
    way to say "this instance was launched three days ago". The harness passes the past as tags that
    this launcher removes before moto stores them, so the code under test never sees them:
-   - `moto-fixture:launch-time`  (RunInstances, ISO 8601)  -> the instance's LaunchTime;
+   - `moto-fixture:launch-time`  (RunInstances, ISO 8601)  -> the instance's LaunchTime, and the
+     AttachTime of the network interfaces attached at launch (EC2 attaches the primary interface
+     when the instance launches and keeps that time across stop/start; moto stamps "now");
    - `moto-fixture:stopped-time` (RunInstances, ISO 8601)  -> the time written into
      StateTransitionReason when the instance is later stopped;
    - `moto-fixture:create-time`  (CreateKeyPair / ImportKeyPair, ISO 8601) -> the key pair's CreateTime.
@@ -59,6 +61,18 @@ moto differs from real EC2 in a way the fleet janitor depends on:
    n x (all tags). TaggedEC2Resource.get_tags reads the resource's own entry of the tag table instead,
    with the same result; the AMI property tests (thousands of tagged snapshots) depend on it.
 
+7. CloudTrail LookupEvents (missing in moto: NotImplemented). A stub answers it from events the test
+   registered with the launcher-only action `MotoFixturePutLookupEvents` (same endpoint and JSON
+   protocol, X-Amz-Target `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.MotoFixturePutLookupEvents`,
+   body {"Events": [<LookupEvents Event>, ...]}, EventTime as ISO 8601 or epoch seconds). LookupEvents
+   honours what the real API does with its parameters: one LookupAttribute at most (EventId,
+   EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource, AccessKeyId), StartTime /
+   EndTime (inclusive; StartTime after EndTime is InvalidTimeRangeException), MaxResults 1-50
+   (default 50), NextToken (only valid for the same query), newest event first. Every LookupEvents
+   request is recorded; `MotoFixtureLookupEventsCalls` returns them ({"Calls": [{"StartTime", "EndTime",
+   "MaxResults", "NextToken", "LookupAttributes", "Returned", "Error", "At"}]}). Events and calls live on the region's
+   CloudTrail backend, so POST /moto-api/reset clears them.
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
@@ -69,6 +83,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import moto
 import moto.ec2.models.amis as ec2_amis
@@ -199,6 +214,8 @@ def pop_fixture_tag(tags_by_resource_type, tag_key):
 def patch_run_instances_fixture_times():
     backend = ec2_instances.InstanceBackend
     original = require_hook(backend, "run_instances")
+    # The interfaces' attach time is written by Instance.attach_eni into eni.attach_time.
+    require_hook(ec2_instances.Instance, "attach_eni")
 
     def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
         tags = kwargs.get("tags") or {}
@@ -211,6 +228,8 @@ def patch_run_instances_fixture_times():
         for instance in reservation.instances:
             if launch_at is not None:
                 instance.launch_time = launch_at
+                for nic in instance.nics.values():
+                    nic.attach_time = launch_at
             if stopped_at is not None:
                 instance.fixture_stopped_time = stopped_at
             if ami_failure is not None:
@@ -523,6 +542,153 @@ def patch_tag_lookup():
     resource_class.get_tags = get_tags
 
 
+# ---- 7. CloudTrail LookupEvents ------------------------------------------------------------------
+
+LOOKUP_ATTRIBUTE_FIELDS = {
+    "EventId": lambda e: [e.get("EventId")],
+    "EventName": lambda e: [e.get("EventName")],
+    "ReadOnly": lambda e: [e.get("ReadOnly")],
+    "Username": lambda e: [e.get("Username")],
+    "EventSource": lambda e: [e.get("EventSource")],
+    "AccessKeyId": lambda e: [e.get("AccessKeyId")],
+    "ResourceType": lambda e: [r.get("ResourceType") for r in e.get("Resources") or []],
+    "ResourceName": lambda e: [r.get("ResourceName") for r in e.get("Resources") or []],
+}
+LOOKUP_PAGE_MAX = 50
+
+
+def _cloudtrail_error(code, message):
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError(code, message)
+
+
+def _epoch(value, name):
+    """EventTime / StartTime / EndTime: epoch seconds (what the SDK sends) or ISO 8601."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            raise _cloudtrail_error("InvalidParameterException", f"{name} {value!r} is not a time")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
+def _lookup_state(backend):
+    if not hasattr(backend, "fixture_lookup_events"):
+        backend.fixture_lookup_events = []
+        backend.fixture_lookup_calls = []
+    return backend
+
+
+def patch_cloudtrail_lookup_events():
+    import base64
+    import hashlib
+    import json
+
+    import moto.cloudtrail.responses as cloudtrail_responses
+
+    response_class = cloudtrail_responses.CloudTrailResponse
+    require_hook(response_class, "cloudtrail_backend")
+    for name in ("lookup_events", "moto_fixture_put_lookup_events", "moto_fixture_lookup_events_calls"):
+        if hasattr(response_class, name):
+            sys.exit(f"moto_launcher: moto {moto.__version__} now has CloudTrailResponse.{name}; drop or rename the launcher's version")
+
+    def put_events(self):
+        state = _lookup_state(self.cloudtrail_backend)
+        events = self._get_param("Events", [])
+        for event in events:
+            stored = dict(event)
+            stored["EventTime"] = _epoch(event.get("EventTime"), "EventTime")
+            if stored["EventTime"] is None:
+                raise _cloudtrail_error("InvalidParameterException", "every fixture event needs an EventTime")
+            if not isinstance(stored.get("CloudTrailEvent"), str):
+                stored["CloudTrailEvent"] = json.dumps(stored.get("CloudTrailEvent") or {})
+            state.fixture_lookup_events.append(stored)
+        return json.dumps({"Stored": len(events), "Total": len(state.fixture_lookup_events)})
+
+    def calls(self):
+        state = _lookup_state(self.cloudtrail_backend)
+        return json.dumps({"Calls": state.fixture_lookup_calls})
+
+    def lookup_events(self):
+        state = _lookup_state(self.cloudtrail_backend)
+        attributes = self._get_param("LookupAttributes") or []
+        start = _epoch(self._get_param("StartTime"), "StartTime")
+        end = _epoch(self._get_param("EndTime"), "EndTime")
+        max_results = self._get_param("MaxResults")
+        token = self._get_param("NextToken")
+        call = {
+            "LookupAttributes": attributes,
+            "StartTime": start,
+            "EndTime": end,
+            "MaxResults": max_results,
+            "NextToken": token,
+            "Returned": 0,
+            "Error": None,
+            "At": time.time(),
+        }
+        state.fixture_lookup_calls.append(call)
+
+        def fail(code, message):
+            call["Error"] = code
+            raise _cloudtrail_error(code, message)
+
+        if len(attributes) > 1:
+            fail("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
+        for attribute in attributes:
+            if attribute.get("AttributeKey") not in LOOKUP_ATTRIBUTE_FIELDS:
+                fail("InvalidLookupAttributesException", f"Invalid AttributeKey {attribute.get('AttributeKey')!r}")
+            if not attribute.get("AttributeValue"):
+                fail("InvalidLookupAttributesException", "AttributeValue must not be empty")
+        if max_results is not None and not (1 <= int(max_results) <= LOOKUP_PAGE_MAX):
+            fail("InvalidMaxResultsException", f"MaxResults must be between 1 and {LOOKUP_PAGE_MAX}")
+        if start is not None and end is not None and start > end:
+            fail("InvalidTimeRangeException", "Start time must not be after end time.")
+        page_size = int(max_results) if max_results is not None else LOOKUP_PAGE_MAX
+
+        query = hashlib.sha256(json.dumps([attributes, start, end], sort_keys=True).encode()).hexdigest()[:16]
+        offset = 0
+        if token:
+            try:
+                token_query, token_offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+                offset = int(token_offset)
+            except Exception:
+                fail("InvalidNextTokenException", "Invalid NextToken")
+            if token_query != query:
+                fail("InvalidNextTokenException", "The NextToken does not belong to this query")
+
+        def selected(event):
+            if start is not None and event["EventTime"] < start:
+                return False
+            if end is not None and event["EventTime"] > end:
+                return False
+            for attribute in attributes:
+                if attribute["AttributeValue"] not in LOOKUP_ATTRIBUTE_FIELDS[attribute["AttributeKey"]](event):
+                    return False
+            return True
+
+        # Newest first, as CloudTrail lists its event history.
+        matching = sorted((e for e in state.fixture_lookup_events if selected(e)), key=lambda e: -e["EventTime"])
+        page = matching[offset : offset + page_size]
+        call["Returned"] = len(page)
+        result = {"Events": page}
+        if offset + page_size < len(matching):
+            result["NextToken"] = base64.urlsafe_b64encode(f"{query}:{offset + page_size}".encode()).decode()
+        return json.dumps(result)
+
+    response_class.lookup_events = lookup_events
+    response_class.moto_fixture_put_lookup_events = put_events
+    response_class.moto_fixture_lookup_events_calls = calls
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -558,6 +724,7 @@ def main(argv):
     patch_snapshot_owner_ids()
     patch_generic_filter_wildcards()
     patch_tag_lookup()
+    patch_cloudtrail_lookup_events()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

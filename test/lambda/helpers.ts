@@ -48,3 +48,30 @@ export function loadHandlerModule<T extends object>(options: {
 export function restoreEnv(): void {
   process.env = ORIGINAL_ENV;
 }
+
+/** Captures the console in every test of the file (Logger and Metrics write through it in dev mode), and restores it after. */
+export function captureConsole(): void {
+  let spies: jest.SpyInstance[] = [];
+  beforeEach(() => {
+    spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
+  });
+  afterEach(() => {
+    spies.forEach((s) => s.mockRestore());
+  });
+}
+
+/** JSON log lines the Logger wrote with console[method] (under captureConsole). */
+export function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
+  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
+    try {
+      return JSON.parse(String(text)) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  });
+}
+
+/** The EMF records the handler's Metrics wrote (through console.log in dev mode, under captureConsole). */
+export function emfRecords(): Array<Record<string, any>> {
+  return (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
+}

@@ -31,7 +31,8 @@ import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { AMI_PROPERTIES as P, OWNERSHIP_TAGS } from '../../../src/ami-manager/contract';
-import { ec2Error, loadHandlerModule, restoreEnv } from '../helpers';
+import { captureConsole, ec2Error, loadHandlerModule, restoreEnv } from '../helpers';
+export { emfRecords, logLines } from '../helpers';
 
 export type HandlerModule = typeof import('../../../lambda/ami-manager/index');
 
@@ -303,36 +304,17 @@ export function publishedReport(): PublishCommandInput {
   return calls[0].args[0].input;
 }
 
-/** JSON log lines the Logger wrote with console[method]. */
-export function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
-  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
-    try {
-      return JSON.parse(String(text)) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  });
-}
-
-/** The EMF records the handler's Metrics wrote (through console.log in dev mode). */
-export function emfRecords(): Array<Record<string, any>> {
-  return (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
-}
-
-let consoleSpies: jest.SpyInstance[] = [];
-
 /** Resets the mocks before each test, captures the console, and restores the environment and clock after. */
 export function installHandlerHarness(): void {
+  captureConsole();
   beforeEach(() => {
     ec2Mock.reset();
     snsMock.reset();
     snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
     ec2Mock.on(DescribeImageAttributeCommand).resolves({ LaunchPermissions: [] });
-    consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
   });
 
   afterEach(() => {
-    consoleSpies.forEach((s) => s.mockRestore());
     restoreEnv();
     jest.useRealTimers();
     jest.restoreAllMocks();

@@ -17,7 +17,8 @@ import * as snsSdk from '@aws-sdk/client-sns';
 import { PublishCommand, PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { loadHandlerModule, restoreEnv } from '../helpers';
+import { captureConsole, loadHandlerModule, restoreEnv } from '../helpers';
+export { emfRecords, logLines } from '../helpers';
 
 type HandlerModule = typeof import('../../../lambda/packer-cleaner/index');
 export type Handler = HandlerModule['handler'];
@@ -133,36 +134,17 @@ export function expectNoCallsAtAll(): void {
   expect(snsMock.calls()).toHaveLength(0);
 }
 
-/** JSON log lines the Logger wrote with console[method]. */
-export function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
-  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
-    try {
-      return JSON.parse(String(text)) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  });
-}
-
-let consoleSpies: jest.SpyInstance[] = [];
-
 /** Resets the mocks before each test, captures the console, and restores the environment after. */
 export function installHandlerHarness(): void {
+  captureConsole();
   beforeEach(() => {
     ec2Mock.reset();
     snsMock.reset();
     snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
-    consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
   });
 
   afterEach(() => {
-    consoleSpies.forEach((s) => s.mockRestore());
     restoreEnv();
   });
-}
-
-/** The EMF records the handler's Metrics wrote (through console.log in dev mode). */
-export function emfRecords(): Array<Record<string, any>> {
-  return (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
 }
 

@@ -21,7 +21,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { TagPolicyEngineConfig } from '../../../lambda/tag-policy-engine/config';
-import { loadHandlerModule, restoreEnv } from '../helpers';
+import { captureConsole, loadHandlerModule, restoreEnv } from '../helpers';
+export { emfRecords, logLines } from '../helpers';
 
 type HandlerModule = typeof import('../../../lambda/tag-policy-engine/index');
 export type Handler = HandlerModule['handler'];
@@ -393,29 +394,12 @@ export function publishedReport(): PublishCommandInput {
   return calls[0].args[0].input;
 }
 
-/** JSON log lines the Logger wrote with console[method]. */
-export function logLines(method: 'info' | 'warn' | 'error'): Array<Record<string, unknown>> {
-  return (console[method] as jest.Mock).mock.calls.map(([text]) => {
-    try {
-      return JSON.parse(String(text)) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  });
-}
-
-/** The EMF records (one per run that reports) Powertools wrote with console.log. */
-export function emfRecords(): Array<Record<string, any>> {
-  return (console.log as jest.Mock).mock.calls.map(([text]) => String(text)).filter((t) => t.includes('"_aws"')).map((t) => JSON.parse(t));
-}
-
-let consoleSpies: jest.SpyInstance[] = [];
-
 /**
  * Resets the mocks before each test (every write succeeds unless a test says otherwise), captures
  * the console, and restores the environment after.
  */
 export function installHandlerHarness(): void {
+  captureConsole();
   beforeEach(() => {
     for (const mock of [ec2Mock, snsMock, ddbMock, ctMock]) mock.reset();
     snsMock.on(PublishCommand).resolves({ MessageId: 'msg-1' });
@@ -425,11 +409,9 @@ export function installHandlerHarness(): void {
     ddbMock.on(PutItemCommand).resolves({});
     ddbMock.on(DeleteItemCommand).resolves({});
     ctMock.on(LookupEventsCommand).resolves({ Events: [] });
-    consoleSpies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => jest.spyOn(console, m).mockImplementation(() => undefined));
   });
 
   afterEach(() => {
-    consoleSpies.forEach((s) => s.mockRestore());
     restoreEnv();
   });
 }

@@ -57,7 +57,7 @@ const CREATOR_PENDING = 'creator lookup pending: CloudTrail not searched yet for
 
 /** The mark's value: when the grace period started, and the rules broken then. */
 export function markValue(markedAt: Date, violations: readonly Violation[]): string {
-  const value = `${markedAt.toISOString().replace(/\.\d{3}Z$/, 'Z')} ${[...new Set(violations.map((v) => v.rule.tagKey))].join(',')}`;
+  const value = `${isoSeconds(markedAt)} ${[...new Set(violations.map((v) => v.rule.tagKey))].join(',')}`;
   // Cut by code points (EC2 counts characters), never inside a surrogate pair.
   const chars = [...value];
   return chars.length <= TAG_VALUE_MAX ? value : `${chars.slice(0, TAG_VALUE_MAX - 3).join('')}...`;
@@ -65,11 +65,16 @@ export function markValue(markedAt: Date, violations: readonly Violation[]): str
 
 /** When the mark says the grace period started; undefined when the value is not a mark of ours. */
 export function markedAtOf(value: string | undefined): Date | undefined {
-  const match = value === undefined ? null : /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)( |$)/.exec(value);
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)( |$)/.exec(value ?? '');
   if (!match) return undefined;
   const date = new Date(match[1]);
   // Date rolls impossible dates over (2025-02-30 reads as March 2nd): such a value was not written by us.
-  return Number.isNaN(date.getTime()) || date.toISOString().replace(/\.\d{3}Z$/, 'Z') !== match[1] ? undefined : date;
+  return Number.isNaN(date.getTime()) || isoSeconds(date) !== match[1] ? undefined : date;
+}
+
+/** An ISO time to the second, as marks carry it: 2026-12-02T13:00:00Z. */
+function isoSeconds(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
 }
 
 /** The ISO date (YYYY-MM-DD, UTC) of a launch. */

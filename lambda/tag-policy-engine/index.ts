@@ -7,9 +7,9 @@ import { backfillCreators } from './backfill';
 import { cacheCreators } from './cache';
 import { readConfig, TagPolicyEngineConfig } from './config';
 import { launchFromRecord } from './creators';
-import { CreatorStatus, decide, needsCreator, PlanItem } from './decide';
+import { CreatorStatus, decide, needsCreator, ObservedInstance, PlanItem } from './decide';
 import { kindOf, parseLaunchEvent } from './events';
-import { observeInstances, readRuleTable } from './observe';
+import { observeInstances, readRuleTable, RuleTable } from './observe';
 import { parseRulesRequest, RulesResult, syncRules } from './rules-sync';
 import { valueProblem } from '../../src/tag-policy-engine/rule-format';
 import { clientConfig } from '../shared/clients';
@@ -78,48 +78,62 @@ async function sweep(cfg: TagPolicyEngineConfig, dryRun: boolean): Promise<RunSu
     const instances = await observeInstances(ec2, cfg);
     recorder.scanned = instances.length;
 
-    const creators = new Map<string, CreatorStatus>();
-    const unknownCreators = instances.filter((i) => needsCreator(i, table.rules, cfg.protectionTagKey));
-    const toLookUp = [];
-    for (const instance of unknownCreators) {
-      const cached = table.cachedCreators.get(instance.instanceId);
-      if (cached !== undefined) creators.set(instance.instanceId, { kind: 'known', creator: cached });
-      else if (cfg.backfillCreators) toLookUp.push(instance);
-      else creators.set(instance.instanceId, { kind: 'unknown', why: 'not captured at launch, and backfillCreators is off' });
-    }
-    if (toLookUp.length > 0) {
-      const backfill = await backfillCreators(cloudtrail, toLookUp, { now, maxLookups: cfg.backfillMaxLookups });
-      for (const [id, status] of backfill.statuses) creators.set(id, status);
-      logger.info('creator backfill', { instances: toLookUp.length, lookups: backfill.lookups, windowsSearched: backfill.windows, found: backfill.found.size });
-      if (backfill.error) {
-        // The run goes on (fixed values, launch dates, marks); the failure is reported, not swallowed.
-        const pending = [...backfill.statuses.values()].filter((s) => s.kind === 'pending').length;
-        logger.warn('creator backfill stopped', { error: backfill.error.code, pending });
-        recorder.add({
-          resourceType: 'cloudtrail',
-          id: 'LookupEvents',
-          action: 'LOOKUP',
-          reason: `creator lookup in CloudTrail failed (${backfill.error.message}); ${pending} instance(s) left for a later run`,
-          outcome: 'FAILED',
-          errorCode: backfill.error.code,
-          details: [],
-        });
-      }
-      if (!dryRun && backfill.found.size > 0) {
-        const launches = new Map(toLookUp.map((i) => [i.instanceId, i.launchedAt]));
-        // The cache only saves later lookups: a failure to write it costs lookups, never a wrong tag.
-        try {
-          await cacheCreators(dynamodb, cfg.tableName, backfill.found, launches, now);
-        } catch (error) {
-          logger.warn('creators found, but not cached', { error: errorCode(error) });
-        }
-      }
-    }
+    const creators = await resolveCreators(instances, table, cfg, { now, dryRun, record: (entry) => recorder.add(entry) });
 
     const plan = decide(instances, table.rules, creators, cfg, now);
     logger.info('plan', { rules: table.rules.length, invalidRules: table.invalid.length, instances: instances.length, compliant: plan.compliant, items: plan.items.length, dryRun });
     await act(ec2, plan, dryRun, (entries) => recorder.add(...entries));
   });
+}
+
+/**
+ * What is known of the creator of each instance a creator rule could fill in: cached by an earlier
+ * run, found in CloudTrail now (and cached, outside a dry run), unknown, or pending (the lookup
+ * budget ran out, or CloudTrail failed: reported, and the rest of the run goes on).
+ */
+async function resolveCreators(
+  instances: readonly ObservedInstance[],
+  table: RuleTable,
+  cfg: TagPolicyEngineConfig,
+  run: { readonly now: Date; readonly dryRun: boolean; readonly record: (entry: ReportEntry) => void },
+): Promise<Map<string, CreatorStatus>> {
+  const creators = new Map<string, CreatorStatus>();
+  const toLookUp: ObservedInstance[] = [];
+  for (const instance of instances.filter((i) => needsCreator(i, table.rules, cfg.protectionTagKey))) {
+    const cached = table.cachedCreators.get(instance.instanceId);
+    if (cached !== undefined) creators.set(instance.instanceId, { kind: 'known', creator: cached });
+    else if (cfg.backfillCreators) toLookUp.push(instance);
+    else creators.set(instance.instanceId, { kind: 'unknown', why: 'not captured at launch, and backfillCreators is off' });
+  }
+  if (toLookUp.length === 0) return creators;
+
+  const backfill = await backfillCreators(cloudtrail, toLookUp, { now: run.now, maxLookups: cfg.backfillMaxLookups });
+  for (const [id, status] of backfill.statuses) creators.set(id, status);
+  logger.info('creator backfill', { instances: toLookUp.length, lookups: backfill.lookups, windowsSearched: backfill.windows, found: backfill.found.size });
+  if (backfill.error) {
+    // The run goes on (fixed values, launch dates, marks); the failure is reported, not swallowed.
+    const pending = [...backfill.statuses.values()].filter((s) => s.kind === 'pending').length;
+    logger.warn('creator backfill stopped', { error: backfill.error.code, pending });
+    run.record({
+      resourceType: 'cloudtrail',
+      id: 'LookupEvents',
+      action: 'LOOKUP',
+      reason: `creator lookup in CloudTrail failed (${backfill.error.message}); ${pending} instance(s) left for a later run`,
+      outcome: 'FAILED',
+      errorCode: backfill.error.code,
+      details: [],
+    });
+  }
+  if (!run.dryRun && backfill.found.size > 0) {
+    const launches = new Map(toLookUp.map((i) => [i.instanceId, i.launchedAt]));
+    // The cache only saves later lookups: a failure to write it costs lookups, never a wrong tag.
+    try {
+      await cacheCreators(dynamodb, cfg.tableName, backfill.found, launches, run.now);
+    } catch (error) {
+      logger.warn('creators found, but not cached', { error: errorCode(error) });
+    }
+  }
+  return creators;
 }
 
 /** Tags a launch's instances with their creator, for every rule whose default is the creator. */

@@ -46,6 +46,11 @@ export interface RunSummary {
   readonly startedAt: string;
   readonly counts: RunCounts;
   readonly error?: string;
+  /**
+   * The construct's own summary of the run, shown under the counts (e.g. violations by rule, what is
+   * due next). A few short lines: each is cut at OVERVIEW_LINE_MAX characters.
+   */
+  readonly overview?: readonly string[];
   readonly entries: ReportEntry[];
 }
 
@@ -54,6 +59,9 @@ export const SNS_SUBJECT_MAX = 99;
 export const SNS_BODY_MAX_BYTES = 250_000;
 // An error message is not ours to bound; cut it so the header always leaves room for the report.
 const ERROR_TEXT_MAX = 1_000;
+/** Overview lines are cut at this length, and at most OVERVIEW_LINES_MAX are shown, so the header stays small. */
+export const OVERVIEW_LINE_MAX = 1_000;
+export const OVERVIEW_LINES_MAX = 50;
 
 export function countEntries(entries: readonly ReportEntry[], scanned: number): RunCounts {
   const counts: RunCounts = {
@@ -100,6 +108,7 @@ export function notificationBody(summary: RunSummary, maxBytes = SNS_BODY_MAX_BY
     `Done: ${c.actionsTaken}  Failed: ${c.actionsFailed}  Would act (dry run): ${c.wouldAct}  Reported only: ${c.reported}`,
     `Skipped (protected): ${c.skippedProtected}  Skipped (per-run cap): ${c.skippedCap}  Kept (not due): ${c.kept}`,
     '',
+    ...(summary.overview?.length ? [...summary.overview.slice(0, OVERVIEW_LINES_MAX).map((line) => truncateText(line, OVERVIEW_LINE_MAX)), '', ''] : []),
   ].join('\n');
   // What needs a human first: failures, then changes, then what was left alone. If the body has to
   // be truncated, the kept resources go first.

@@ -10,6 +10,8 @@ import { logEntries, publishRunMetrics } from './telemetry';
 export class RunRecorder {
   scanned = 0;
   readonly entries: ReportEntry[] = [];
+  /** The construct's own summary lines (RunSummary.overview). */
+  readonly overview: string[] = [];
   add(...entries: ReportEntry[]): void {
     this.entries.push(...entries);
   }
@@ -48,6 +50,7 @@ export async function runSweep(ctx: SweepContext, work: (recorder: RunRecorder) 
     startedAt: ctx.now.toISOString(),
     counts,
     error,
+    ...(recorder.overview.length > 0 ? { overview: recorder.overview } : {}),
     entries: recorder.entries,
   };
   logEntries(ctx.logger, summary.entries);

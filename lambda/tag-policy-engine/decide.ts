@@ -36,6 +36,10 @@ export interface PlanItem {
   readonly tag?: { readonly key: string; readonly value: string };
   /** TAG: the instance's volumes and interfaces that get the tag too. */
   readonly alsoTag?: readonly string[];
+  /** The tag keys of the rules the instance breaks, on every item about its violations. */
+  readonly broken?: readonly string[];
+  /** A marked instance's stop or termination to come: when it is due, if still in violation. */
+  readonly due?: { readonly action: 'STOP' | 'TERMINATE'; readonly at: Date };
   readonly details: ReadonlyArray<readonly [string, string]>;
 }
 
@@ -155,7 +159,14 @@ function decideInstance(
   if (isProtected(instance.tags, config.protectionTagKey)) {
     if (fixes.length === 0 && violations.length === 0) return [];
     const would = [...fixes.map((f) => `tag ${f.key}=${f.value}`), ...(violations.length ? [`${severity}: ${broken}`] : [])].join('; ');
-    return [{ instanceId: instance.instanceId, action: violations.length ? actionOf(severity!) : 'TAG', disposition: 'PROTECTED', reason: `carries protection tag ${config.protectionTagKey}; would ${would}`, details }];
+    return [{
+      instanceId: instance.instanceId,
+      action: violations.length ? actionOf(severity!) : 'TAG',
+      disposition: 'PROTECTED',
+      reason: `carries protection tag ${config.protectionTagKey}; would ${would}`,
+      details,
+      ...(violations.length ? { broken: [...new Set(violations.map((v) => v.rule.tagKey))] } : {}),
+    }];
   }
 
   const items: PlanItem[] = fixes.map((f) => ({
@@ -170,7 +181,11 @@ function decideInstance(
   for (const note of notes) items.push({ instanceId: instance.instanceId, action: 'NOTIFY', disposition: 'REPORT', reason: note, details });
 
   const markedAt = markedAtOf(mark);
-  const base = { instanceId: instance.instanceId, details: mark === undefined ? details : [...details, ['marked', mark] as const] };
+  const base = {
+    instanceId: instance.instanceId,
+    details: mark === undefined ? details : [...details, ['marked', mark] as const],
+    ...(violations.length > 0 ? { broken: [...new Set(violations.map((v) => v.rule.tagKey))] } : {}),
+  };
   if (severity === undefined || severity === 'NOTIFY') {
     if (severity === 'NOTIFY') items.push({ ...base, action: 'NOTIFY', disposition: 'REPORT', reason: `violation: ${broken}` });
     if (mark !== undefined) {
@@ -182,9 +197,12 @@ function decideInstance(
 
   if (markedAt === undefined) {
     const value = markValue(now, violations);
-    const next = severity === 'MARK' ? 'nothing further is done (MARK)' : `due for ${severity} on or after ${dueDate(now, config)} if still in violation`;
+    const due = severity === 'MARK' ? undefined : { action: severity, at: new Date(now.getTime() + config.gracePeriodSeconds * 1000) };
+    const next = due ? `due for ${due.action} on or after ${due.at.toISOString()} if still in violation` : 'nothing further is done (MARK)';
     const unreadable = mark === undefined ? '' : ` (its mark ${JSON.stringify(mark)} is not one of ours: marked again)`;
-    items.push({ ...base, action: 'MARK', disposition: 'ACT', reason: `violation: ${broken}; ${next}${unreadable}`, tag: { key: VIOLATION_TAG_KEY, value } });
+    items.push({
+      ...base, action: 'MARK', disposition: 'ACT', reason: `violation: ${broken}; ${next}${unreadable}`, tag: { key: VIOLATION_TAG_KEY, value }, ...(due ? { due } : {}),
+    });
     return items;
   }
   if (severity === 'MARK') {
@@ -193,7 +211,13 @@ function decideInstance(
   }
   const due = new Date(markedAt.getTime() + config.gracePeriodSeconds * 1000);
   if (now.getTime() < due.getTime()) {
-    items.push({ ...base, action: 'NOTIFY', disposition: 'REPORT', reason: `violation, marked since ${markedAt.toISOString()}; due for ${severity} on or after ${due.toISOString()}: ${broken}` });
+    items.push({
+      ...base,
+      action: 'NOTIFY',
+      disposition: 'REPORT',
+      reason: `violation, marked since ${markedAt.toISOString()}; due for ${severity} on or after ${due.toISOString()}: ${broken}`,
+      due: { action: severity, at: due },
+    });
     return items;
   }
   if (severity === 'STOP' && !STOPPABLE.has(instance.state)) {
@@ -229,9 +253,6 @@ function actionOf(severity: ViolationActionName): PlannedAction {
   return severity === 'MARK' ? 'MARK' : severity;
 }
 
-function dueDate(now: Date, config: TagPolicyEngineConfig): string {
-  return new Date(now.getTime() + config.gracePeriodSeconds * 1000).toISOString();
-}
 
 interface Fill {
   readonly value?: string;

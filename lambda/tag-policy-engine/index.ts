@@ -10,6 +10,7 @@ import { launchFromRecord } from './creators';
 import { CreatorStatus, decide, needsCreator, ObservedInstance, PlanItem } from './decide';
 import { kindOf, parseLaunchEvent } from './events';
 import { observeInstances, readRuleTable, RuleTable } from './observe';
+import { overviewLines } from './overview';
 import { parseRulesRequest, RulesResult, syncRules } from './rules-sync';
 import { valueProblem } from '../../src/tag-policy-engine/rule-format';
 import { clientConfig } from '../shared/clients';
@@ -81,6 +82,7 @@ async function sweep(cfg: TagPolicyEngineConfig, dryRun: boolean): Promise<RunSu
     const creators = await resolveCreators(instances, table, cfg, { now, dryRun, record: (entry) => recorder.add(entry) });
 
     const plan = decide(instances, table.rules, creators, cfg, now);
+    recorder.overview.push(...overviewLines(plan));
     logger.info('plan', { rules: table.rules.length, invalidRules: table.invalid.length, instances: instances.length, compliant: plan.compliant, items: plan.items.length, dryRun });
     await act(ec2, plan, dryRun, (entries) => recorder.add(...entries));
   });

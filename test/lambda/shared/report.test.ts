@@ -4,6 +4,8 @@ import {
   notificationBody,
   notificationSubject,
   Outcome,
+  OVERVIEW_LINE_MAX,
+  OVERVIEW_LINES_MAX,
   ReportEntry,
   RunCounts,
   RunSummary,
@@ -253,6 +255,32 @@ describe('notificationBody', () => {
     expect(byteLength(body)).toBeLessThanOrEqual(maxBytes);
     expect(body).toMatch(/\.\.\. and \d+ more resource\(s\)/);
     for (const outcome of OUTCOMES) expect(body).toContain(` ${outcome}`);
+  });
+});
+
+describe('notificationBody: the construct\'s overview', () => {
+  test('shown between the counts and the resources, in order, followed by a blank line', () => {
+    const body = notificationBody({ ...summary([entry('i-1', 'DONE')]), overview: ['Violations by rule:', '  Env: 1 instance(s): i-1'] });
+    const lines = body.split('\n');
+    const at = lines.indexOf('Violations by rule:');
+    expect(lines[at - 2]).toMatch(/^Skipped \(protected\): /);
+    expect(lines.slice(at - 1, at + 4)).toEqual(['', 'Violations by rule:', '  Env: 1 instance(s): i-1', '', 'Resources:']);
+  });
+
+  test('absent or empty: the body is what it was without one', () => {
+    const plain = notificationBody(summary([entry('i-1', 'DONE')]));
+    expect(notificationBody({ ...summary([entry('i-1', 'DONE')]), overview: [] })).toBe(plain);
+    expect(plain).toMatch(/Kept \(not due\): 0\nResources:/);
+  });
+
+  test('each line cut at OVERVIEW_LINE_MAX characters, at most OVERVIEW_LINES_MAX lines', () => {
+    const long = 'x'.repeat(OVERVIEW_LINE_MAX + 50);
+    const overview = [long, ...Array.from({ length: OVERVIEW_LINES_MAX + 10 }, (_, i) => `line ${i}`)];
+    const body = notificationBody({ ...summary([]), overview });
+    expect(body).toContain(`${'x'.repeat(OVERVIEW_LINE_MAX - 3)}...\n`);
+    expect(body).not.toContain('x'.repeat(OVERVIEW_LINE_MAX - 2));
+    expect(body).toContain(`line ${OVERVIEW_LINES_MAX - 2}\n`);
+    expect(body).not.toContain(`line ${OVERVIEW_LINES_MAX - 1}\n`);
   });
 });
 

@@ -484,6 +484,7 @@ describe('protection tag', () => {
       disposition: 'PROTECTED',
       reason: 'carries protection tag fleet-janitor:protect; would tag CostCenter=unassigned; TERMINATE: Environment (rule env): missing, and the rule has no default',
       details: [['name', 'web'], ['state', 'running']],
+      broken: ['Environment'],
     }]);
   });
 
@@ -660,5 +661,33 @@ describe('needsCreator', () => {
   test('true when any of several creator rules needs it; an optional one counts', () => {
     const owner = rule({ RuleId: 'o', TagKey: 'Owner', Action: 'UserLookup' });
     expect(needsCreator(instance({ tags: { CreatedBy: 'jane' } }), [CREATED_BY, owner], key)).toBe(true);
+  });
+});
+
+describe('broken and due: what the overview counts', () => {
+  test('every item about a violation names the broken rules\' keys; tags, notes and unmarks of compliant instances name none', () => {
+    const notifying = decideOne(instance({ tags: { CostCenter: '9999', Environment: 'qa' } }), [COST_CENTER, ENVIRONMENT]);
+    expect(notifying.map((i) => [i.action, i.broken])).toEqual([['NOTIFY', ['CostCenter', 'Environment']]]);
+    const fixedAndMarked = decideOne(instance({ tags: { [VIOLATION_TAG_KEY]: mark(ago(DAY)) } }), [COST_CENTER]);
+    expect(fixedAndMarked.map((i) => [i.action, i.broken])).toEqual([['TAG', undefined], ['UNMARK', undefined]]);
+    const pending = decideOne(instance({ tags: {} }), [CREATED_BY], config(), { kind: 'pending' });
+    expect(pending.map((i) => [i.action, i.broken])).toEqual([['NOTIFY', undefined]]);
+  });
+
+  test('a first mark for STOP is due a grace period from now; a MARK-only one is due for nothing', () => {
+    const [stop] = decideOne(instance({ tags: { Environment: 'qa' } }), [ENVIRONMENT], config({ untaggedAction: 'STOP' }));
+    expect(stop).toMatchObject({ action: 'MARK', broken: ['Environment'], due: { action: 'STOP', at: new Date(NOW.getTime() + GRACE * 1000) } });
+    const [markOnly] = decideOne(instance({ tags: { Environment: 'qa' } }), [ENVIRONMENT], config({ untaggedAction: 'MARK' }));
+    expect(markOnly.action).toBe('MARK');
+    expect(markOnly.due).toBeUndefined();
+  });
+
+  test('a marked instance in its grace period is due at mark + grace; past it, the action itself carries no due date', () => {
+    const markedAt = ago(DAY);
+    const [waiting] = decideOne(instance({ tags: { Environment: 'qa', [VIOLATION_TAG_KEY]: mark(markedAt) } }), [ENVIRONMENT], config({ untaggedAction: 'TERMINATE' }));
+    expect(waiting).toMatchObject({ action: 'NOTIFY', due: { action: 'TERMINATE', at: new Date(markedAt.getTime() + GRACE * 1000) } });
+    const [acting] = decideOne(instance({ tags: { Environment: 'qa', [VIOLATION_TAG_KEY]: mark(ago(GRACE + 1)) } }), [ENVIRONMENT], config({ untaggedAction: 'TERMINATE' }));
+    expect(acting).toMatchObject({ action: 'TERMINATE', broken: ['Environment'] });
+    expect(acting.due).toBeUndefined();
   });
 });

@@ -114,6 +114,14 @@ describe('sweep with the seed\'s rule table', () => {
     expect(report.TopicArn).toBe(TOPIC_ARN);
     expect(report.Subject!.length).toBeLessThan(100);
     for (const name of ['noCostCenter', 'overdue', 'fixedSinceMarked', 'protected', 'notDue'] as const) expect(report.Message).toContain(id(name));
+    // the overview above the entries: violations by rule, tags to fill in by key, what is due next
+    const overview = report.Message!.slice(report.Message!.indexOf('Compliant: '), report.Message!.indexOf('Resources:'));
+    expect(overview).toContain('Compliant: 1 instance(s) break no rule and need no tag.');
+    expect(overview).toContain(`  CostCenter: 1 instance(s): ${id('badCostCenter')}\n`);
+    // noEnvironment, badEnvironment, overdue, overdueStopped, notDue and the protected one (reported, never changed)
+    expect(overview).toMatch(/ {2}Environment: 6 instance\(s\): .*, and 1 more\n/);
+    expect(overview).toContain('Tags to fill in: CostCenter on 2, CreatedBy on 1, LaunchDate on 1.');
+    expect(overview).toMatch(/Due next: STOP of 4 marked instance\(s\) still in violation, the first on or after \d{4}-/);
   });
 
   test('invalid table items are reported as rule entries; the other rules still apply', async () => {

@@ -44,8 +44,9 @@ function reject(reason: string): never {
   throw new EventShapeError(`not a CloudTrail RunInstances event: ${reason}`);
 }
 
-function echo(value: unknown): string {
+/** A value as an error message shows it: a string quoted and cut, anything else by its kind, never in full. */
+export function echo(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   return Array.isArray(value) ? 'an array' : typeof value;
 }

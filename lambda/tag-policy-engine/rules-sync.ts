@@ -1,5 +1,7 @@
 import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+// Values in errors are cut: the message ends up in CloudFormation's 4 KB response and in the logs.
+import { echo } from './events';
 import { RULE_ATTRIBUTES, RULES_PROPERTIES } from '../../src/tag-policy-engine/contract';
 import { parseRuleItem } from '../../src/tag-policy-engine/rule-format';
 import { EventShapeError } from '../shared/errors';
@@ -7,14 +9,6 @@ import { retryTransient, RetryOptions } from '../shared/retry';
 
 /** parseRuleItem's limit on a RuleId. */
 const RULE_ID_MAX = 256;
-/** Longest value echoed in an error: the message ends up in CloudFormation's 4 KB response and in the logs. */
-const MAX_ECHO = 64;
-
-function echo(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
-  if (value === null || value === undefined) return String(value);
-  return Array.isArray(value) ? 'an array' : typeof value;
-}
 
 /*
  * The custom resource that writes the construct's rules into the rule table on deploy. Each item it

@@ -161,7 +161,7 @@ function decideInstance(
     const would = [...fixes.map((f) => `tag ${f.key}=${f.value}`), ...(violations.length ? [`${severity}: ${broken}`] : [])].join('; ');
     return [{
       instanceId: instance.instanceId,
-      action: violations.length ? actionOf(severity!) : 'TAG',
+      action: violations.length ? severity! : 'TAG',
       disposition: 'PROTECTED',
       reason: `carries protection tag ${config.protectionTagKey}; would ${would}`,
       details,
@@ -234,23 +234,17 @@ function decideInstance(
  * chain fills in one run instead of reporting a violation first. Rules in a cycle keep their order.
  */
 function evaluationOrder(rules: readonly ParsedRule[]): ParsedRule[] {
-  const ordered = rules.filter((r) => r.defaultValue?.kind !== 'fromTag');
-  let waiting = rules.filter((r) => r.defaultValue?.kind === 'fromTag');
-  while (waiting.length > 0) {
+  const sourceOf = (r: ParsedRule) => (r.defaultValue?.kind === 'fromTag' ? r.defaultValue.tagKey : undefined);
+  const ordered = rules.filter((r) => sourceOf(r) === undefined);
+  let waiting = rules.filter((r) => sourceOf(r) !== undefined);
+  for (;;) {
     const filledLater = new Set(waiting.map((r) => r.tagKey));
-    const ready = waiting.filter((r) => r.defaultValue?.kind !== 'fromTag' || !filledLater.has(r.defaultValue.tagKey));
-    if (ready.length === 0) {
-      ordered.push(...waiting);
-      break;
-    }
+    const ready = waiting.filter((r) => !filledLater.has(sourceOf(r)!));
+    // Nothing left, or a cycle: the rest keep their order.
+    if (ready.length === 0) return [...ordered, ...waiting];
     ordered.push(...ready);
     waiting = waiting.filter((r) => !ready.includes(r));
   }
-  return ordered;
-}
-
-function actionOf(severity: ViolationActionName): PlannedAction {
-  return severity === 'MARK' ? 'MARK' : severity;
 }
 
 

@@ -295,4 +295,11 @@ describe('launchFromRecord: nothing to tag', () => {
   test('a record read back from LookupEvents\' CloudTrailEvent string is read the same', () => {
     expect(launchFromRecord(JSON.parse(JSON.stringify(runInstances(SSO_SESSION))))).toEqual(launchFromRecord(runInstances(SSO_SESSION)));
   });
+
+  test.each([
+    ['an empty user name', ''],
+    ['a user name that is not a string (a list has a length too)', ['Bob']],
+  ])('%s: the IAM user is named by its ARN instead', (_label, userName) => {
+    expect(launchFromRecord(runInstances({ ...IAM_USER, userName }))?.creator).toBe('Alice');
+  });
 });

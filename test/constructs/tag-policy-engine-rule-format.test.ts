@@ -1,4 +1,4 @@
-import { RULE_ATTRIBUTES } from '../../../src/tag-policy-engine/contract';
+import { RULE_ATTRIBUTES } from '../../src/tag-policy-engine/contract';
 import {
   ALLOWED_VALUES_MAX,
   characters,
@@ -11,7 +11,7 @@ import {
   tagKeyProblem,
   tagValueProblem,
   valueProblem,
-} from '../../../src/tag-policy-engine/rule-format';
+} from '../../src/tag-policy-engine/rule-format';
 
 /** The rule an item parses to (fails the test with the error when it does not parse). */
 function ruleOf(item: Record<string, unknown>): ParsedRule {

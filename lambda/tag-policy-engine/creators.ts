@@ -43,7 +43,7 @@ export function launchFromRecord(record: unknown): Launch | undefined {
   const r = obj(record);
   if (!r || r.eventName !== 'RunInstances' || r.errorCode !== undefined) return undefined;
   const launched = items(obj(r.responseElements)?.instancesSet);
-  const instanceIds = launched.map((i) => str(i.instanceId)).filter((id): id is string => id !== undefined && /^i-[0-9a-f]{8,17}$/.test(id));
+  const instanceIds = launched.map((i) => str(i.instanceId)).filter((id): id is string => /^i-[0-9a-f]{8,17}$/.test(id ?? ''));
   if (instanceIds.length === 0) return undefined;
   const creator = creatorOf(r, launched);
   if (!creator) return undefined;

@@ -302,4 +302,9 @@ describe('launchFromRecord: nothing to tag', () => {
   ])('%s: the IAM user is named by its ARN instead', (_label, userName) => {
     expect(launchFromRecord(runInstances({ ...IAM_USER, userName }))?.creator).toBe('Alice');
   });
+
+  test('only whole instance ids are taken: one with something before or after it is not an instance id', () => {
+    const responseElements = { instancesSet: { items: [{ instanceId: 'eni-i-0123456789abcdef0' }, { instanceId: `${INSTANCE}x` }, { instanceId: INSTANCE }] } };
+    expect(launchFromRecord(runInstances(IAM_USER, { responseElements }))?.instanceIds).toEqual([INSTANCE]);
+  });
 });

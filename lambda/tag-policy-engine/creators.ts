@@ -57,26 +57,23 @@ function creatorOf(record: Json, launched: Json[]): string | undefined {
   const sessionIssuer = obj(obj(identity.sessionContext)?.sessionIssuer);
   const roleName = str(sessionIssuer?.userName);
   // The service-linked role may have a custom suffix: AWSServiceRoleForAutoScaling_<suffix>.
-  if (invokedBy === AUTOSCALING || (roleName !== undefined && /^AWSServiceRoleForAutoScaling(_|$)/.test(roleName))) {
+  if (invokedBy === AUTOSCALING || /^AWSServiceRoleForAutoScaling(_|$)/.test(String(roleName))) {
     const group = asgGroupOf(record, launched);
     return cut(group ? `autoscaling:${group}` : 'autoscaling');
   }
   switch (identity.type) {
-    case 'IAMUser':
-      return cut(str(identity.userName) ?? lastPart(str(identity.arn)));
     case 'AssumedRole': {
       // arn:aws:sts::<account>:assumed-role/<role name>/<session name>
-      const match = /:assumed-role\/([^/]+)\/(.+)$/.exec(str(identity.arn) ?? '');
+      const match = /:assumed-role\/([^/]+)\/(.+)/.exec(String(identity.arn));
       if (match) return cut(`${match[1]}/${match[2]}`);
       return cut(roleName ?? str(identity.principalId));
     }
     case 'Root':
       return 'root';
-    case 'FederatedUser':
-      return cut(lastPart(str(identity.arn)) ?? str(identity.principalId));
     case 'AWSService':
       return cut(invokedBy ?? 'aws-service');
     default:
+      // An IAM user (its user name, or its ARN's last part), a federated user (arn …:federated-user/<name>).
       return cut(str(identity.userName) ?? lastPart(str(identity.arn)) ?? str(identity.principalId));
   }
 }

@@ -307,4 +307,29 @@ describe('launchFromRecord: nothing to tag', () => {
     const responseElements = { instancesSet: { items: [{ instanceId: 'eni-i-0123456789abcdef0' }, { instanceId: `${INSTANCE}x` }, { instanceId: INSTANCE }] } };
     expect(launchFromRecord(runInstances(IAM_USER, { responseElements }))?.instanceIds).toEqual([INSTANCE]);
   });
+
+  test('a role merely named like the Auto Scaling service-linked role is an ordinary assumed role', () => {
+    const lookalike = {
+      ...SSO_SESSION,
+      arn: `arn:aws:sts::${ACCOUNT}:assumed-role/MyAWSServiceRoleForAutoScaling/deployer`,
+      sessionContext: { sessionIssuer: { type: 'Role', userName: 'MyAWSServiceRoleForAutoScaling' } },
+    };
+    expect(launchFromRecord(runInstances(lookalike))?.creator).toBe('MyAWSServiceRoleForAutoScaling/deployer');
+  });
+
+  test('an identity with no name at all launched nothing this engine can name: no launch', () => {
+    expect(launchFromRecord(runInstances({ type: 'IAMUser' }))).toBeUndefined();
+  });
+
+  test('an Auto Scaling launch recorded without request parameters: the group from the response\'s tags', () => {
+    const record = asgLaunch('web-asg', 'response');
+    delete record.requestParameters;
+    expect(launchFromRecord(record)?.creator).toBe('autoscaling:web-asg');
+  });
+
+  test('a tag specification with a null tag in its list is read past', () => {
+    const record = asgLaunch('web-asg');
+    (record.requestParameters as any).tagSpecificationSet.items[0].tags.unshift(null);
+    expect(launchFromRecord(record)?.creator).toBe('autoscaling:web-asg');
+  });
 });

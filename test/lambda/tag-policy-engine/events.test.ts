@@ -80,7 +80,8 @@ describe('parseLaunchEvent accepts', () => {
     expect(parseLaunchEvent(event)).toBe(event.detail);
   });
 
-  test.each(['us-east-1', 'eu-west-3', 'ap-southeast-2', 'us-gov-west-1', 'cn-north-1', 'il-central-1', 'ca-west-1', 'us-isob-east-1'])('region %s', (region) => {
+  // Two-digit region numbers are allowed for regions to come.
+  test.each(['us-east-1', 'eu-west-3', 'ap-southeast-2', 'us-gov-west-1', 'cn-north-1', 'il-central-1', 'ca-west-1', 'us-isob-east-1', 'ap-east-12'])('region %s', (region) => {
     expect(() => parseLaunchEvent(launchEvent({ region }))).not.toThrow();
   });
 
@@ -98,8 +99,12 @@ describe('parseLaunchEvent rejects', () => {
     ['an account of 11 digits', launchEvent({ account: '12345678901' }), '"account" must be a 12-digit account id, got "12345678901"'],
     ['an account with letters', launchEvent({ account: '12345678901a' }), '"account" must be a 12-digit account id, got "12345678901a"'],
     ['a numeric account', launchEvent({ account: 123456789012 }), '"account" must be a 12-digit account id, got number'],
+    ['an account of 13 digits', launchEvent({ account: '1234567890123' }), '"account" must be a 12-digit account id, got "1234567890123"'],
+    ['an account after a letter', launchEvent({ account: 'x123456789012' }), '"account" must be a 12-digit account id, got "x123456789012"'],
     ['no account', launchEvent({ account: undefined }), '"account" must be a 12-digit account id, got undefined'],
     ['a region in capitals', launchEvent({ region: 'US-EAST-1' }), '"region" must be a region such as "us-east-1", got "US-EAST-1"'],
+    ['a region after other text', launchEvent({ region: 'xus-east-1' }), '"region" must be a region such as "us-east-1", got "xus-east-1"'],
+    ['a region in a list', launchEvent({ region: ['us-east-1'] }), '"region" must be a region such as "us-east-1", got an array'],
     ['a region without a number', launchEvent({ region: 'us-east' }), '"region" must be a region such as "us-east-1", got "us-east"'],
     ['a region with a newline', launchEvent({ region: 'us-east-1\n' }), '"region" must be a region such as "us-east-1", got "us-east-1\\n"'],
     ['null region', launchEvent({ region: null }), '"region" must be a region such as "us-east-1", got null'],

@@ -14,6 +14,15 @@ describe('overviewLines', () => {
     ]);
   });
 
+  test('items that break no rule (tags, notes, unmarks) count as no violation', () => {
+    const items = [
+      item('i-1', { action: 'TAG', disposition: 'ACT', tag: { key: 'Team', value: 'x' } }),
+      item('i-2', { reason: 'creator lookup pending' }),
+      item('i-3', { action: 'UNMARK', disposition: 'ACT' }),
+    ];
+    expect(overviewLines(plan(items, 2)).slice(0, 2)).toEqual(['Compliant: 2 instance(s) break no rule and need no tag.', 'Violations by rule: none.']);
+  });
+
   test('violations by rule key, sorted, each instance once, the first five named', () => {
     const items = [
       ...['i-1', 'i-2', 'i-3', 'i-4', 'i-5', 'i-6', 'i-7'].map((id) => item(id, { broken: ['Environment'] })),

@@ -47,10 +47,11 @@ describe('overviewLines', () => {
     const lines = overviewLines(plan([
       item('i-1', { due: { action: 'STOP', at: at('2026-12-05T10:00:00Z') } }),
       item('i-2', { action: 'MARK', disposition: 'ACT', due: { action: 'STOP', at: at('2026-12-04T09:00:00Z') } }),
+      item('i-4', { due: { action: 'STOP', at: at('2026-12-06T09:00:00Z') } }),
       item('i-3', { due: { action: 'TERMINATE', at: at('2026-12-09T00:00:00Z') } }),
     ]));
     expect(lines.filter((l) => l.startsWith('Due next'))).toEqual([
-      'Due next: STOP of 2 marked instance(s) still in violation, the first on or after 2026-12-04T09:00:00.000Z.',
+      'Due next: STOP of 3 marked instance(s) still in violation, the first on or after 2026-12-04T09:00:00.000Z.',
       'Due next: TERMINATE of 1 marked instance(s) still in violation, the first on or after 2026-12-09T00:00:00.000Z.',
     ]);
   });

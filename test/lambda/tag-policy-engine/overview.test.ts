@@ -36,19 +36,24 @@ describe('overviewLines', () => {
     ]);
   });
 
+  test('exactly five instances: all named, no "and more"', () => {
+    const items = ['i-1', 'i-2', 'i-3', 'i-4', 'i-5'].map((id) => item(id, { broken: ['Team'] }));
+    expect(overviewLines(plan(items))[2]).toBe('  Team: 5 instance(s): i-1, i-2, i-3, i-4, i-5');
+  });
+
   test('tags to fill in by key, counting only tags this run writes (not protected instances\' would-be tags)', () => {
     const tag = (id: string, key: string, disposition: PlanItem['disposition'] = 'ACT') => item(id, { action: 'TAG', disposition, tag: { key, value: 'v' } });
     const lines = overviewLines(plan([tag('i-1', 'Team'), tag('i-2', 'Team'), tag('i-1', 'CostCenter'), tag('i-3', 'Team', 'PROTECTED')]));
     expect(lines).toContain('Tags to fill in: CostCenter on 1, Team on 2.');
   });
 
-  test('due next: per action, how many and the earliest date', () => {
+  test('due next: per action in name order (not the order met), how many and the earliest date', () => {
     const at = (iso: string) => new Date(iso);
     const lines = overviewLines(plan([
+      item('i-3', { due: { action: 'TERMINATE', at: at('2026-12-09T00:00:00Z') } }),
       item('i-1', { due: { action: 'STOP', at: at('2026-12-05T10:00:00Z') } }),
       item('i-2', { action: 'MARK', disposition: 'ACT', due: { action: 'STOP', at: at('2026-12-04T09:00:00Z') } }),
       item('i-4', { due: { action: 'STOP', at: at('2026-12-06T09:00:00Z') } }),
-      item('i-3', { due: { action: 'TERMINATE', at: at('2026-12-09T00:00:00Z') } }),
     ]));
     expect(lines.filter((l) => l.startsWith('Due next'))).toEqual([
       'Due next: STOP of 3 marked instance(s) still in violation, the first on or after 2026-12-04T09:00:00.000Z.',

@@ -2,7 +2,7 @@ import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrai
 import { launchFromRecord } from './creators';
 import type { CreatorStatus, ObservedInstance } from './decide';
 import { CLOUDTRAIL_LOOKUP_DAYS } from '../../src/tag-policy-engine/contract';
-import { errorCode, isTransient } from '../shared/errors';
+import { errorCode, errorMessage, isTransient } from '../shared/errors';
 import { retryTransient, RetryOptions, sleep as realSleep } from '../shared/retry';
 
 /*
@@ -127,7 +127,7 @@ export async function backfillCreators(
         }, retry);
       } catch (error) {
         // The creators are an enrichment: a CloudTrail failure must not cost the run its other fixes.
-        failure = { code: errorCode(error), message: (error as Error)?.message ?? String(error) };
+        failure = { code: errorCode(error), message: errorMessage(error) };
         break;
       }
       for (const event of out.Events ?? []) {

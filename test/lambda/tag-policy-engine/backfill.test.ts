@@ -79,7 +79,7 @@ describe('backfillCreators', () => {
     expect(result.lookups).toBe(3);
   });
 
-  test('pacing: calls are at least 500 ms apart by the clock; no wait when the time has passed anyway', async () => {
+  test('pacing: calls are at least 500 ms apart by the clock; no wait once the interval has passed anyway (not even 0 ms)', async () => {
     const a = observed(before(20 * DAY_MS));
     const b = observed(before(10 * DAY_MS));
     const c = observed(before(1 * DAY_MS));
@@ -88,7 +88,7 @@ describe('backfillCreators', () => {
     const sleeps: number[] = [];
     ctMock.on(LookupEventsCommand).callsFake(async () => {
       times.push(t);
-      t += times.length === 1 ? 100 : 800; // the first call takes 100 ms, the second 800 ms
+      t += times.length === 1 ? 100 : 500; // the first call takes 100 ms, the second exactly the interval
       return { Events: [] };
     });
     await backfillCreators(cloudtrail, [c, a, b], {
@@ -175,13 +175,16 @@ describe('backfillCreators', () => {
 
   test('access denied stops the search: the creators found before it are kept, the rest pending', async () => {
     const first = observed(before(20 * DAY_MS));
-    const second = observed(before(2 * DAY_MS));
+    const second = observed(before(10 * DAY_MS));
+    const third = observed(before(2 * DAY_MS));
     const denied = Object.assign(new Error('not authorized to perform: cloudtrail:LookupEvents'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
     serveLookups([iamUserRecord({ instanceIds: [first.instanceId], eventTime: before(1_000, first.launchedAt) })], 50, { 2: denied });
-    const result = await backfillCreators(cloudtrail, [first, second], { now: NOW, maxLookups: 10, ...NO_WAIT });
+    const result = await backfillCreators(cloudtrail, [first, second, third], { now: NOW, maxLookups: 10, ...NO_WAIT });
+    // the third window is not searched after the failure, though the budget allows it
     expect(ctMock).toHaveReceivedCommandTimes(LookupEventsCommand, 2);
     expect(result.statuses.get(first.instanceId)).toEqual({ kind: 'known', creator: 'alice' });
     expect(result.statuses.get(second.instanceId)).toEqual({ kind: 'pending' });
+    expect(result.statuses.get(third.instanceId)).toEqual({ kind: 'pending' });
     expect([...result.found]).toEqual([[first.instanceId, 'alice']]);
     expect(result.error).toMatchObject({ code: 'AccessDeniedException' });
   });

@@ -41,17 +41,15 @@ export async function act(
     }, retry, PER_INSTANCE_GRANT);
     record(withResults(group, results));
   }
+  // (An empty list makes no call: actInBatches has no batch to send.)
   const unmarks = toAct.filter((i) => i.action === 'UNMARK');
-  if (unmarks.length > 0) {
-    // A tag given without a value is deleted whatever its value.
-    const results = await actInBatches(unmarks.map((i) => i.instanceId), TAG_BATCH_MAX, async (batch) => {
-      await ec2.send(new DeleteTagsCommand({ Resources: batch, Tags: [{ Key: VIOLATION_TAG_KEY }] }));
-    }, retry, PER_INSTANCE_GRANT);
-    record(withResults(unmarks, results));
-  }
+  // A tag given without a value is deleted whatever its value.
+  const unmarked = await actInBatches(unmarks.map((i) => i.instanceId), TAG_BATCH_MAX, async (batch) => {
+    await ec2.send(new DeleteTagsCommand({ Resources: batch, Tags: [{ Key: VIOLATION_TAG_KEY }] }));
+  }, retry, PER_INSTANCE_GRANT);
+  record(withResults(unmarks, unmarked));
   for (const action of ['STOP', 'TERMINATE'] as const) {
     const items = toAct.filter((i) => i.action === action);
-    if (items.length === 0) continue;
     const results = await actInBatches(items.map((i) => i.instanceId), INSTANCE_BATCH_MAX, instanceStateCall(ec2, action), retry,
       { ...PER_INSTANCE_GRANT, isAlreadyGone: (error) => INSTANCE_GONE.has(codeOf(error)) });
     record(withResults(items, results));

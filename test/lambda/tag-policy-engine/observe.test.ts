@@ -1,5 +1,5 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import 'aws-sdk-client-mock-jest';
 import {
   ago, config, DAY, ddbMock, ec2Instance, ec2Mock, idsOf, IN_SCOPE_STATES, installHandlerHarness, instances, item, SEED_RULES, serveInstances,
@@ -79,6 +79,16 @@ describe('observeInstances', () => {
     const requests = serveInstances(fleet, 1000, { 1: ec2Error('ThrottlingException') });
     expect(await observeInstances(ec2, config())).toHaveLength(2);
     expect(requests).toHaveLength(2);
+  });
+
+  test('pages without Reservations, and reservations without Instances, add no instance', async () => {
+    const [one] = instances(1);
+    ec2Mock.on(DescribeInstancesCommand)
+      .resolvesOnce({ NextToken: 'tok-1' })
+      .resolvesOnce({ Reservations: [{ ReservationId: 'r-empty' }], NextToken: 'tok-2' })
+      .resolves({ Reservations: [{ ReservationId: 'r-1', Instances: [one] }] });
+    expect((await observeInstances(ec2, config())).map((i) => i.instanceId)).toEqual([one.InstanceId]);
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 3);
   });
 
   test('a non-transient error is thrown, not retried', async () => {
@@ -202,6 +212,15 @@ describe('readRuleTable', () => {
     expect([...table.cachedCreators]).toEqual([['i-0123456789abcdef0', 'alice']]);
     expect(table.rules.map((r) => r.ruleId)).toEqual(['2']);
     expect(table.invalid).toEqual([]);
+  });
+
+  test('a Scan page without Items (DynamoDB omits it when a page matched none) adds nothing', async () => {
+    ddbMock.on(ScanCommand)
+      .resolvesOnce({ Count: 0, LastEvaluatedKey: { RuleId: { S: 'r-0' } } })
+      .resolves({ Items: [item(SEED_RULES[0])], Count: 1 });
+    const table = await readRuleTable(dynamodb, TABLE);
+    expect(table).toMatchObject({ invalid: [], pages: 2 });
+    expect(table.rules.map((r) => r.tagKey)).toEqual([SEED_RULES[0].TagKey]);
   });
 
   test('an empty table has no rules, in one call', async () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * `npx projen mutation [-- [--force] <glob> ...]`: StrykerJS over the handler and construct code with the
+ * `npx projen mutation [-- [--force] [--tests=<test glob> ...] <glob> ...]`: StrykerJS over the handler and construct code with the
  * jest tests that run in-process (unit, handler, construct; the emulator tests run the bundle in
  * another process, where Stryker's mutants are not). Prints the score per file and writes
  * docs/MUTATION.md from Stryker's JSON report, keeping the "Equivalent mutants" section that
@@ -91,7 +91,11 @@ async function main() {
   // --force re-tests every selected mutant: Stryker's incremental mode reuses a static mutant's result (module-level
   // code, covered by every test) even after tests that now kill it were added.
   const force = args.includes('--force');
-  const globs = args.filter((a) => a !== '--force');
+  // --tests=<glob> (repeatable) runs only those test files, e.g. one construct's own tests for its files: a static mutant
+  // (module-level code, loaded by every test that imports the package index) otherwise runs every test of the pass.
+  // A survivor of such a run may still be killed by a test left out; a kill is a kill.
+  const tests = args.filter((a) => a.startsWith('--tests=')).map((a) => `<rootDir>/${a.slice('--tests='.length)}`);
+  const globs = args.filter((a) => a !== '--force' && !a.startsWith('--tests='));
   const { Stryker } = await import('@stryker-mutator/core');
   const started = Date.now();
   const mutated = [];
@@ -101,9 +105,10 @@ async function main() {
     // A glob given on the command line runs in the pass whose folder it names.
     const mutate = globs.length === 0 ? pass.mutate : globs.filter((g) => g.replace(/^!/, '').startsWith(`${pass.name}/`));
     if (mutate.length === 0) continue;
-    console.log(`\n== mutation pass ${pass.name}: ${mutate.join(' ')} with ${pass.testMatch.join(' ')}`);
+    const testMatch = tests.length > 0 ? tests : pass.testMatch;
+    console.log(`\n== mutation pass ${pass.name}: ${mutate.join(' ')} with ${testMatch.join(' ')}`);
     const passStarted = Date.now();
-    const options = { ...strykerOptions(pass, mutate), force };
+    const options = { ...strykerOptions({ ...pass, testMatch }, mutate), force };
     const stored = readJson(storeFile(pass));
     if (stored) {
       fs.mkdirSync(path.dirname(options.incrementalFile), { recursive: true });
@@ -120,7 +125,7 @@ async function main() {
     // The report holds every file of the pass's incremental store, re-tested or not: date and count this run's files only.
     const measured = Object.entries(report.files).filter(([file]) => inMutateSet(file, mutate));
     for (const [file] of measured) runs.measured[file] = date;
-    runs.runs.push({ date, pass: pass.name, mutate, minutes: round1((Date.now() - passStarted) / 60_000), mutants: measured.reduce((n, [, f]) => n + f.mutants.length, 0) });
+    runs.runs.push({ date, pass: pass.name, mutate, ...(tests.length > 0 ? { tests: testMatch } : {}), minutes: round1((Date.now() - passStarted) / 60_000), mutants: measured.reduce((n, [, f]) => n + f.mutants.length, 0) });
     mutated.push(...mutate);
     fs.writeFileSync(RUNS, JSON.stringify(runs, null, 1) + '\n');
   }
@@ -201,7 +206,7 @@ function renderDoc(report, mutate, minutes, runs) {
     '',
     '| date | pass | mutated | mutants | minutes |',
     '|---|---|---|---:|---:|',
-    ...runs.runs.map((r) => `| ${r.date} | ${r.pass} | ${r.mutate.map((m) => `\`${m}\``).join(' ')} | ${r.mutants} | ${r.minutes} |`),
+    ...runs.runs.map((r) => `| ${r.date} | ${r.pass} | ${r.mutate.map((m) => `\`${m}\``).join(' ')}${r.tests ? ` (tests: ${r.tests.map((t) => `\`${t.replace('<rootDir>/', '')}\``).join(' ')})` : ''} | ${r.mutants} | ${r.minutes} |`),
     '',
     '## Survivors',
     '',

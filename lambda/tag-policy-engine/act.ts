@@ -79,14 +79,17 @@ function outcomeOf(item: PlanItem): Outcome {
   }
 }
 
-/** An instance's entry takes its own id's result; a volume or interface that failed is named in its details. */
+/**
+ * An instance's entry takes its own id's result; a volume or interface that failed is named in its details.
+ * (actInBatches returns one result for every id it was given, and a failure always has a code.)
+ */
 function withResults(items: readonly PlanItem[], results: readonly ItemResult[]): ReportEntry[] {
   const byId = new Map(results.map((r) => [r.id, r]));
   return items.map((item) => {
-    const result = byId.get(item.instanceId);
-    const attachedFailures = (item.alsoTag ?? []).filter((id) => byId.get(id)?.ok === false);
-    const base = result?.ok ? entry(item, 'DONE') : entry(item, 'FAILED', result?.errorCode ?? 'NotAttempted');
-    if (result?.ok && result.alreadyDone !== undefined) {
+    const result = byId.get(item.instanceId)!;
+    const attachedFailures = (item.alsoTag ?? []).filter((id) => !byId.get(id)!.ok);
+    const base = result.ok ? entry(item, 'DONE') : entry(item, 'FAILED', result.errorCode);
+    if (result.ok && result.alreadyDone !== undefined) {
       return { ...base, reason: `already done before this run's call (${result.alreadyDone}); planned because ${item.reason}`, details: [...base.details, ['alreadyDone', result.alreadyDone] as const] };
     }
     if (attachedFailures.length === 0) return base;

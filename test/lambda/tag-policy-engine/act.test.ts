@@ -84,17 +84,18 @@ describe('tags', () => {
     expect(entries.filter((e) => e.outcome === 'DONE').map((e) => e.id)).toEqual(items.map((i) => i.instanceId).filter((id) => id !== bad));
   });
 
-  test('a volume that cannot be tagged fails its instance\'s entry, naming the volume', async () => {
+  test('volumes and interfaces that cannot be tagged fail their instance\'s entry, each named with its code', async () => {
     const good = tag('Team', 'web', { alsoTag: ['vol-0good'] });
-    const withBad = tag('Team', 'web', { alsoTag: ['vol-0gone'] });
+    const withBad = tag('Team', 'web', { alsoTag: ['vol-0gone', 'vol-0good2', 'eni-0gone'] });
     ec2Mock.on(CreateTagsCommand).callsFake(async (input: CreateTagsCommandInput) => {
       if (input.Resources!.includes('vol-0gone')) throw ec2Error('InvalidVolume.NotFound');
+      if (input.Resources!.includes('eni-0gone')) throw ec2Error('InvalidNetworkInterfaceID.NotFound');
       return {};
     });
     const entries = byId(await run([good, withBad]));
     expect(entries.get(good.instanceId)).toMatchObject({ outcome: 'DONE' });
     expect(entries.get(withBad.instanceId)).toMatchObject({ outcome: 'FAILED', errorCode: 'InvalidVolume.NotFound' });
-    expect(entries.get(withBad.instanceId)!.details).toContainEqual(['notTagged', 'vol-0gone:InvalidVolume.NotFound']);
+    expect(entries.get(withBad.instanceId)!.details).toContainEqual(['notTagged', 'vol-0gone:InvalidVolume.NotFound,eni-0gone:InvalidNetworkInterfaceID.NotFound']);
   });
 
   test('ThrottlingException on CreateTags is retried with the same batch', async () => {
@@ -196,6 +197,15 @@ describe('marks, unmarks, stops and terminations', () => {
     });
     const [entry] = await run([gone]);
     expect(entry).toMatchObject({ outcome: 'DONE', reason: expect.stringContaining('already done before this run\'s call (was-terminated)') });
+    expect(entry.details).toEqual([['alreadyDone', 'was-terminated']]);
+  });
+
+  test.each(['STOP', 'TERMINATE'] as const)('%s of an instance EC2 no longer knows (InvalidInstanceID.NotFound): done, with that evidence', async (action) => {
+    const gone = item(action, { details: [['tag', 'x']] });
+    ec2Mock.on(action === 'STOP' ? StopInstancesCommand : TerminateInstancesCommand).rejects(ec2Error('InvalidInstanceID.NotFound', 400, `The instance ID '${gone.instanceId}' does not exist`));
+    const [entry] = await run([gone]);
+    expect(entry).toMatchObject({ outcome: 'DONE', reason: expect.stringContaining('(InvalidInstanceID.NotFound)') });
+    expect(entry.details).toEqual([['tag', 'x'], ['alreadyDone', 'InvalidInstanceID.NotFound']]);
   });
 
   test('order: tags and marks, then unmarks, then stops, then terminations', async () => {

@@ -1,10 +1,10 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 // Values in errors are cut: the message ends up in CloudFormation's 4 KB response and in the logs.
 import { echo } from './events';
 import { RULE_ATTRIBUTES, RULES_PROPERTIES } from '../../src/tag-policy-engine/contract';
 import { parseRuleItem } from '../../src/tag-policy-engine/rule-format';
-import { EventShapeError } from '../shared/errors';
+import { errorCode, EventShapeError } from '../shared/errors';
 import { retryTransient, RetryOptions } from '../shared/retry';
 
 /** parseRuleItem's limit on a RuleId. */
@@ -94,7 +94,7 @@ export async function syncRules(dynamodb: DynamoDBClient, request: RulesRequest,
         ExpressionAttributeValues: marshall({ ':owner': request.owner }),
       })), retry);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === 'ConditionalCheckFailedException') {
+      if (errorCode(error) === 'ConditionalCheckFailedException') {
         throw new Error(`rule ${ruleId}: table ${request.tableName} already holds an item with ${RULE_ATTRIBUTES.ruleId} ${JSON.stringify(ruleId)} `
           + 'that this TagPolicyEngine did not write; give the rule another ruleId, or delete that item');
       }
@@ -124,7 +124,7 @@ async function deleteOwn(dynamodb: DynamoDBClient, tableName: string, owner: str
       })), retry);
       deleted++;
     } catch (error) {
-      const name = (error as { name?: string }).name;
+      const name = errorCode(error);
       // Gone already, or no longer ours (someone took the item over by hand): nothing of ours to delete.
       if (name === 'ConditionalCheckFailedException') continue;
       // A table deleted before its rules (stack deletion order): nothing left to delete.

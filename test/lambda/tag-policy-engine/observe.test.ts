@@ -118,6 +118,12 @@ describe('toObservedInstance', () => {
     expect(seen.launchedAt).toEqual(launch);
   });
 
+  test('an interface without an attachment (being detached) gives no launch time; LaunchTime is the fallback', () => {
+    const launch = ago(DAY);
+    const seen = toObservedInstance({ InstanceId: 'i-0123456789abcdef0', LaunchTime: launch, NetworkInterfaces: [{ NetworkInterfaceId: 'eni-3' }] });
+    expect(seen).toMatchObject({ launchedAt: launch, attachedResourceIds: ['eni-3'] });
+  });
+
   test('missing fields: unknown id/state, no launch time, a tag without value is empty, volumes without ids skipped', () => {
     const seen = toObservedInstance({ Tags: [{ Key: 'a' }, { Value: 'orphan' }], BlockDeviceMappings: [{ DeviceName: '/dev/sda1' }, { Ebs: { VolumeId: '' } }] });
     expect(seen).toEqual({ instanceId: 'unknown', state: 'unknown', launchedAt: undefined, tags: { a: '' }, attachedResourceIds: [] });
@@ -178,6 +184,8 @@ describe('readRuleTable', () => {
       { RuleId: { S: 'huge-number' }, TagKey: { S: 'Z' }, Required: { N: '99999999999999999999' } },
       { RuleId: { M: null } as never, TagKey: { S: 'Z' } },
       item(SEED_RULES[3]),
+      { TagKey: { S: 'Z' }, Required: { Q: 'x' } as never },
+      { RuleId: { N: '42' }, TagKey: { S: 'Z' }, Required: { Q: 'x' } as never },
     ]);
     const table = await readRuleTable(dynamodb, TABLE);
     expect(table.rules.map((r) => r.ruleId)).toEqual(['1', '4']);
@@ -189,6 +197,9 @@ describe('readRuleTable', () => {
       { ruleId: 'odd-type', error: expect.stringContaining('unreadable item: Unsupported type passed: Q') },
       { ruleId: 'huge-number', error: expect.stringContaining('Required must be "true" or "false"') },
       { ruleId: '(item 7)', error: expect.stringContaining('unreadable item') },
+      // unreadable and without a RuleId: by position; a numeric RuleId is read as such
+      { ruleId: '(item 9)', error: expect.stringContaining('unreadable item') },
+      { ruleId: '42', error: expect.stringContaining('unreadable item') },
     ]);
   });
 
@@ -202,10 +213,11 @@ describe('readRuleTable', () => {
     expect(table.invalid).toEqual([{ ruleId: 'z-second', error: 'rule a-first already covers tag CostCenter; this one is skipped' }]);
   });
 
-  test('creator# items are the cache, not rules; an empty creator is ignored', async () => {
+  test('creator# items are the cache, not rules; an empty creator, or one that is not a string, is ignored', async () => {
     serveTable([
       item({ RuleId: 'creator#i-0123456789abcdef0', Creator: 'alice', LaunchedAt: '2024-05-01T10:00:00.000Z', ExpiresAt: 1_800_000_000 }),
       item({ RuleId: 'creator#i-0fedcba9876543210', Creator: '' }),
+      { RuleId: { S: 'creator#i-0aaaaaaaaaaaaaaaa' }, Creator: { L: [{ S: 'mallory' }] } },
       item(SEED_RULES[1]),
     ]);
     const table = await readRuleTable(dynamodb, TABLE);

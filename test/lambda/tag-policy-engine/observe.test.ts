@@ -213,6 +213,17 @@ describe('readRuleTable', () => {
     expect(table.invalid).toEqual([{ ruleId: 'z-second', error: 'rule a-first already covers tag CostCenter; this one is skipped' }]);
   });
 
+  test.each([
+    ['c', 'a', 'e', 'b', 'd'],
+    ['e', 'd', 'c', 'b', 'a'],
+    ['b', 'e', 'a', 'd', 'c'],
+  ])('rules for one key in Scan order %s %s %s %s %s: the lowest RuleId wins, the others reported in RuleId order', async (...ids) => {
+    serveTable(ids.map((id) => item({ RuleId: `rule-${id}`, TagKey: 'Team', Action: 'Update', Default: id })));
+    const table = await readRuleTable(dynamodb, TABLE);
+    expect(table.rules.map((r) => r.ruleId)).toEqual(['rule-a']);
+    expect(table.invalid.map((i) => i.ruleId)).toEqual(['rule-b', 'rule-c', 'rule-d', 'rule-e']);
+  });
+
   test('creator# items are the cache, not rules; an empty creator, or one that is not a string, is ignored', async () => {
     serveTable([
       item({ RuleId: 'creator#i-0123456789abcdef0', Creator: 'alice', LaunchedAt: '2024-05-01T10:00:00.000Z', ExpiresAt: 1_800_000_000 }),

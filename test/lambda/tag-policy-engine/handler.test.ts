@@ -479,6 +479,7 @@ describe('rules custom resource', () => {
     expect(puts.map((p) => unmarshall(p.Item!))).toEqual(RULES.map((r) => ({ ...r, ManagedBy: OWNER })));
     expect(puts.every((p) => p.ConditionExpression === 'attribute_not_exists(#id) OR #owner = :owner')).toBe(true);
     expect(ec2Mock.calls().length + snsMock.calls().length + ctMock.calls().length).toBe(0);
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'rules', requestType: 'Create', tableName: TABLE, rules: 2 }));
   });
 
   test('Update deletes the dropped rules; Delete deletes its own; a missing table on Delete is fine', async () => {
@@ -588,14 +589,25 @@ describe('malformed events', () => {
     expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
   });
 
-  test('the clients say who is calling in the user agent', async () => {
+  test('all four clients say who is calling in the user agent (CloudTrail\'s userAgent)', async () => {
+    // an instance without its creator: a CloudTrail lookup, a tag, and a notification
+    const one = ec2Instance({ age: 2 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') });
+    serveInstances([one]);
+    serveRules();
+    serveLookups([]);
+    await sweep();
+    const agentOf = (mock: typeof ec2Mock | typeof ddbMock | typeof snsMock | typeof ctMock) =>
+      (mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } }).config.customUserAgent;
+    for (const mock of [ec2Mock, ddbMock, snsMock, ctMock]) expect(agentOf(mock)).toEqual([['cdk-fleet-janitor/tag-policy-engine']]);
+  });
+
+  test('logs and metrics carry the service name the construct sets, TagPolicyEngine without it', async () => {
     serveInstances([]);
     serveRules();
-    await sweep();
-    const agentOf = (mock: typeof ec2Mock | typeof ddbMock) =>
-      (mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } }).config.customUserAgent;
-    expect(agentOf(ec2Mock)).toEqual([['cdk-fleet-janitor/tag-policy-engine']]);
-    expect(agentOf(ddbMock)).toEqual([['cdk-fleet-janitor/tag-policy-engine']]);
+    await sweep({ POWERTOOLS_SERVICE_NAME: 'fleet-tags' });
+    expect(logLines('info').find((l) => l.message === 'plan')).toMatchObject({ service: 'fleet-tags' });
+    await sweep({ POWERTOOLS_SERVICE_NAME: undefined });
+    expect(logLines('info').filter((l) => l.message === 'plan').at(-1)).toMatchObject({ service: 'TagPolicyEngine' });
   });
 });
 

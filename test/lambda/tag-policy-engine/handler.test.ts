@@ -346,7 +346,9 @@ describe('creator backfill', () => {
 
   test('LookupEvents denied: the other fixes are still made, the failure is reported', async () => {
     const one = ec2Instance({ age: 2 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy', 'CostCenter') });
-    serveInstances([one]);
+    // beyond CloudTrail's 90 days: unknown without a lookup, so not among those left pending
+    const old = ec2Instance({ age: 120 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') });
+    serveInstances([one, old]);
     serveRules();
     ctMock.on(LookupEventsCommand).rejects(Object.assign(new Error('User is not authorized to perform: cloudtrail:LookupEvents'), {
       name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 },
@@ -357,7 +359,30 @@ describe('creator backfill', () => {
     expect(result.status).toBe('PARTIAL_FAILURE');
     expect(result.entries).toContainEqual(expect.objectContaining({ resourceType: 'cloudtrail', outcome: 'FAILED', errorCode: 'AccessDeniedException' }));
     expect(entryOf(result, one.InstanceId!, 'NOTIFY')!.reason).toContain('creator lookup pending');
+    expect(entryOf(result, 'LookupEvents')!.reason).toContain('; 1 instance(s) left for a later run');
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'creator backfill stopped', error: 'AccessDeniedException', pending: 1 }));
     expect(publishedReport().Message).toContain('cloudtrail:LookupEvents');
+  });
+
+  test('the backfill logs what it searched and found', async () => {
+    const [found, missing] = [ec2Instance({ age: 2 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') }), ec2Instance({ age: 5 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') })];
+    serveInstances([found, missing]);
+    serveRules();
+    serveLookups([recordFor(found)]);
+    await sweep();
+    expect(logLines('info').filter((l) => l.message === 'creator backfill')).toEqual([
+      expect.objectContaining({ instances: 2, lookups: 2, windowsSearched: 2, found: 1 }),
+    ]);
+  });
+
+  test('creators all tagged or cached: no lookup, and no backfill logged', async () => {
+    const cached = ec2Instance({ tags: without(COMPLIANT_TAGS, 'CreatedBy') });
+    serveInstances([ec2Instance({ tags: COMPLIANT_TAGS }), cached]);
+    serveTable([...SEED_RULES, creatorItem(cached.InstanceId!, 'carol')].map(item));
+    await sweep();
+    expect(writtenTags()).toEqual([`${cached.InstanceId} CreatedBy=carol`]);
+    expect(ctMock.calls()).toHaveLength(0);
+    expect(logLines('info').filter((l) => l.message === 'creator backfill')).toEqual([]);
   });
 
   test('the cache cannot be written: the creator is still tagged, a warning logged', async () => {
@@ -605,7 +630,9 @@ describe('malformed events', () => {
     serveInstances([]);
     serveRules();
     await sweep({ POWERTOOLS_SERVICE_NAME: 'fleet-tags' });
-    expect(logLines('info').find((l) => l.message === 'plan')).toMatchObject({ service: 'fleet-tags' });
+    expect(logLines('info').find((l) => l.message === 'plan')).toMatchObject({
+      service: 'fleet-tags', rules: SEED_RULES.length, invalidRules: 0, instances: 0, compliant: 0, items: 0, dryRun: false,
+    });
     await sweep({ POWERTOOLS_SERVICE_NAME: undefined });
     expect(logLines('info').filter((l) => l.message === 'plan').at(-1)).toMatchObject({ service: 'TagPolicyEngine' });
   });

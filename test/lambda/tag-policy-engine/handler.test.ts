@@ -419,7 +419,30 @@ describe('launch events (creator capture)', () => {
     expect(createTagsCalls()).toEqual([{ Resources: idsOf(fleet), Tags: [{ Key: 'CreatedBy', Value: creator }] }]);
     expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
     expect(ctMock.calls()).toHaveLength(0);
-    expect(result).toMatchObject({ status: 'SUCCEEDED', counts: { actionsTaken: 2 } });
+    expect(result).toMatchObject({ status: 'SUCCEEDED', counts: { scanned: 2, actionsTaken: 2 } });
+    const reason = `launched by ${creator}: creator default of rule 2`;
+    expect(result.entries).toEqual(idsOf(fleet).map((id) => expect.objectContaining({
+      id, action: 'TAG', outcome: 'DONE', reason, details: [['tag', `CreatedBy=${creator}`]],
+    })));
+    // no notification: the log is where a launch is told
+    expect(logLines('info').find((l) => l.message === 'launch')).toMatchObject({ creator, instances: 2, tagged: 2 });
+    expect(logLines('info').filter((l) => l.message === 'decision')).toEqual(idsOf(fleet).map((resourceId) =>
+      expect.objectContaining({ resourceId, action: 'TAG', outcome: 'DONE', reason })));
+  });
+
+  test('a CreatedBy tag that is only blanks is filled in', async () => {
+    const fleet = launched(1, { CreatedBy: '  ' });
+    await loadHandler()(launchEvent(iamUserRecord({ instanceIds: idsOf(fleet) })));
+    expect(writtenTags()).toEqual([`${fleet[0].InstanceId} CreatedBy=alice`]);
+  });
+
+  test('only InvalidInstanceID.NotFound is retried: another DescribeInstances error fails the invocation at once', async () => {
+    const fleet = instances(1, { age: 5 });
+    const requests = serveInstances(fleet, 1000, { 1: ec2Error('UnauthorizedOperation', 403) });
+    serveRules();
+    await expect(loadHandler()(launchEvent(iamUserRecord({ instanceIds: idsOf(fleet) })))).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
+    expect(requests).toHaveLength(1);
+    expect(createTagsCalls()).toEqual([]);
   });
 
   test('InvalidInstanceID.NotFound (eventual consistency) is retried until the instance is seen', async () => {
@@ -445,8 +468,9 @@ describe('launch events (creator capture)', () => {
     const fleet = launched(1);
     ec2Mock.on(CreateTagsCommand).rejects(ec2Error('UnauthorizedOperation', 403));
     const result = await loadHandler()(launchEvent(iamUserRecord({ instanceIds: idsOf(fleet) }))) as SweepResult;
-    expect(result.status).toBe('PARTIAL_FAILURE');
+    expect(result).toMatchObject({ status: 'PARTIAL_FAILURE', counts: { scanned: 1, actionsFailed: 1 } });
     expect(publishedReport().Message).toContain(fleet[0].InstanceId);
+    expect(logLines('info').find((l) => l.message === 'launch')).toMatchObject({ creator: 'alice', instances: 1, tagged: 0 });
   });
 
   test('no rule defaults to the creator: nothing is described or tagged', async () => {

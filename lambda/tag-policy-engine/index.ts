@@ -126,7 +126,8 @@ async function resolveCreators(
       details: [],
     });
   }
-  if (!run.dryRun && backfill.found.size > 0) {
+  // (cacheCreators makes no call when nothing was found.)
+  if (!run.dryRun) {
     const launches = new Map(toLookUp.map((i) => [i.instanceId, i.launchedAt]));
     // The cache only saves later lookups: a failure to write it costs lookups, never a wrong tag.
     try {

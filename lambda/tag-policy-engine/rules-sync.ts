@@ -103,7 +103,8 @@ export async function syncRules(dynamodb: DynamoDBClient, request: RulesRequest,
   }
   // Rules dropped from the props (or all of them, when the rules moved to another table) are removed.
   let deleted = 0;
-  if (request.requestType === 'Update' && request.oldItems) {
+  // Only an Update has old items (parseRulesRequest reads them from its OldResourceProperties).
+  if (request.oldItems) {
     const kept = request.oldTableName === request.tableName ? new Set(request.items.map(ruleIdOf)) : new Set<string>();
     const dropped = request.oldItems.map(ruleIdOf).filter((id) => !kept.has(id));
     deleted = await deleteOwn(dynamodb, request.oldTableName ?? request.tableName, request.owner, dropped, retry);

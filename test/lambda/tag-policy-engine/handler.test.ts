@@ -359,7 +359,7 @@ describe('creator backfill', () => {
     expect(result.status).toBe('PARTIAL_FAILURE');
     expect(result.entries).toContainEqual(expect.objectContaining({ resourceType: 'cloudtrail', outcome: 'FAILED', errorCode: 'AccessDeniedException' }));
     expect(entryOf(result, one.InstanceId!, 'NOTIFY')!.reason).toContain('creator lookup pending');
-    expect(entryOf(result, 'LookupEvents')!.reason).toContain('; 1 instance(s) left for a later run');
+    expect(entryOf(result, 'LookupEvents')).toMatchObject({ action: 'LOOKUP', reason: expect.stringContaining('; 1 instance(s) left for a later run') });
     expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'creator backfill stopped', error: 'AccessDeniedException', pending: 1 }));
     expect(publishedReport().Message).toContain('cloudtrail:LookupEvents');
   });
@@ -375,6 +375,17 @@ describe('creator backfill', () => {
     ]);
   });
 
+  test('a backfill that finds no creator writes nothing to the cache', async () => {
+    const one = ec2Instance({ age: 2 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') });
+    serveInstances([one]);
+    serveRules();
+    serveLookups([]);
+    const result = await sweep();
+    expect(ctMock).toHaveReceivedCommandTimes(LookupEventsCommand, 1);
+    expect(ddbMock).not.toHaveReceivedCommand(BatchWriteItemCommand);
+    expect(entryOf(result, one.InstanceId!, 'NOTIFY')!.reason).toContain('no RunInstances event for it in CloudTrail');
+  });
+
   test('creators all tagged or cached: no lookup, and no backfill logged', async () => {
     const cached = ec2Instance({ tags: without(COMPLIANT_TAGS, 'CreatedBy') });
     serveInstances([ec2Instance({ tags: COMPLIANT_TAGS }), cached]);
@@ -383,6 +394,7 @@ describe('creator backfill', () => {
     expect(writtenTags()).toEqual([`${cached.InstanceId} CreatedBy=carol`]);
     expect(ctMock.calls()).toHaveLength(0);
     expect(logLines('info').filter((l) => l.message === 'creator backfill')).toEqual([]);
+    expect(ddbMock).not.toHaveReceivedCommand(BatchWriteItemCommand);
   });
 
   test('the cache cannot be written: the creator is still tagged, a warning logged', async () => {

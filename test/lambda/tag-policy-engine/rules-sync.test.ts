@@ -68,6 +68,21 @@ describe('parseRulesRequest', () => {
     expect(() => parseRulesRequest({ ...event, RequestType: ['Create'] })).toThrow('got an array');
   });
 
+  test.each([
+    ['an empty RuleId', ''],
+    ['a RuleId of 257 characters', 'r'.repeat(257)],
+    ['a boolean RuleId', true],
+    ['no RuleId', undefined],
+  ])('Delete: %s cannot name an item, and is rejected', (_label, ruleId) => {
+    expect(() => parseRulesRequest(rulesEvent('Delete', rulesProperties([{ RuleId: ruleId as string, TagKey: 'X' }]))))
+      .toThrow(expect.objectContaining({ name: 'EventShapeError', message: expect.stringContaining('RuleId must be a string of 1 to 256 characters') }));
+  });
+
+  test('Delete: a RuleId of 256 characters, or a number, names an item', () => {
+    const items = [{ RuleId: 'r'.repeat(256), TagKey: 'X' }, { RuleId: 7 as unknown as string, TagKey: 'Y' }];
+    expect(parseRulesRequest(rulesEvent('Delete', rulesProperties(items))).items).toEqual(items);
+  });
+
   test('an Update without valid OldResourceProperties is rejected', () => {
     expect(() => parseRulesRequest(rulesEvent('Update', rulesProperties(RULES)))).toThrow('"OldResourceProperties" must be an object');
   });

@@ -167,6 +167,8 @@ describe('parseRuleItem rejects, naming the attribute', () => {
     ['Required "yes"', { ...base, Required: 'yes' }, 'Required', /Required must be "true" or "false", got "yes"/],
     ['Required 1', { ...base, Required: 1 }, 'Required', /Required must be "true" or "false", got 1/],
     ['Required ""', { ...base, Required: '' }, 'Required', /Required must be "true" or "false", got ""/],
+    ['Required "trueish"', { ...base, Required: 'trueish' }, 'Required', /Required must be "true" or "false", got "trueish"/],
+    ['Required "not false"', { ...base, Required: 'not false' }, 'Required', /Required must be "true" or "false", got "not false"/],
     ['an unknown Action', { ...base, Action: 'Delete' }, 'Action', /Action must be one of Update, UserLookup, Function, FromTag, got "Delete"/],
     ['a lower-case action', { ...base, Action: 'update' }, 'Action', /Action must be one of/],
     ['a numeric Action', { ...base, Action: 3 }, 'Action', /Action must be one of .*, got 3/],

@@ -1,4 +1,4 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -250,6 +250,8 @@ describe('validation: a clear error naming the bad value, before any resource ex
     ['two rules, one ruleId', { rules: [{ tagKey: 'A', ruleId: 'x' }, { tagKey: 'B', ruleId: 'x' }] }, /rules\[1\]\.ruleId \("x"\): two rules have this ruleId/],
     ['the violation mark as a rule', { rules: [{ tagKey: VIOLATION_TAG_KEY }] }, /a tag the engine itself reads/],
     ['the protection tag as a rule', { rules: [{ tagKey: 'fleet-janitor:protect' }] }, /a tag the engine itself reads/],
+    ['a tag key known only at deploy', { rules: [{ tagKey: Lazy.string({ produce: () => 'Env' }) }] }, /rules\[0\] .*: rules must be known at synth time/],
+    ['an allowed value known only at deploy', { rules: [{ tagKey: 'Env', allowedValues: ['dev', Lazy.string({ produce: () => 'prod' })] }] }, /rules\[0\] \("Env"\): rules must be known at synth time/],
     ['an unknown onViolation', { rules: [{ tagKey: 'A', onViolation: 'DELETE' as ViolationAction }] }, /rules\[0\]\.onViolation \("DELETE"\): must be one of NOTIFY, MARK, STOP, TERMINATE/],
     ['an unknown untaggedAction', { rules: issueRules(), untaggedAction: 'DELETE' as ViolationAction }, /untaggedAction \("DELETE"\)/],
     ['a grace period over a year', { rules: issueRules(), gracePeriod: Duration.days(367) }, /gracePeriod \(367 days\): must be at most 366 days/],
@@ -269,6 +271,16 @@ describe('validation: a clear error naming the bad value, before any resource ex
     new TagPolicyEngine(stack, 'B', { rules: issueRules(), gracePeriod: Duration.days(366) });
     new TagPolicyEngine(stack, 'C', { table: dynamodb.Table.fromTableName(stack, 'T', 'seed-rules') });
     expect(Template.fromStack(stack).findResources('AWS::Lambda::Function')).toBeDefined();
+  });
+});
+
+describe('TagValue', () => {
+  test('each value as rule item attributes: the seed\'s Action, and a Default only where the value has one', () => {
+    expect(TagValue.creator()._toItem()).toStrictEqual({ Action: 'UserLookup' });
+    expect(TagValue.fixed('unassigned')._toItem()).toStrictEqual({ Action: 'Update', Default: 'unassigned' });
+    expect(TagValue.launchDate()._toItem()).toStrictEqual({ Action: 'Function', Default: 'today()' });
+    expect(TagValue.fromTag('Team')._toItem()).toStrictEqual({ Action: 'FromTag', Default: 'Team' });
+    expect(`${TagValue.fromTag('Team')}`).toBe('fromTag("Team")');
   });
 });
 

@@ -1,12 +1,14 @@
+import * as nodePath from 'path';
 import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { METRIC_NAMES } from '../../lambda/shared/telemetry';
 import { TagPolicyEngine, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
-import { HandlerFunction } from '../../src/common/handler-function';
+import { ASSETS_DIR, HandlerFunction } from '../../src/common/handler-function';
 import { SCHEDULE_PAYLOAD } from '../../src/common/schedule';
 import { RULES_RESOURCE_TYPE, VIOLATION_TAG_KEY } from '../../src/tag-policy-engine/contract';
 import { parseRuleItem } from '../../src/tag-policy-engine/rule-format';
@@ -274,6 +276,19 @@ describe('validation: a clear error naming the bad value, before any resource ex
   });
 });
 
+describe('the handler', () => {
+  test('runs the pre-built tag-policy-engine bundle; without vpcs, every VPC (an empty list)', () => {
+    const { template } = build();
+    // The same folder as an asset of another stack: the same content hash, so the same S3 key.
+    const expected = lambda.Code.fromAsset(nodePath.join(ASSETS_DIR, 'tag-policy-engine')).bind(newStack()).s3Location!.objectKey;
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Code: { S3Key: expected },
+      Handler: 'index.handler',
+      Environment: { Variables: Match.objectLike({ VPC_IDS: '[]' }) },
+    });
+  });
+});
+
 describe('TagValue', () => {
   test('each value as rule item attributes: the seed\'s Action, and a Default only where the value has one', () => {
     expect(TagValue.creator()._toItem()).toStrictEqual({ Action: 'UserLookup' });
@@ -319,6 +334,23 @@ describe('five cdk-nag rule packs', () => {
       'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*',
       'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:volume/*',
     ]);
+  });
+
+  test('the wildcard acknowledgements say what each configuration grants, and nothing it does not', () => {
+    const reasons = (props: TagPolicyEngineProps) => {
+      const acknowledged = expectNoNagFindings(build(props).stack).filter((f) => f.path === 'TestStack/Tags/Handler/Policy/Resource');
+      const of = (suffix: string) => acknowledged.find((f) => f.findingId.endsWith(suffix))!.reason;
+      return { any: of('Resource::*'), instances: of(':instance/*') };
+    };
+    const plain = reasons({ rules: [{ tagKey: 'Team', defaultValue: TagValue.fixed('none') }], backfillCreators: false });
+    expect(plain.any).toBe('[Resource::*] ec2:DescribeInstances: EC2 Describe actions support no resource-level permissions, so IAM requires Resource "*"; read-only.');
+    expect(plain.instances).toBe('[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*] ec2:CreateTags, ec2:DeleteTags on instance/*: the instances are not known in advance; both exclude instances with a '
+      + '"fleet-janitor:protect" tag, and DeleteTags may only remove the fleet-janitor:violation tag.');
+
+    const acting = reasons({ rules: issueRules(), instanceSelector: { managed: 'true' }, untaggedAction: ViolationAction.STOP });
+    expect(acting.any).toContain(' cloudtrail:LookupEvents: supports no resource-level permissions either');
+    expect(acting.instances).toContain('"fleet-janitor:protect" tag and require the instanceSelector tags, and DeleteTags');
+    expect(acting.instances).toContain(' ec2:StopInstances on instance/*: only instances that carry the fleet-janitor:violation mark and no "fleet-janitor:protect" tag.');
   });
 
   test('defaults, dry run and an imported table: no unacknowledged finding', () => {

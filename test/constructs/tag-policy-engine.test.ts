@@ -323,6 +323,12 @@ describe('five cdk-nag rule packs', () => {
     const { props, user } = everythingOn(stack);
     new TagPolicyEngine(stack, 'Tags', props);
     const acknowledged = expectNoNagFindings(stack, { userConstructs: [user] });
+    // in the VPC given, the rules provider's functions need no LambdaInsideVPC acknowledgement, and carry none
+    expect(acknowledged.filter((f) => f.ruleId.endsWith('-LambdaInsideVPC'))).toEqual([]);
+    const suppressed = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, { Metadata?: any }>)
+      .flatMap((r) => (r.Metadata?.cdk_nag?.rules_to_suppress ?? []).map((x: { id: string }) => x.id));
+    expect(suppressed.length).toBeGreaterThan(0);
+    expect(suppressed.filter((id: string) => id.endsWith('-LambdaInsideVPC'))).toEqual([]);
     const own = acknowledged.filter((f) => !f.path.includes('/RulesProvider/'));
     expect([...new Set(own.map((f) => f.ruleId))].sort()).toEqual([
       'AwsSolutions-IAM5', 'HIPAA.Security-DynamoDBInBackupPlan', 'NIST.800.53.R5-DynamoDBInBackupPlan', 'Serverless-SQSRedrivePolicy',

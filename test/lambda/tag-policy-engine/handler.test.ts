@@ -347,8 +347,9 @@ describe('creator backfill', () => {
   test('LookupEvents denied: the other fixes are still made, the failure is reported', async () => {
     const one = ec2Instance({ age: 2 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy', 'CostCenter') });
     // beyond CloudTrail's 90 days: unknown without a lookup, so not among those left pending
+    const two = ec2Instance({ age: 3 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') });
     const old = ec2Instance({ age: 120 * DAY, tags: without(COMPLIANT_TAGS, 'CreatedBy') });
-    serveInstances([one, old]);
+    serveInstances([one, two, old]);
     serveRules();
     ctMock.on(LookupEventsCommand).rejects(Object.assign(new Error('User is not authorized to perform: cloudtrail:LookupEvents'), {
       name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 },
@@ -359,8 +360,8 @@ describe('creator backfill', () => {
     expect(result.status).toBe('PARTIAL_FAILURE');
     expect(result.entries).toContainEqual(expect.objectContaining({ resourceType: 'cloudtrail', outcome: 'FAILED', errorCode: 'AccessDeniedException' }));
     expect(entryOf(result, one.InstanceId!, 'NOTIFY')!.reason).toContain('creator lookup pending');
-    expect(entryOf(result, 'LookupEvents')).toMatchObject({ action: 'LOOKUP', reason: expect.stringContaining('; 1 instance(s) left for a later run') });
-    expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'creator backfill stopped', error: 'AccessDeniedException', pending: 1 }));
+    expect(entryOf(result, 'LookupEvents')).toMatchObject({ action: 'LOOKUP', reason: expect.stringContaining('; 2 instance(s) left for a later run') });
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'creator backfill stopped', error: 'AccessDeniedException', pending: 2 }));
     expect(publishedReport().Message).toContain('cloudtrail:LookupEvents');
   });
 

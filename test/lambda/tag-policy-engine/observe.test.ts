@@ -186,6 +186,7 @@ describe('readRuleTable', () => {
       item(SEED_RULES[3]),
       { TagKey: { S: 'Z' }, Required: { Q: 'x' } as never },
       { RuleId: { N: '42' }, TagKey: { S: 'Z' }, Required: { Q: 'x' } as never },
+      { RuleId: { N: '43' }, TagKey: { S: 'aws:z' } },
     ]);
     const table = await readRuleTable(dynamodb, TABLE);
     expect(table.rules.map((r) => r.ruleId)).toEqual(['1', '4']);
@@ -200,6 +201,8 @@ describe('readRuleTable', () => {
       // unreadable and without a RuleId: by position; a numeric RuleId is read as such
       { ruleId: '(item 9)', error: expect.stringContaining('unreadable item') },
       { ruleId: '42', error: expect.stringContaining('unreadable item') },
+      // a readable item with a numeric RuleId that is not a valid rule: named by its RuleId too
+      { ruleId: '43', error: expect.stringContaining('reserved for AWS') },
     ]);
   });
 

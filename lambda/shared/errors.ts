@@ -79,3 +79,12 @@ export const STACK_TRACE_FRAMES = 30;
 export function deepenStackTraces(): void {
   if (Error.stackTraceLimit < STACK_TRACE_FRAMES) Error.stackTraceLimit = STACK_TRACE_FRAMES;
 }
+
+const MAX_ECHO = 64;
+
+/** A value as an error message shows it: a string quoted and cut, anything else by its kind, never in full. */
+export function echo(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
+  if (value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value;
+}

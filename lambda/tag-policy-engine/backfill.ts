@@ -3,7 +3,8 @@ import { launchFromRecord } from './creators';
 import type { CreatorStatus, ObservedInstance } from './decide';
 import { CLOUDTRAIL_LOOKUP_DAYS } from '../../src/tag-policy-engine/contract';
 import { errorCode, errorMessage, isTransient } from '../shared/errors';
-import { retryTransient, RetryOptions, sleep as realSleep } from '../shared/retry';
+import { createPacer } from '../shared/pace';
+import { retryTransient, RetryOptions } from '../shared/retry';
 
 /*
  * Creators of instances launched before the engine (or whose launch event was missed), from
@@ -89,15 +90,12 @@ export function lookupWindows(instances: readonly ObservedInstance[], now: Date)
 export async function backfillCreators(
   cloudtrail: CloudTrailClient, instances: readonly ObservedInstance[], options: BackfillOptions,
 ): Promise<BackfillResult> {
-  const interval = options.intervalMs ?? LOOKUP_INTERVAL_MS;
-  const wait = options.sleep ?? realSleep;
-  const clock = options.clock ?? Date.now;
+  const pacer = createPacer({ intervalMs: options.intervalMs ?? LOOKUP_INTERVAL_MS, clock: options.clock, sleep: options.sleep });
   const { windows, unknown } = lookupWindows(instances, options.now);
   const statuses = new Map<string, CreatorStatus>();
   for (const [id, why] of unknown) statuses.set(id, { kind: 'unknown', why });
   const found = new Map<string, string>();
   let lookups = 0;
-  let lastCall = -Infinity;
   let searched = 0;
   let failure: BackfillResult['error'];
   const retryOn = options.retry?.retryOn ?? isTransient;
@@ -113,9 +111,7 @@ export async function backfillCreators(
       try {
         out = await retryTransient(async () => {
           // Pace every request, retries included: throttling here would only slow the listing down more.
-          const due = lastCall + interval - clock();
-          if (due > 0) await wait(due);
-          lastCall = clock();
+          await pacer.wait();
           lookups++;
           return cloudtrail.send(new LookupEventsCommand({
             LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'RunInstances' }],

@@ -1,5 +1,5 @@
 import { CLOUDTRAIL_DETAIL_TYPE } from '../../src/tag-policy-engine/contract';
-import { EventShapeError } from '../shared/errors';
+import { echo, EventShapeError } from '../shared/errors';
 
 /*
  * The three kinds of invocation the handler accepts, told apart by shape: a CloudFormation custom
@@ -42,11 +42,4 @@ export function parseLaunchEvent(event: Record<string, unknown>): Record<string,
 
 function reject(reason: string): never {
   throw new EventShapeError(`not a CloudTrail RunInstances event: ${reason}`);
-}
-
-/** A value as an error message shows it: a string quoted and cut, anything else by its kind, never in full. */
-export function echo(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
-  if (value === null || value === undefined) return String(value);
-  return Array.isArray(value) ? 'an array' : typeof value;
 }

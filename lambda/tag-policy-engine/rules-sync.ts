@@ -1,10 +1,9 @@
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-// Values in errors are cut: the message ends up in CloudFormation's 4 KB response and in the logs.
-import { echo } from './events';
 import { RULE_ATTRIBUTES, RULES_PROPERTIES } from '../../src/tag-policy-engine/contract';
 import { parseRuleItem } from '../../src/tag-policy-engine/rule-format';
-import { errorCode, EventShapeError } from '../shared/errors';
+// Values in errors are cut: the message ends up in CloudFormation's 4 KB response and in the logs.
+import { echo, errorCode, EventShapeError } from '../shared/errors';
 import { retryTransient, RetryOptions } from '../shared/retry';
 
 /** parseRuleItem's limit on a RuleId. */

@@ -1,4 +1,4 @@
-import { deepenStackTraces, STACK_TRACE_FRAMES } from '../../../lambda/shared/errors';
+import { deepenStackTraces, echo, STACK_TRACE_FRAMES } from '../../../lambda/shared/errors';
 
 describe('deepenStackTraces', () => {
   const saved = Error.stackTraceLimit;
@@ -17,5 +17,16 @@ describe('deepenStackTraces', () => {
     Error.stackTraceLimit = 100;
     deepenStackTraces();
     expect(Error.stackTraceLimit).toBe(100);
+  });
+});
+
+describe('echo: values in error messages', () => {
+  test('a string of exactly 64 characters is shown whole; one of 65 is cut after 64', () => {
+    expect(echo('s'.repeat(64))).toBe(JSON.stringify('s'.repeat(64)));
+    expect(echo('s'.repeat(65))).toBe(JSON.stringify(`${'s'.repeat(64)}...`));
+  });
+
+  test('null and undefined by name, lists and other values by their kind', () => {
+    expect([null, undefined, [], 42, {}, true].map(echo)).toEqual(['null', 'undefined', 'an array', 'number', 'object', 'boolean']);
   });
 });

@@ -1,5 +1,5 @@
 import { EventShapeError } from '../../../lambda/shared/errors';
-import { echo, kindOf, parseLaunchEvent } from '../../../lambda/tag-policy-engine/events';
+import { kindOf, parseLaunchEvent } from '../../../lambda/tag-policy-engine/events';
 import { CLOUDTRAIL_DETAIL_TYPE } from '../../../src/tag-policy-engine/contract';
 
 /** An EventBridge "AWS API Call via CloudTrail" event for RunInstances, as the capture rule forwards it. */
@@ -153,15 +153,3 @@ describe('parseLaunchEvent rejects', () => {
     expect(rejection({}).message).toContain('"source" must be "aws.ec2"');
   });
 });
-
-describe('echo: values in error messages', () => {
-  test('a string of exactly 64 characters is shown whole; one of 65 is cut after 64', () => {
-    expect(echo('s'.repeat(64))).toBe(JSON.stringify('s'.repeat(64)));
-    expect(echo('s'.repeat(65))).toBe(JSON.stringify(`${'s'.repeat(64)}...`));
-  });
-
-  test('null and undefined by name, lists and other values by their kind', () => {
-    expect([null, undefined, [], 42, {}, true].map(echo)).toEqual(['null', 'undefined', 'an array', 'number', 'object', 'boolean']);
-  });
-});
-

@@ -23,7 +23,7 @@ const AWS_SDK_VERSION = '3.1169.0';
 const POWERTOOLS_VERSION = '2.36.0';
 
 /** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
-const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine'];
+const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine', 'instance-decommissioner'];
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-fleet-janitor',
@@ -88,6 +88,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // Not released with every SDK version: the newest of each on the day the handler was written.
     '@aws-sdk/util-dynamodb@3.996.9',
     '@aws-sdk/client-cloudtrail@3.1137.0',
+    `@aws-sdk/client-route-53@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-eventbridge@${AWS_SDK_VERSION}`,
+    '@aws-sdk/client-cloudwatch@3.1164.0',
+    '@aws-sdk/client-lambda@3.1164.0',
+    // Partial batch responses for the SQS-fed InstanceDecommissioner; the newest release on the day.
+    '@aws-lambda-powertools/batch@2.35.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
     'aws-sdk-client-mock@4.1.0',

@@ -30,3 +30,9 @@ export const TAG_POLICY_ENGINE_ENV_LIMITS = {
   GRACE_PERIOD_SECONDS: { min: 0, max: 366 * DAY_SECONDS },
   BACKFILL_MAX_LOOKUPS: { min: 1, max: 10_000 },
 } as const satisfies Record<string, EnvLimit>;
+
+/** InstanceDecommissioner's variables. */
+export const INSTANCE_DECOMMISSIONER_ENV_LIMITS = {
+  ...COMMON_ENV_LIMITS,
+  SNAPSHOT_RETENTION_SECONDS: { min: 3_600, max: 3_660 * DAY_SECONDS },
+} as const satisfies Record<string, EnvLimit>;

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AmiManager, FleetJanitorDashboard, PackerCleaner, TagPolicyEngine } from '../../src';
+import { AmiManager, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, TagPolicyEngine } from '../../src';
 import {
   CFN_LINT_INSTALL_HINT,
   CFN_LINT_VERSION,
@@ -24,7 +24,9 @@ import {
   locateCfnLint,
   stackTemplate,
 } from '../helpers/cfn-lint';
-import { amiManagerEverythingOn, packerCleanerEverythingOn, tagPolicyEngineEverythingOn, tagPolicyRules } from '../helpers/configurations';
+import {
+  amiManagerEverythingOn, instanceDecommissionerEverythingOn, packerCleanerEverythingOn, tagPolicyEngineEverythingOn, tagPolicyRules,
+} from '../helpers/configurations';
 
 interface LintConfiguration {
   /** Unique; also the stack name and the template's file name (letters, digits, dashes). */
@@ -80,6 +82,14 @@ const CONFIGURATIONS: readonly LintConfiguration[] = [
     name: 'TagPolicyEngine-everything-on',
     build: (stack) => new TagPolicyEngine(stack, 'Tags', tagPolicyEngineEverythingOn(stack).props),
     thirdParty: [/^W3005 Warning Resources\/TagsRulesProviderframeworkonEvent[0-9A-F]{8}\/DependsOn\/\d .*ServiceRole/],
+  },
+  {
+    name: 'InstanceDecommissioner-defaults',
+    build: (stack) => new InstanceDecommissioner(stack, 'Decom'),
+  },
+  {
+    name: 'InstanceDecommissioner-everything-on',
+    build: (stack) => new InstanceDecommissioner(stack, 'Decom', instanceDecommissionerEverythingOn(stack).props),
   },
   {
     name: 'FleetJanitorDashboard-defaults',

@@ -1,10 +1,12 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AmiManagerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
+import { AmiManagerProps, InstanceDecommissionerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
 
 /*
  * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
@@ -96,6 +98,44 @@ export function tagPolicyEngineEverythingOn(stack: Stack): { props: TagPolicyEng
       environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
       topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
       reserveConcurrency: true,
+      tracing: lambda.Tracing.ACTIVE,
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+    },
+  };
+}
+
+/** A hook of the team's, imported by ARN: the decommissioner may invoke exactly this function. */
+export const DECOMMISSION_HOOK_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:chef-cleanup';
+
+/**
+ * InstanceDecommissioner with everything on: a private zone and its reverse zone in the team's VPC,
+ * both template kinds, alarms, a bus and a hook of the team's, a selector, a daily reconcile sweep.
+ * (No reserveConcurrency: the construct refuses it.)
+ */
+export function instanceDecommissionerEverythingOn(stack: Stack): { props: InstanceDecommissionerProps; user: ec2.Vpc } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  return {
+    user: vpc,
+    props: {
+      hostedZones: [
+        new route53.PrivateHostedZone(stack, 'PrivateZone', { zoneName: 'internal.example.com', vpc }),
+        new route53.PrivateHostedZone(stack, 'ReverseZone', { zoneName: '10.in-addr.arpa', vpc }),
+      ],
+      recordNameTemplates: ['{tag:Name}.internal.example.com', '{instanceId}.internal.example.com'],
+      deleteAlarms: true,
+      eventBus: new events.EventBus(stack, 'FleetBus', { eventBusName: 'fleet-events' }),
+      hooks: [lambda.Function.fromFunctionArn(stack, 'ChefCleanup', DECOMMISSION_HOOK_ARN)],
+      instanceSelector: { env: 'prod' },
+      snapshotRetention: Duration.days(180),
+      reconcileSchedule: scheduler.ScheduleExpression.rate(Duration.hours(12)),
+      maxReceiveCount: 10,
+      maxActionsPerRun: 500,
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
       tracing: lambda.Tracing.ACTIVE,
       timeout: Duration.minutes(10),
       memorySize: 1024,

@@ -1,0 +1,112 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { AlarmIndex, deleteAlarms } from './alarms';
+import type { InstanceDecommissionerConfig } from './config';
+import type { Clients } from './decommission';
+import { applyRecordPlan, findLiveHolders, listZoneRecordSets } from './dns';
+import { addressesToCheck, planRecordChanges, PlannedChange, SeenRecordSet } from './dns-plan';
+import { describeInstances } from './observe';
+import { alarmEntry, keptRecordEntry, recordEntry } from './report-entries';
+import { getSnapshots, scanDecommissioned, TableContext } from './table';
+import { isProtected } from '../shared/guards';
+import { ReportEntry, RunSummary } from '../shared/report';
+import { runSweep } from '../shared/sweep';
+
+export interface SweepClients extends Clients {
+  readonly sns: SNSClient;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** States in which EC2 says an instance is gone for good. */
+const GONE_STATES = new Set(['shutting-down', 'terminated']);
+
+/**
+ * The scheduled sweep that does not trust events alone. It lists every record set of the zones and
+ * removes values that belong to instances the table knows as decommissioned and that no live
+ * instance has taken over; and, with deleteAlarms, deletes alarms that only watch instances EC2 no
+ * longer knows or reports terminated. An address no snapshot ever held is never touched (a load
+ * balancer, an on-premises host). `maxActionsPerRun` caps the changes; the rest waits for the next run.
+ */
+export async function reconcile(cfg: InstanceDecommissionerConfig, clients: SweepClients, dryRun: boolean, now: Date): Promise<RunSummary> {
+  const table: TableContext = { dynamodb: clients.dynamodb, tableName: cfg.tableName, retentionSeconds: cfg.snapshotRetentionSeconds };
+  return runSweep({ construct: 'InstanceDecommissioner', dryRun, topicArn: cfg.topicArn, sns: clients.sns, logger: clients.logger, metrics: clients.metrics, now },
+    async (recorder) => {
+      let budget = cfg.maxActionsPerRun;
+      const take = (): boolean => {
+        if (budget <= 0) return false;
+        budget--;
+        return true;
+      };
+
+      if (cfg.zones.length > 0) {
+        const decommissioned = (await scanDecommissioned(table)).map((s) => s.snapshot);
+        const recordSets: SeenRecordSet[] = [];
+        for (const zone of cfg.zones) {
+          for (const recordSet of await listZoneRecordSets(clients.route53, zone.id)) recordSets.push({ zoneId: zone.id, recordSet });
+        }
+        recorder.scanned += recordSets.length;
+        const addresses = addressesToCheck(recordSets, decommissioned);
+        const holders = addresses.length > 0 ? await findLiveHolders(clients.ec2, addresses) : new Map<string, string>();
+        const plan = planRecordChanges(recordSets, decommissioned, holders);
+        recorder.add(...plan.kept.map(keptRecordEntry));
+        const within: PlannedChange[] = [];
+        for (const change of plan.changes) {
+          if (take()) within.push(change);
+          else recorder.add(recordEntry(change, 'SKIPPED_CAP', undefined, undefined));
+        }
+        if (dryRun) {
+          recorder.add(...within.map((c) => recordEntry(c, 'DRY_RUN')));
+        } else {
+          const results = await applyRecordPlan(clients.route53, { changes: within, kept: [] });
+          const byChange = new Map(results.flatMap((r) => r.changes.map((c) => [c.change, c] as const)));
+          for (const change of within) {
+            const result = byChange.get(change);
+            recorder.add(result?.ok ? recordEntry(change, 'DONE', undefined, result.alreadyGone) : recordEntry(change, 'FAILED', result?.errorCode ?? 'NotAttempted'));
+          }
+        }
+      }
+
+      if (cfg.deleteAlarms) {
+        const index = await AlarmIndex.build(clients.cloudwatch, now);
+        const watched = index.instanceIdsWithAlarms();
+        recorder.scanned += index.alarmsScanned;
+        const described = await describeInstances(clients.ec2, watched, []);
+        const gone = watched.filter((id) => !described.has(id) || GONE_STATES.has(described.get(id)!.state));
+        // What the table knows of a dead instance decides the selector and the protection tag; an
+        // instance it never saw counts as selected only when there is no selector.
+        const snapshots = await getSnapshots(table, gone);
+        const entries: ReportEntry[] = [];
+        const eligible = new Set<string>();
+        for (const id of gone) {
+          const tags = snapshots.get(id)?.snapshot.tags ?? described.get(id)?.snapshot.tags;
+          const selected = Object.entries(cfg.instanceSelector).every(([k, v]) => tags?.[k] === v);
+          if (!selected) continue;
+          if (tags && isProtected(tags, cfg.protectionTagKey)) {
+            for (const name of index.alarmsFor(id)) entries.push(alarmEntry(name, id, 'SKIPPED_PROTECTED', `its instance carries the protection tag "${cfg.protectionTagKey}"`));
+            continue;
+          }
+          eligible.add(id);
+        }
+        const toDelete: string[] = [];
+        const owners = new Map<string, string[]>();
+        for (const id of eligible) {
+          for (const name of index.alarmsFor(id)) {
+            if (owners.has(name)) continue;
+            const instances = index.instancesOf(name);
+            if (!instances.every((i) => eligible.has(i))) continue;
+            owners.set(name, instances);
+            if (take()) toDelete.push(name);
+            else entries.push(alarmEntry(name, instances.join(' '), 'SKIPPED_CAP', 'over maxActionsPerRun: the next run deletes it'));
+          }
+        }
+        for (const deletion of await deleteAlarms(clients.cloudwatch, toDelete, { dryRun })) {
+          const instances = owners.get(deletion.alarmName)!;
+          entries.push(alarmEntry(deletion.alarmName, instances.join(' '), deletion.outcome,
+            `watches ${instances.join(', ')}, which EC2 no longer runs`, deletion.errorCode));
+        }
+        recorder.add(...entries);
+      }
+    });
+}

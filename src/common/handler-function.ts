@@ -27,6 +27,16 @@ export interface HandlerFunctionProps {
    * after Lambda's retries go to a dead-letter queue instead of being dropped.
    */
   readonly invokedAsynchronously: boolean;
+  /**
+   * What else sends to the dead-letter queue, for its cdk-nag acknowledgement (e.g. an event queue's redrive).
+   * @default - only the handler and its schedule
+   */
+  readonly deadLetterQueueUsers?: string;
+  /**
+   * Why runs need no concurrency reservation, for the LambdaConcurrency acknowledgement.
+   * @default - the reason of a scheduled sweep: the rate schedule is longer than the timeout
+   */
+  readonly concurrencyReason?: string;
 }
 
 export const DEFAULT_MEMORY_MB = 512;
@@ -118,7 +128,8 @@ export class HandlerFunction extends Construct {
       });
       acknowledgeNagFindings(this.deadLetterQueue, [{
         id: 'Serverless-SQSRedrivePolicy',
-        reason: 'This queue is itself the dead-letter queue of the handler and its schedule; its depth alarm notifies the topic.',
+        reason: `This queue is itself the dead-letter queue of the handler and its schedule${props.deadLetterQueueUsers ? `, and of ${props.deadLetterQueueUsers}` : ''}; `
+          + 'its depth alarm notifies the topic.',
       }]);
       runtime.addStatements(new iam.PolicyStatement({
         sid: 'DeadLetterQueue',
@@ -166,7 +177,7 @@ export class HandlerFunction extends Construct {
     }
     const acknowledgements: NagAcknowledgement[] = [];
     if (!common.reserveConcurrency) {
-      const reason = 'No reservation by default: Lambda refuses one that leaves an account below its minimum unreserved '
+      const reason = props.concurrencyReason ?? 'No reservation by default: Lambda refuses one that leaves an account below its minimum unreserved '
         + 'concurrency (10 or 50 in new accounts) and the stack would not deploy. Runs do not overlap without it (a rate '
         + 'schedule is validated to be longer than the timeout) and every action is safe to repeat; reserveConcurrency: true reserves 1.';
       for (const pack of ['NIST.800.53.R5', 'HIPAA.Security']) acknowledgements.push({ id: `${pack}-LambdaConcurrency`, reason });

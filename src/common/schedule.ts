@@ -71,13 +71,15 @@ const UNIT_SECONDS: Record<string, number> = { minute: 60, minutes: 60, hour: 36
  * longer than the function timeout, so a run has always ended when the next one starts. (A cron
  * expression's spacing is not checked.)
  */
-export function checkScheduleAgainstTimeout(construct: string, expression: scheduler.ScheduleExpression | undefined, timeout: Duration): void {
+export function checkScheduleAgainstTimeout(
+  construct: string, expression: scheduler.ScheduleExpression | undefined, timeout: Duration, prop = 'schedule',
+): void {
   if (!expression || Token.isUnresolved(expression.expressionString) || timeout.isUnresolved()) return;
   const rate = RATE.exec(expression.expressionString);
   if (!rate) return;
   const periodSeconds = Number(rate[1]) * UNIT_SECONDS[rate[2]];
   if (periodSeconds <= timeout.toSeconds()) {
-    fail(construct, 'schedule', expression.expressionString,
+    fail(construct, prop, expression.expressionString,
       `a rate schedule must be longer than the function timeout (${timeout.toHumanString()}), or two runs could overlap`);
   }
 }

@@ -190,6 +190,10 @@ export class InstanceDecommissioner extends FleetJanitorBase {
       common: props,
       // The reconcile schedule invokes it asynchronously; its dead-letter queue is the event queue's too.
       invokedAsynchronously: true,
+      deadLetterQueueUsers: 'the event queue (its redrive policy) and the state-change rule\'s target',
+      concurrencyReason: 'No reservation: the event source mapping\'s maximum concurrency (2) bounds the batches that run at once, '
+        + 'Lambda refuses a reservation that leaves an account below its minimum unreserved concurrency, and every step of a '
+        + 'decommission and of the sweep is safe to repeat or to run beside another.',
       environment: {
         [ENV.topicArn]: this.topic.topicArn,
         [ENV.tableName]: table.tableName,
@@ -272,7 +276,13 @@ export class InstanceDecommissioner extends FleetJanitorBase {
       const zoneArns = hostedZones.map((zone) => zone.hostedZoneArn);
       policy.addStatements(new iam.PolicyStatement({ sid: 'ReadRecords', actions: ['route53:ListResourceRecordSets'], resources: zoneArns }));
       if (!dryRun) {
-        policy.addStatements(new iam.PolicyStatement({ sid: 'ChangeRecords', actions: ['route53:ChangeResourceRecordSets'], resources: zoneArns }));
+        policy.addStatements(new iam.PolicyStatement({
+          sid: 'ChangeRecords',
+          actions: ['route53:ChangeResourceRecordSets'],
+          resources: zoneArns,
+          // A record loses a value by a DELETE of the set and a CREATE of what remains: never an UPSERT.
+          conditions: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsActions': ['DELETE', 'CREATE'] } },
+        }));
       }
     }
 
@@ -403,12 +413,7 @@ function validateProps(props: InstanceDecommissionerProps): void {
   if (props.reconcile === false && props.reconcileSchedule !== undefined) {
     fail(NAME, 'reconcileSchedule', props.reconcileSchedule.expressionString, 'is given but reconcile is false: there is no sweep to schedule');
   }
-  try {
-    checkScheduleAgainstTimeout(NAME, props.reconcileSchedule, props.timeout ?? DEFAULT_TIMEOUT);
-  } catch (error) {
-    // The common check names its prop `schedule`; here it is `reconcileSchedule`.
-    throw new Error((error as Error).message.replace(`${NAME}: invalid schedule `, `${NAME}: invalid reconcileSchedule `));
-  }
+  checkScheduleAgainstTimeout(NAME, props.reconcileSchedule, props.timeout ?? DEFAULT_TIMEOUT, 'reconcileSchedule');
 
   checkInteger(NAME, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
 }

@@ -127,6 +127,24 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
     expect(ids(newHandler({ reserveConcurrency: true }).function).filter((id) => id.endsWith('-LambdaConcurrency'))).toEqual([]);
   });
 
+  test('a construct whose runs are bounded otherwise gives its own concurrency reason; another user of the dead-letter queue is named', () => {
+    const stack = new Stack(new App(), 'S');
+    const fn = new HandlerFunction(stack, 'Handler', {
+      bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common: {}, invokedAsynchronously: true,
+      concurrencyReason: 'bounded by the event source mapping', deadLetterQueueUsers: 'the event queue',
+    });
+    fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    const concurrency = acknowledged(fn.function).filter((a) => a.id.endsWith('-LambdaConcurrency'));
+    expect(concurrency.map((a) => a.reason)).toEqual(['bounded by the event source mapping', 'bounded by the event source mapping']);
+    expect(acknowledged(fn.deadLetterQueue!)).toEqual([expect.objectContaining({
+      id: 'Serverless-SQSRedrivePolicy',
+      reason: 'This queue is itself the dead-letter queue of the handler and its schedule, and of the event queue; its depth alarm notifies the topic.',
+    })]);
+    expect(acknowledged(newHandler({}, true).deadLetterQueue!)).toEqual([expect.objectContaining({
+      reason: 'This queue is itself the dead-letter queue of the handler and its schedule; its depth alarm notifies the topic.',
+    })]);
+  });
+
   test('invoked synchronously: LambdaDLQ of three packs, saying why there is no event to keep; invoked asynchronously: none', () => {
     const sync = acknowledged(newHandler({}, false).function).filter((a) => a.id.endsWith('-LambdaDLQ'));
     expect(sync.map((a) => a.id)).toEqual(['NIST.800.53.R5-LambdaDLQ', 'HIPAA.Security-LambdaDLQ', 'Serverless-LambdaDLQ']);

@@ -124,7 +124,14 @@ describe('IAM follows the configured behaviour', () => {
     ]);
     const zoneArns = [zoneArn(ZONE.hostedZoneId), zoneArn(REVERSE_ZONE.hostedZoneId)];
     expect(s.ReadRecords).toEqual({ Sid: 'ReadRecords', Effect: 'Allow', Action: 'route53:ListResourceRecordSets', Resource: zoneArns });
-    expect(s.ChangeRecords).toEqual({ Sid: 'ChangeRecords', Effect: 'Allow', Action: 'route53:ChangeResourceRecordSets', Resource: zoneArns });
+    expect(s.ChangeRecords).toEqual({
+      Sid: 'ChangeRecords',
+      Effect: 'Allow',
+      Action: 'route53:ChangeResourceRecordSets',
+      Resource: zoneArns,
+      // DELETE of a set and CREATE of what remains; never UPSERT, which could overwrite any record.
+      Condition: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsActions': ['DELETE', 'CREATE'] } },
+    });
     expect(s.FindAlarms).toEqual({ Sid: 'FindAlarms', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: ALARMS_ARN });
     expect(s.DeleteAlarms).toEqual({ Sid: 'DeleteAlarms', Effect: 'Allow', Action: 'cloudwatch:DeleteAlarms', Resource: ALARMS_ARN });
     expect(s.InvokeHooks).toEqual({ Sid: 'InvokeHooks', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: DECOMMISSION_HOOK_ARN });

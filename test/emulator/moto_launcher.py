@@ -73,6 +73,11 @@ moto differs from real EC2 in a way the fleet janitor depends on:
    "MaxResults", "NextToken", "LookupAttributes", "Returned", "Error", "At"}]}). Events and calls live on the region's
    CloudTrail backend, so POST /moto-api/reset clears them.
 
+8. DescribeInstances address filters missing in moto (it raises NotImplementedError):
+   `network-interface.addresses.private-ip-address` (every private IPv4 address of every attached
+   interface, secondary ones included) and `network-interface.ipv6-addresses.ipv6-address`. The
+   InstanceDecommissioner asks them to find a live instance that took over an address.
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
@@ -689,6 +694,35 @@ def patch_cloudtrail_lookup_events():
     response_class.moto_fixture_lookup_events_calls = calls
 
 
+# ---- 8. DescribeInstances address filters -------------------------------------------------------
+
+ADDRESS_FILTERS = {
+    "network-interface.addresses.private-ip-address": lambda nic: [nic.private_ip_address]
+    + [a.get("PrivateIpAddress") for a in nic.private_ip_addresses if isinstance(a, dict)],
+    "network-interface.ipv6-addresses.ipv6-address": lambda nic: list(nic.ipv6_addresses or []),
+}
+
+
+def patch_instance_address_filters():
+    # Wraps whatever passes_filter_dict is installed (patch 1's key-name wrapper included).
+    original = require_hook(ec2_utils, "passes_filter_dict")
+
+    def passes_filter_dict(instance, filter_dict):
+        rest = {}
+        for name, values in filter_dict.items():
+            if name not in ADDRESS_FILTERS:
+                rest[name] = values
+                continue
+            held = set()
+            for nic in getattr(instance, "nics", {}).values():
+                held.update(a for a in ADDRESS_FILTERS[name](nic) if a)
+            if not held.intersection(values):
+                return False
+        return original(instance, rest)
+
+    ec2_utils.passes_filter_dict = passes_filter_dict
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -725,6 +759,7 @@ def main(argv):
     patch_generic_filter_wildcards()
     patch_tag_lookup()
     patch_cloudtrail_lookup_events()
+    patch_instance_address_filters()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

@@ -130,8 +130,14 @@ describe('HandlerFunction: the cdk-nag acknowledgements follow the props', () =>
   test('a construct whose runs are bounded otherwise gives its own concurrency reason; another user of the dead-letter queue is named', () => {
     const stack = new Stack(new App(), 'S');
     const fn = new HandlerFunction(stack, 'Handler', {
-      bundle: 'packer-cleaner', serviceName: 'Test', description: 'a test handler', environment: {}, common: {}, invokedAsynchronously: true,
-      concurrencyReason: 'bounded by the event source mapping', deadLetterQueueUsers: 'the event queue',
+      bundle: 'packer-cleaner',
+      serviceName: 'Test',
+      description: 'a test handler',
+      environment: {},
+      common: {},
+      invokedAsynchronously: true,
+      concurrencyReason: 'bounded by the event source mapping',
+      deadLetterQueueUsers: 'the event queue',
     });
     fn.policy.addStatements(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     const concurrency = acknowledged(fn.function).filter((a) => a.id.endsWith('-LambdaConcurrency'));

@@ -91,6 +91,9 @@ export class AlarmIndex {
  * alarm, of any metric its expression reads.
  */
 export function instanceIdsOf(alarm: MetricAlarm): string[] {
+  // An alarm that reads another account's metrics (cross-account observability) watches that
+  // account's instances, which EC2 here cannot see: such an alarm is never ours to delete.
+  if ((alarm.Metrics ?? []).some((query) => query.AccountId !== undefined && query.AccountId !== '')) return [];
   const dimensionSets: Array<readonly Dimension[] | undefined> = [
     alarm.Dimensions,
     ...(alarm.Metrics ?? []).map((query) => query.MetricStat?.Metric?.Dimensions),

@@ -75,7 +75,15 @@ export async function processBatch(
   const failures: Failures = new Map();
   for (const plan of plans) {
     if (plan.kind === 'SNAPSHOT') {
-      const written = await putLiveSnapshot(table, plan.snapshot, now);
+      // A snapshot that could not be written fails its own messages only: the others of the batch go on.
+      let written: boolean;
+      try {
+        written = await putLiveSnapshot(table, plan.snapshot, now);
+      } catch (error) {
+        failures.set(plan.instanceId, `snapshot not stored: ${errorCode(error)}`);
+        entries.push(instanceEntry(plan.instanceId, 'SNAPSHOT', 'FAILED', `snapshot not stored (${errorMessage(error)}); its message will be delivered again`, errorCode(error)));
+        continue;
+      }
       entries.push(instanceEntry(plan.instanceId, 'SNAPSHOT', 'KEPT',
         written ? `running: snapshot stored (${plan.snapshot.recordNames.length} record name(s))` : 'running event after its decommission: snapshot left as it was'));
     } else if (plan.kind === 'SKIP') {
@@ -174,6 +182,9 @@ async function decommission(
 
   // Hooks, then the bus event, then the mark: only for instances whose cleanup is complete so far.
   const details = new Map<string, DecommissionDetail>();
+  // Hooks this delivery called successfully, by instance: if a later step (the bus event, the mark)
+  // fails, they are recorded, so that the delivery that retries the instance does not call them again.
+  const hooksCalled = new Map<string, string[]>();
   for (const plan of plans) {
     const detail: DecommissionDetail = {
       instanceId: plan.instanceId,
@@ -203,6 +214,7 @@ async function decommission(
         }
         continue;
       }
+      hooksCalled.set(plan.instanceId, hooks);
     }
     details.set(plan.instanceId, detail);
   }
@@ -215,9 +227,18 @@ async function decommission(
     }
   }
 
+  const rememberHooks = async (plan: Extract<InstancePlan, { kind: 'DECOMMISSION' }>) => {
+    const called = hooksCalled.get(plan.instanceId) ?? [];
+    try {
+      await recordHooksDone(table, plan.snapshot, called, now);
+    } catch {
+      // The next delivery calls those hooks again: hooks are documented to be safe to repeat.
+    }
+  };
   for (const plan of plans) {
     const why = failures.get(plan.instanceId);
     if (why !== undefined) {
+      await rememberHooks(plan);
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'FAILED', `${why}; its message will be delivered again`, undefined, plan.source));
       continue;
     }
@@ -230,6 +251,7 @@ async function decommission(
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'DONE', `${plan.state}: cleaned up and marked decommissioned`, undefined, plan.source));
     } catch (error) {
       fail(plan.instanceId, `snapshot not marked: ${errorCode(error)}`);
+      await rememberHooks(plan);
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'FAILED', `cleaned up, but the snapshot could not be marked (${errorMessage(error)}); its message will be delivered again`, errorCode(error), plan.source));
     }
   }

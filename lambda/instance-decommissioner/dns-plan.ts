@@ -125,13 +125,23 @@ export function comparableName(name: string | undefined): string | undefined {
   return name === undefined ? undefined : normalizeName(unescapeName(name.trim()));
 }
 
+/** Where an A/AAAA value is claimed by the instance whose address it is. */
+export interface MatchScope {
+  /**
+   * At any name (the reconcile sweep: "records whose values belong to instances the table knows as
+   * decommissioned"), not only at the names the instance's templates render (an event's lookups).
+   * @default false
+   */
+  readonly addressesAtAnyName?: boolean;
+}
+
 /**
  * The addresses whose current holder decides the plan: the caller asks EC2 which of them a live
  * instance holds now and passes the answer to planRecordChanges. In the snapshots' own form (EC2's).
  */
-export function addressesToCheck(recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[]): string[] {
+export function addressesToCheck(recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[], scope: MatchScope = {}): string[] {
   const out = new Set<string>();
-  for (const match of matchRecordSets(recordSets, snapshots).matches) {
+  for (const match of matchRecordSets(recordSets, snapshots, scope).matches) {
     for (const claim of match.claims) if (claim.address !== undefined) out.add(claim.address);
   }
   return [...out];
@@ -139,14 +149,20 @@ export function addressesToCheck(recordSets: readonly SeenRecordSet[], snapshots
 
 /**
  * The changes that remove what the decommissioned instances left in the record sets seen.
- * `liveHolders` maps addresses some live instance holds now to its id (findLiveHolders).
+ * `liveHolders` maps addresses some live instance holds now to its id (findLiveHolders). A holder
+ * that is one of the instances being decommissioned does not count: EC2 reported it shutting down
+ * or terminated, and DescribeInstances, being eventually consistent, can still show it running
+ * with its addresses for a moment after that event.
  */
 export function planRecordChanges(
-  recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[], liveHolders: ReadonlyMap<string, string>,
+  recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[], liveHolders: ReadonlyMap<string, string>, scope: MatchScope = {},
 ): RecordPlan {
+  const dying = new Set(snapshots.map((s) => s.instanceId));
   const live = new Map<string, string>();
-  for (const [address, holder] of liveHolders) live.set(canonicalAddress(address) ?? address, holder);
-  const { matches, listed } = matchRecordSets(recordSets, snapshots);
+  for (const [address, holder] of liveHolders) {
+    if (!dying.has(holder)) live.set(canonicalAddress(address) ?? address, holder);
+  }
+  const { matches, listed } = matchRecordSets(recordSets, snapshots, scope);
 
   // A CNAME to a template name may go only if nothing answers at that name afterwards (the name may
   // be shared with the instance that replaced this one). Keeping one CNAME can keep a name alive
@@ -297,8 +313,11 @@ interface Known {
   readonly addresses: Map<string, string>;
 }
 
-function matchRecordSets(recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[]): { matches: Match[]; listed: ListedSet[] } {
+function matchRecordSets(
+  recordSets: readonly SeenRecordSet[], snapshots: readonly InstanceSnapshot[], scope: MatchScope,
+): { matches: Match[]; listed: ListedSet[] } {
   const byId = new Map<string, Known>();
+  const byAddress = new Map<string, Known[]>();
   const byName = new Map<string, Known[]>();
   const byDnsName = new Map<string, Known[]>();
   const byReverse = new Map<string, Array<{ known: Known; address: string }>>();
@@ -314,6 +333,7 @@ function matchRecordSets(recordSets: readonly SeenRecordSet[], snapshots: readon
     byId.set(snapshot.instanceId, known);
     for (const name of names) push(byName, name, known);
     for (const name of known.dnsNames) push(byDnsName, name, known);
+    for (const canonical of addresses.keys()) push(byAddress, canonical, known);
     for (const address of addresses.values()) {
       const name = reverseName(address);
       if (name) push(byReverse, name, { known, address });
@@ -349,7 +369,8 @@ function matchRecordSets(recordSets: readonly SeenRecordSet[], snapshots: readon
     values.forEach((value, valueIndex) => {
       if (type === 'A' || type === 'AAAA') {
         const canonical = canonicalAddress(value);
-        for (const known of byName.get(name) ?? []) {
+        const candidates = scope.addressesAtAnyName ? (canonical === undefined ? [] : byAddress.get(canonical) ?? []) : byName.get(name) ?? [];
+        for (const known of candidates) {
           const own = canonical === undefined ? undefined : known.addresses.get(canonical);
           if (own !== undefined) claims.push({ valueIndex, instanceId: known.snapshot.instanceId, address: own });
         }

@@ -1,5 +1,6 @@
 import { STATE_CHANGE_DETAIL_TYPE, WATCHED_STATES, WatchedState } from '../../src/instance-decommissioner/contract';
 import { echo, EventShapeError } from '../shared/errors';
+import { envelopeFieldProblem } from '../shared/event';
 
 /*
  * The two kinds of invocation: a batch of SQS messages, each an EventBridge "EC2 Instance
@@ -23,8 +24,17 @@ export interface SqsRecord {
 const INSTANCE_ID = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const ENVELOPE_KEYS = new Set(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
 const DETAIL_KEYS = new Set(['instance-id', 'state']);
+/** What every EventBridge event carries (`version` and `resources` may be absent from a hand-made one). */
+const REQUIRED_KEYS = ['id', 'account', 'time', 'region', 'detail'] as const;
+const MAX_RESOURCES = 10;
+const MAX_ARN_LENGTH = 1_600;
 const MAX_BODY_BYTES = 256 * 1024;
 const MAX_ECHO = 64;
+
+/** Whether a value has the shape of an EC2 instance id ("i-" and 8 or 17 hex digits). */
+export function isInstanceId(value: string): boolean {
+  return INSTANCE_ID.test(value);
+}
 
 /** An SQS batch from the event source mapping: `{"Records": [{"eventSource": "aws:sqs", ...}]}`. */
 export function isSqsBatch(event: unknown): event is { Records: unknown[] } {
@@ -68,7 +78,16 @@ export function parseStateChange(body: string): StateChange {
   if (e.source !== 'aws.ec2' || e['detail-type'] !== STATE_CHANGE_DETAIL_TYPE) {
     reject(`only "detail-type" "${STATE_CHANGE_DETAIL_TYPE}" from "source" "aws.ec2" is accepted, got ${echo(e['detail-type'])} from ${echo(e.source)}`);
   }
-  if (typeof e.time !== 'string' || e.time.length > 40 || Number.isNaN(Date.parse(e.time))) reject(`"time" must be a timestamp, got ${echo(e.time)}`);
+  const missing = REQUIRED_KEYS.filter((k) => e[k] === undefined);
+  if (missing.length > 0) reject(`missing field(s) ${missing.map((k) => JSON.stringify(k)).join(', ')}`);
+  const problem = envelopeFieldProblem(e);
+  if (problem !== undefined) reject(problem);
+  if (Number.isNaN(Date.parse(e.time as string))) reject(`"time" must be a real date, got ${echo(e.time)}`);
+  const resources = e.resources;
+  if (resources !== undefined && (!Array.isArray(resources) || resources.length > MAX_RESOURCES
+    || resources.some((r) => typeof r !== 'string' || r.length > MAX_ARN_LENGTH))) {
+    reject(`"resources" must list at most ${MAX_RESOURCES} ARNs, got ${echo(resources)}`);
+  }
   const detail = e.detail;
   if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) reject(`"detail" must be an object, got ${echo(detail)}`);
   const d = detail as Record<string, unknown>;

@@ -6,6 +6,7 @@ import type { InstanceDecommissionerConfig } from './config';
 import type { Clients } from './decommission';
 import { applyRecordPlan, findLiveHolders, listZoneRecordSets } from './dns';
 import { addressesToCheck, planRecordChanges, PlannedChange, SeenRecordSet } from './dns-plan';
+import { isInstanceId } from './events';
 import { describeInstances } from './observe';
 import { alarmEntry, keptRecordEntry, recordEntry } from './report-entries';
 import { getSnapshots, scanDecommissioned, TableContext } from './table';
@@ -18,6 +19,9 @@ export interface SweepClients extends Clients {
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
+
+/** The sweep lists whole zones: a decommissioned instance's address goes from any record, whatever its name. */
+const SWEEP_SCOPE = { addressesAtAnyName: true } as const;
 
 /** States in which EC2 says an instance is gone for good. */
 const GONE_STATES = new Set(['shutting-down', 'terminated']);
@@ -47,9 +51,9 @@ export async function reconcile(cfg: InstanceDecommissionerConfig, clients: Swee
           for (const recordSet of await listZoneRecordSets(clients.route53, zone.id)) recordSets.push({ zoneId: zone.id, recordSet });
         }
         recorder.scanned += recordSets.length;
-        const addresses = addressesToCheck(recordSets, decommissioned);
+        const addresses = addressesToCheck(recordSets, decommissioned, SWEEP_SCOPE);
         const holders = addresses.length > 0 ? await findLiveHolders(clients.ec2, addresses) : new Map<string, string>();
-        const plan = planRecordChanges(recordSets, decommissioned, holders);
+        const plan = planRecordChanges(recordSets, decommissioned, holders, SWEEP_SCOPE);
         recorder.add(...plan.kept.map(keptRecordEntry));
         const within: PlannedChange[] = [];
         for (const change of plan.changes) {
@@ -70,7 +74,9 @@ export async function reconcile(cfg: InstanceDecommissionerConfig, clients: Swee
 
       if (cfg.deleteAlarms) {
         const index = await AlarmIndex.build(clients.cloudwatch, now);
-        const watched = index.instanceIdsWithAlarms();
+        // An InstanceId dimension may name something else in a custom namespace ("web-frontend-1"):
+        // EC2 does not know it, which must not count as "gone". Such an alarm is never deleted.
+        const watched = index.instanceIdsWithAlarms().filter(isInstanceId);
         recorder.scanned += index.alarmsScanned;
         const described = await describeInstances(clients.ec2, watched, []);
         const gone = watched.filter((id) => !described.has(id) || GONE_STATES.has(described.get(id)!.state));

@@ -35,7 +35,8 @@ export function keptRecordEntry(kept: KeptRecord): ReportEntry {
 }
 
 export function alarmEntry(name: string, instanceIds: string, outcome: Outcome, reason: string, code?: string): ReportEntry {
-  return { resourceType: 'alarm', id: name, action: 'DELETE', outcome, reason, errorCode: code, details: [['instance', instanceIds]] };
+  // A kept alarm was never going to be deleted; one skipped (protected, over the cap) would have been.
+  return { resourceType: 'alarm', id: name, action: outcome === 'KEPT' ? 'NONE' : 'DELETE', outcome, reason, errorCode: code, details: [['instance', instanceIds]] };
 }
 
 export function hookEntry(hook: string, instanceId: string, outcome: Outcome, reason: string, code?: string): ReportEntry {

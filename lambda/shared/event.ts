@@ -82,11 +82,8 @@ function parseScheduledEvent(record: Record<string, unknown>, keys: string[]): S
   }
   const missing = SCHEDULED_REQUIRED.filter((k) => record[k] === undefined);
   if (missing.length > 0) rejectScheduledEvent(`missing field(s) ${quoteKeys(missing)}`);
-  for (const [key, maxLength, pattern, wanted] of SCHEDULED_FIELDS) {
-    const value = record[key];
-    if (value === undefined) continue; // only "version" is optional, and the required ones were checked
-    if (typeof value !== 'string' || value.length > maxLength || !pattern.test(value)) rejectScheduledEvent(`"${key}" must be ${wanted}, got ${echo(value)}`);
-  }
+  const problem = envelopeFieldProblem(record);
+  if (problem !== undefined) rejectScheduledEvent(problem);
   if (Number.isNaN(Date.parse(record.time as string))) rejectScheduledEvent(`"time" must be a real date, got ${echo(record.time)}`);
   const resources = record.resources;
   if (!Array.isArray(resources) || resources.length < 1 || resources.length > MAX_RESOURCES) {
@@ -102,6 +99,19 @@ function parseScheduledEvent(record: Record<string, unknown>, keys: string[]): S
     rejectScheduledEvent(`"detail" must be an empty object {}, got ${Array.isArray(detail) || detail === null || typeof detail !== 'object' ? describe(detail) : 'an object with fields'}`);
   }
   return { source: SCHEDULED_SOURCE, dryRun: undefined };
+}
+
+/**
+ * What is wrong with the common fields of an EventBridge envelope (version, id, account, time,
+ * region) that are present; undefined when nothing is. Checking which are required is the caller's.
+ */
+export function envelopeFieldProblem(record: Record<string, unknown>): string | undefined {
+  for (const [key, maxLength, pattern, wanted] of SCHEDULED_FIELDS) {
+    const value = record[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length > maxLength || !pattern.test(value)) return `"${key}" must be ${wanted}, got ${echo(value)}`;
+  }
+  return undefined;
 }
 
 function rejectScheduledEvent(reason: string): never {

@@ -268,7 +268,7 @@ export class InstanceDecommissioner extends FleetJanitorBase {
     // Snapshots are stored in a dry run too: they are observations, not changes to the fleet.
     policy.addStatements(new iam.PolicyStatement({
       sid: 'Snapshots',
-      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'],
+      actions: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'],
       resources: [table.tableArn],
     }));
 

@@ -96,7 +96,7 @@ function regionalArn(service: string, resource: string) {
 
 const DEFAULT_BUS_ARN = regionalArn('events', 'event-bus/default');
 const ALARMS_ARN = regionalArn('cloudwatch', 'alarm:*');
-const SNAPSHOT_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'];
+const SNAPSHOT_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'];
 const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'];
 
 describe('IAM follows the configured behaviour', () => {

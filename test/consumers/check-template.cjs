@@ -5,7 +5,8 @@
  * the handler assets there: the PackerCleaner `Cleaner` first, then the AmiManager `Ami` (its
  * custom resource, the stack's shared provider function and the provider framework around it),
  * then the TagPolicyEngine `Tags` (its rules custom resource, handler, creator capture rule,
- * schedule and IAM). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
+ * schedule and IAM), then the InstanceDecommissioner `Decommissioner` (its snapshot table, event
+ * queue and rule, event source mapping, reconcile schedule and IAM). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
  */
 'use strict';
 const fs = require('fs');
@@ -141,7 +142,7 @@ check('IAM: key pair deletion scoped to Packer key names', () => {
 });
 
 check('IAM: no inline policy on our roles (only the provider framework\'s own roles have one)', () => {
-  const ours = [onlyFunction('PackerCleaner'), onlyFunction('AmiManager'), onlyFunction('TagPolicyEngine')].map(roleOf);
+  const ours = [onlyFunction('PackerCleaner'), onlyFunction('AmiManager'), onlyFunction('TagPolicyEngine'), onlyFunction('InstanceDecommissioner')].map(roleOf);
   for (const schedule of ofType('AWS::Scheduler::Schedule')) ours.push(refTo(schedule[1].Properties.Target.RoleArn));
   for (const role of ours) {
     assert(role && ofType('AWS::IAM::Role').some(([id]) => id === role), `no AWS::IAM::Role ${role}`);
@@ -162,7 +163,7 @@ check('IAM: no inline policy on our roles (only the provider framework\'s own ro
 check('dead-letter queue: for the function and the schedule', () => {
   const fn = onlyFunction('PackerCleaner');
   const [queue] = queueOf(fn, 'PackerCleaner');
-  const others = [onlyFunction('TagPolicyEngine')].map((f) => refTo(f[1].Properties.DeadLetterConfig?.TargetArn));
+  const others = [onlyFunction('TagPolicyEngine'), onlyFunction('InstanceDecommissioner')].map((f) => refTo(f[1].Properties.DeadLetterConfig?.TargetArn));
   assert(!others.includes(queue), `the PackerCleaner's queue ${queue} is another janitor's too`);
   const target = schedulesOf(fn)[0][1].Properties.Target;
   assert(refTo(target.DeadLetterConfig?.Arn) === queue, `schedule DeadLetterConfig: ${json(target.DeadLetterConfig)}`);
@@ -321,11 +322,14 @@ function onlyRules() {
   assert(rules.length === 1, `expected 1 Custom::FleetJanitorTagRules, found ${rules.length}`);
   return rules[0];
 }
-function onlyTable() {
-  const tables = ofType('AWS::DynamoDB::Table');
-  assert(tables.length === 1, `expected 1 AWS::DynamoDB::Table, found ${tables.length}`);
+// The table a janitor's handler works on (its TABLE_NAME): the TagPolicyEngine's rules, the InstanceDecommissioner's snapshots.
+function tableOf(service) {
+  const id = refTo(env(onlyFunction(service)).TABLE_NAME);
+  const tables = ofType('AWS::DynamoDB::Table').filter(([t]) => t === id);
+  assert(tables.length === 1, `${service} TABLE_NAME is not a Ref to a table of the stack: ${json(env(onlyFunction(service)).TABLE_NAME)}`);
   return tables[0];
 }
+const onlyTable = () => tableOf('TagPolicyEngine');
 
 check('TagPolicyEngine: a Custom::FleetJanitorTagRules whose Rules are the four rules in the seed\'s item format', () => {
   const [id, r] = onlyRules();
@@ -376,7 +380,7 @@ check('TagPolicyEngine environment: props reach the handler', () => {
   assert(e.UNTAGGED_ACTION === T.untaggedAction, `UNTAGGED_ACTION=${e.UNTAGGED_ACTION}`);
   assert(e.GRACE_PERIOD_SECONDS === T.gracePeriodSeconds, `GRACE_PERIOD_SECONDS=${e.GRACE_PERIOD_SECONDS}`);
   assert(e.INSTANCE_SELECTOR === json(T.instanceSelector), `INSTANCE_SELECTOR=${e.INSTANCE_SELECTOR}`);
-  assert(refTo(e.TABLE_NAME) === onlyTable()[0], `TABLE_NAME is not a Ref to the stack's table: ${json(e.TABLE_NAME)}`);
+  onlyTable();
   assert(ofType('AWS::SNS::Topic').some(([t]) => t === refTo(e.TOPIC_ARN)), `TOPIC_ARN is not a Ref to a topic of the stack: ${json(e.TOPIC_ARN)}`);
   for (const [key, value] of Object.entries({ VPC_IDS: '[]', PROTECTION_TAG_KEY: 'fleet-janitor:protect', DRY_RUN: 'false', BACKFILL_CREATORS: 'true', PROPAGATE_TO_VOLUMES: 'false' })) {
     assert(e[key] === value, `${key}=${json(e[key])}, expected the default ${value}`);
@@ -385,8 +389,8 @@ check('TagPolicyEngine environment: props reach the handler', () => {
 
 check('TagPolicyEngine: CloudTrail RunInstances events invoke the handler, with retries and the dead-letter queue', () => {
   const fn = onlyFunction('TagPolicyEngine');
-  const rules = ofType('AWS::Events::Rule');
-  assert(rules.length === 1, `expected 1 AWS::Events::Rule, found ${rules.length}`);
+  const rules = ofType('AWS::Events::Rule').filter(([, r]) => (r.Properties.Targets ?? []).some((t) => refTo(t.Arn) === fn[0]));
+  assert(rules.length === 1, `expected 1 AWS::Events::Rule with the TagPolicyEngine function as target, found ${rules.length}`);
   const [id, rule] = rules[0];
   const want = { 'source': ['aws.ec2'], 'detail-type': ['AWS API Call via CloudTrail'], 'detail': { eventSource: ['ec2.amazonaws.com'], eventName: ['RunInstances'] } };
   assert(canonical(rule.Properties.EventPattern) === canonical(want), `${id}.EventPattern is ${json(rule.Properties.EventPattern)}`);
@@ -449,6 +453,171 @@ check('TagPolicyEngine: reports and alarms go to its topic', () => {
   const onQueue = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => json(a.Properties.Dimensions ?? []).includes(`"${queue[0]}"`));
   const alarms = [...alarmsOn(fn), ...onQueue];
   assert(alarms.length === 3, `expected 3 TagPolicyEngine alarms (errors, throttles, dead letters), found ${alarms.length}`);
+  for (const [id, alarm] of alarms) {
+    const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
+    assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);
+  }
+});
+
+// ---------- InstanceDecommissioner `Decommissioner`
+
+const D = EXPECTED.decommissioner;
+const decommissioner = () => onlyFunction('InstanceDecommissioner');
+// The event queue: the one the event source mapping reads (the dead-letter queue is the function's DeadLetterConfig).
+function onlyEventSource() {
+  const mappings = ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => refTo(m.Properties.FunctionName) === decommissioner()[0]);
+  assert(mappings.length === 1, `expected 1 AWS::Lambda::EventSourceMapping of the InstanceDecommissioner function, found ${mappings.length}`);
+  return mappings[0];
+}
+function eventQueue() {
+  const id = refTo(onlyEventSource()[1].Properties.EventSourceArn);
+  const queues = ofType('AWS::SQS::Queue').filter(([q]) => q === id);
+  assert(queues.length === 1, `the event source mapping reads ${json(onlyEventSource()[1].Properties.EventSourceArn)}, not a queue of the stack`);
+  return queues[0];
+}
+const zoneArn = `:route53:::hostedzone/${D.zone.id}`;
+const onlyZone = (s) => { const r = asList(s.Resource); return r.length === 1 && json(r[0]).endsWith(`${zoneArn}"]]}`); };
+
+check('InstanceDecommissioner: the handler runs nodejs24.x on arm64, index.handler', () => {
+  checkRuntime(decommissioner(), 'InstanceDecommissioner');
+});
+
+check('InstanceDecommissioner: handler asset is its own pre-built bundle, no TypeScript source', () => {
+  const key = checkBundle(decommissioner(), 'InstanceDecommissioner');
+  const others = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine'].map((service) => [service, onlyFunction(service)[1].Properties.Code.S3Key]);
+  for (const [service, other] of others) assert(key !== other, `InstanceDecommissioner uses the ${service} bundle ${key}`);
+});
+
+check('InstanceDecommissioner environment: props reach the handler', () => {
+  const e = env(decommissioner());
+  const want = {
+    HOSTED_ZONES: json([D.zone]),
+    RECORD_NAME_TEMPLATES: json(D.recordNameTemplates),
+    DELETE_ALARMS: D.deleteAlarms,
+    HOOK_FUNCTIONS: json([D.hookArn]),
+    INSTANCE_SELECTOR: json(D.instanceSelector),
+    SNAPSHOT_RETENTION_SECONDS: D.snapshotRetentionSeconds,
+    // The defaults.
+    PROTECTION_TAG_KEY: 'fleet-janitor:protect',
+    DRY_RUN: 'false',
+    MAX_ACTIONS_PER_RUN: '100',
+  };
+  for (const [key, value] of Object.entries(want)) assert(e[key] === value, `${key}=${json(e[key])}, expected ${json(value)}`);
+  tableOf('InstanceDecommissioner');
+  assert(ofType('AWS::SNS::Topic').some(([t]) => t === refTo(e.TOPIC_ARN)), `TOPIC_ARN is not a Ref to a topic of the stack: ${json(e.TOPIC_ARN)}`);
+  assert(json(e.EVENT_BUS).endsWith(':event-bus/default"]]}'), `EVENT_BUS is not the default bus's ARN: ${json(e.EVENT_BUS)}`);
+});
+
+check('InstanceDecommissioner: the snapshot table is keyed on InstanceId, on demand, PITR, encrypted, TTL on ExpiresAt, retained', () => {
+  const [id, t] = tableOf('InstanceDecommissioner');
+  assert(id !== onlyTable()[0], `the InstanceDecommissioner's table ${id} is the TagPolicyEngine's too`);
+  const p = t.Properties;
+  assert(json(p.KeySchema) === '[{"AttributeName":"InstanceId","KeyType":"HASH"}]', `${id}.KeySchema is ${json(p.KeySchema)}`);
+  assert(json(p.AttributeDefinitions) === '[{"AttributeName":"InstanceId","AttributeType":"S"}]', `${id}.AttributeDefinitions is ${json(p.AttributeDefinitions)}`);
+  assert(p.BillingMode === 'PAY_PER_REQUEST', `${id}.BillingMode is ${p.BillingMode}`);
+  assert(p.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled === true, `${id}.PointInTimeRecoverySpecification is ${json(p.PointInTimeRecoverySpecification)}`);
+  assert(p.SSESpecification?.SSEEnabled === true, `${id}.SSESpecification is ${json(p.SSESpecification)}`);
+  assert(json(p.TimeToLiveSpecification) === '{"AttributeName":"ExpiresAt","Enabled":true}', `${id}.TimeToLiveSpecification is ${json(p.TimeToLiveSpecification)}`);
+  assert(t.DeletionPolicy === 'Retain' && t.UpdateReplacePolicy === 'Retain', `${id} DeletionPolicy ${t.DeletionPolicy}, UpdateReplacePolicy ${t.UpdateReplacePolicy}`);
+});
+
+check('InstanceDecommissioner: the event queue is encrypted, TLS-only, kept 14 days, redriven to the dead-letter queue after 5 receives', () => {
+  const fn = decommissioner();
+  const [id, q] = eventQueue();
+  const p = q.Properties;
+  const [dlq] = queueOf(fn, 'InstanceDecommissioner');
+  assert(id !== dlq, `the event queue ${id} is the dead-letter queue`);
+  assert(p.SqsManagedSseEnabled === true || p.KmsMasterKeyId !== undefined, `${id} is not encrypted: ${json(p)}`);
+  assert(p.MessageRetentionPeriod === 1209600, `${id}.MessageRetentionPeriod is ${p.MessageRetentionPeriod}`);
+  assert(refTo(p.RedrivePolicy?.deadLetterTargetArn) === dlq && p.RedrivePolicy?.maxReceiveCount === 5, `${id}.RedrivePolicy is ${json(p.RedrivePolicy)}`);
+  // AWS's guidance for a queue a function consumes: a visibility timeout of at least 6 times the function timeout.
+  const timeout = fn[1].Properties.Timeout;
+  assert(p.VisibilityTimeout >= 6 * timeout, `${id}.VisibilityTimeout is ${p.VisibilityTimeout}, below 6 x the function timeout ${timeout}`);
+  const policies = ofType('AWS::SQS::QueuePolicy').filter(([, x]) => (x.Properties.Queues ?? []).some((r) => refTo(r) === id));
+  const statements = policies.flatMap(([, x]) => asList(x.Properties.PolicyDocument.Statement));
+  assert(statements.some((s) => s.Effect === 'Deny' && json(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}'), `${id} accepts requests without TLS`);
+});
+
+check('InstanceDecommissioner: EC2 state-change events go to the event queue, with the dead-letter queue', () => {
+  const [queue] = eventQueue();
+  const rules = ofType('AWS::Events::Rule').filter(([, r]) => (r.Properties.Targets ?? []).some((t) => refTo(t.Arn) === queue));
+  assert(rules.length === 1, `expected 1 AWS::Events::Rule with the event queue as target, found ${rules.length}`);
+  const [id, rule] = rules[0];
+  const want = { 'source': ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'], 'detail': { state: ['running', 'shutting-down', 'terminated'] } };
+  assert(canonical(rule.Properties.EventPattern) === canonical(want), `${id}.EventPattern is ${json(rule.Properties.EventPattern)}`);
+  assert((rule.Properties.State ?? 'ENABLED') === 'ENABLED', `${id}.State is ${rule.Properties.State}`);
+  const targets = rule.Properties.Targets;
+  assert(targets.length === 1, `${id} has ${targets.length} targets`);
+  assert(refTo(targets[0].DeadLetterConfig?.Arn) === queueOf(decommissioner(), 'InstanceDecommissioner')[0], `${id} target DeadLetterConfig: ${json(targets[0].DeadLetterConfig)}`);
+  const policies = ofType('AWS::SQS::QueuePolicy').filter(([, x]) => (x.Properties.Queues ?? []).some((r) => refTo(r) === queue));
+  const allow = policies.flatMap(([, x]) => asList(x.Properties.PolicyDocument.Statement))
+    .filter((s) => s.Effect === 'Allow' && s.Principal?.Service === 'events.amazonaws.com' && asList(s.Action).includes('sqs:SendMessage'));
+  assert(allow.length === 1 && refTo(allow[0].Condition?.ArnEquals?.['aws:SourceArn']) === id, `the queue policy does not let exactly ${id} send: ${json(allow)}`);
+});
+
+check('InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses', () => {
+  const [id, m] = onlyEventSource();
+  const p = m.Properties;
+  assert(json(p.FunctionResponseTypes) === '["ReportBatchItemFailures"]', `${id}.FunctionResponseTypes is ${json(p.FunctionResponseTypes)}`);
+  assert(p.BatchSize === 10, `${id}.BatchSize is ${p.BatchSize}`);
+  assert(p.ScalingConfig?.MaximumConcurrency === 2, `${id}.ScalingConfig is ${json(p.ScalingConfig)}`);
+  assert((p.Enabled ?? true) === true, `${id}.Enabled is ${p.Enabled}`);
+});
+
+check('InstanceDecommissioner: its schedule (default rate(1 day)) starts the reconcile sweep, with the dead-letter queue', () => {
+  const fn = decommissioner();
+  const schedules = schedulesOf(fn);
+  assert(schedules.length === 1, `expected 1 AWS::Scheduler::Schedule of the InstanceDecommissioner function, found ${schedules.length}`);
+  const p = schedules[0][1].Properties;
+  assert(p.ScheduleExpression === 'rate(1 day)', `ScheduleExpression is ${p.ScheduleExpression}`);
+  assert(refTo(p.Target.DeadLetterConfig?.Arn) === queueOf(fn, 'InstanceDecommissioner')[0], `schedule DeadLetterConfig: ${json(p.Target.DeadLetterConfig)}`);
+});
+
+check('InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; nothing more', () => {
+  const fn = decommissioner();
+  const statements = statementsOf(fn);
+  const bySid = Object.fromEntries(statements.filter((s) => s.Sid).map((s) => [s.Sid, s]));
+  const expected = {
+    DescribeInstances: ['ec2:DescribeInstances'],
+    ConsumeEvents: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
+    ReadRecords: ['route53:ListResourceRecordSets'],
+    ChangeRecords: ['route53:ChangeResourceRecordSets'],
+    FindAlarms: ['cloudwatch:DescribeAlarms'],
+    DeleteAlarms: ['cloudwatch:DeleteAlarms'],
+    InvokeHooks: ['lambda:InvokeFunction'],
+    AnnounceDecommissions: ['events:PutEvents'],
+  };
+  for (const [sid, actions] of Object.entries(expected)) {
+    assert(bySid[sid], `no ${sid} statement (Sids: ${Object.keys(bySid).join(', ')})`);
+    assert(json([...asList(bySid[sid].Action)].sort()) === json([...actions].sort()), `${sid} actions: ${json(bySid[sid].Action)}`);
+  }
+  assert(refTo(asList(bySid.ConsumeEvents.Resource)[0]) === eventQueue()[0] && asList(bySid.ConsumeEvents.Resource).length === 1, `ConsumeEvents on ${json(bySid.ConsumeEvents.Resource)}`);
+  for (const sid of ['ReadRecords', 'ChangeRecords']) assert(onlyZone(bySid[sid]), `${sid} on ${json(bySid[sid].Resource)}, not only ${zoneArn}`);
+  assert(json(bySid.ChangeRecords.Condition) === '{"ForAllValues:StringEquals":{"route53:ChangeResourceRecordSetsActions":["DELETE","CREATE"]}}',
+    `ChangeRecords may do more than DELETE and CREATE: ${json(bySid.ChangeRecords.Condition)}`);
+  for (const sid of ['FindAlarms', 'DeleteAlarms']) assert(json(bySid[sid].Resource).endsWith(':alarm:*"]]}'), `${sid} on ${json(bySid[sid].Resource)}`);
+  assert(json(bySid.InvokeHooks.Resource) === json(D.hookArn), `InvokeHooks on ${json(bySid.InvokeHooks.Resource)}, not only the hook`);
+  assert(json(bySid.AnnounceDecommissions.Resource).endsWith(':event-bus/default"]]}'), `AnnounceDecommissions on ${json(bySid.AnnounceDecommissions.Resource)}`);
+  const table = tableOf('InstanceDecommissioner')[0];
+  const onTable = withAction(statements, 'dynamodb:PutItem');
+  assert(onTable.length === 1 && asList(onTable[0].Resource).every((r) => refTo(r) === table), `dynamodb:PutItem on ${json(onTable.map((s) => s.Resource))}`);
+  const ec2Writes = statements.flatMap((s) => asList(s.Action)).filter((a) => a.startsWith('ec2:') && a !== 'ec2:DescribeInstances');
+  assert(ec2Writes.length === 0, `EC2 actions beyond DescribeInstances: ${ec2Writes.join(', ')}`);
+  assert(!statements.some((s) => asList(s.Action).some((a) => a.endsWith(':*') || a === '*')), 'a wildcard action');
+  const route53 = statements.filter((s) => asList(s.Action).some((a) => a.startsWith('route53:')));
+  assert(route53.every(onlyZone), `a route53 action beyond the given zone: ${json(route53.map((s) => s.Resource))}`);
+});
+
+check('InstanceDecommissioner: reports and alarms (errors, throttles, dead letters, oldest event) go to its topic', () => {
+  const fn = decommissioner();
+  const topic = refTo(env(fn).TOPIC_ARN);
+  const publish = withAction(statementsOf(fn), 'sns:Publish');
+  assert(publish.some((s) => asList(s.Resource).some((r) => refTo(r) === topic)), `no sns:Publish on ${topic}: ${json(publish)}`);
+  const queues = [queueOf(fn, 'InstanceDecommissioner')[0], eventQueue()[0]];
+  const onQueues = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => queues.some((q) => json(a.Properties.Dimensions ?? []).includes(`"${q}"`)));
+  const alarms = [...alarmsOn(fn), ...onQueues];
+  assert(alarms.length === 4, `expected 4 InstanceDecommissioner alarms (errors, throttles, dead letters, oldest event), found ${alarms.length}`);
+  assert(onQueues.some(([, a]) => a.Properties.MetricName === 'ApproximateAgeOfOldestMessage'), 'no alarm on the age of the oldest event');
   for (const [id, alarm] of alarms) {
     const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
     assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);

@@ -32,6 +32,16 @@ const EXPECTED = {
     untaggedAction: 'STOP',
     gracePeriodSeconds: '259200',
   },
+  // InstanceDecommissioner `Decommissioner`: the handler's environment (every value a string, the lists
+  // and maps as JSON) and what IAM may touch.
+  decommissioner: {
+    zone: { id: 'Z0123456789ABCDEFGHIJ', name: 'internal.example.com' },
+    recordNameTemplates: ['{tag:Name}.internal.example.com', '{instanceId}.internal.example.com'],
+    deleteAlarms: 'true',
+    hookArn: 'arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup',
+    instanceSelector: { team: 'platform' },
+    snapshotRetentionSeconds: '2592000',
+  },
 };
 
 module.exports = { EXPECTED };

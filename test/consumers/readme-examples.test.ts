@@ -151,8 +151,61 @@ describe('README usage examples', () => {
   // Code without whitespace or trailing commas: a rule may be wrapped over lines.
   const compact = (text: string) => text.replace(/\s+/g, '').replace(/,(?=[)}\]])/g, '');
 
+  // The InstanceDecommissioner `Decommissioner` (EXPECTED.decommissioner: the handler's environment and what IAM may touch).
+  interface DecommissionerExpected {
+    readonly zone: { id: string; name: string };
+    readonly recordNameTemplates: string[];
+    readonly deleteAlarms: string;
+    readonly hookArn: string;
+    readonly instanceSelector: Record<string, string>;
+    readonly snapshotRetentionSeconds: string;
+  }
+  const decom: DecommissionerExpected = EXPECTED.decommissioner;
+  const retentionDays = Number(decom.snapshotRetentionSeconds) / 86_400;
+  const [[decomKey, decomValue]] = Object.entries(decom.instanceSelector);
+  const list = (q: string) => decom.recordNameTemplates.map((t) => `${q}${t}${q}`).join(', ');
+  /** Props written on a line of their own. */
+  const DECOM_PROPS: Record<string, string[]> = {
+    typescript: [
+      'hostedZones: [zone]', `recordNameTemplates: [${list("'")}]`, `deleteAlarms: ${decom.deleteAlarms}`,
+      `instanceSelector: { ${decomKey}: '${decomValue}' }`, `snapshotRetention: Duration.days(${retentionDays})`,
+    ],
+    python: [
+      'hosted_zones=[zone]', `record_name_templates=[${list('"')}]`, `delete_alarms=${upper(decom.deleteAlarms)}`,
+      `instance_selector={"${decomKey}": "${decomValue}"}`, `snapshot_retention=Duration.days(${retentionDays})`,
+    ],
+    java: [
+      '.hostedZones(List.of(zone))', `.recordNameTemplates(List.of(${list('"')}))`, `.deleteAlarms(${decom.deleteAlarms})`,
+      `.instanceSelector(Map.of("${decomKey}", "${decomValue}"))`, `.snapshotRetention(Duration.days(${retentionDays}))`,
+    ],
+    go: [
+      'HostedZones: &[]awsroute53.IHostedZone{zone},', `RecordNameTemplates: jsii.Strings(${list('"')}),`, `DeleteAlarms: jsii.Bool(${decom.deleteAlarms}),`,
+      `InstanceSelector: &map[string]*string{"${decomKey}": jsii.String("${decomValue}")},`,
+      `SnapshotRetention: awscdk.Duration_Days(jsii.Number(${retentionDays})),`,
+    ],
+  };
+  /** The imported zone and the hook, which each language may wrap over lines (compared without whitespace). */
+  const DECOM_CODE: Record<string, string[]> = {
+    typescript: [
+      `HostedZone.fromHostedZoneAttributes(stack, 'Zone', { hostedZoneId: '${decom.zone.id}', zoneName: '${decom.zone.name}' })`,
+      `hooks: [LambdaFunction.fromFunctionArn(stack, 'ChefCleanup', '${decom.hookArn}')]`,
+    ],
+    python: [
+      `HostedZone.from_hosted_zone_attributes(stack, "Zone", hosted_zone_id="${decom.zone.id}", zone_name="${decom.zone.name}")`,
+      `hooks=[Function.from_function_arn(stack, "ChefCleanup", "${decom.hookArn}")]`,
+    ],
+    java: [
+      `HostedZone.fromHostedZoneAttributes(stack, "Zone", HostedZoneAttributes.builder().hostedZoneId("${decom.zone.id}").zoneName("${decom.zone.name}").build())`,
+      `.hooks(List.of(Function.fromFunctionArn(stack, "ChefCleanup", "${decom.hookArn}")))`,
+    ],
+    go: [
+      `awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{HostedZoneId: jsii.String("${decom.zone.id}"), ZoneName: jsii.String("${decom.zone.name}")})`,
+      `Hooks: &[]awslambda.IFunction{awslambda.Function_FromFunctionArn(stack, jsii.String("ChefCleanup"), jsii.String("${decom.hookArn}"))}`,
+    ],
+  };
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager and TagPolicyEngine props its consumer app is checked for', (language: string, example: unknown) => {
+  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine and InstanceDecommissioner props its consumer app is checked for', (language: string, example: unknown) => {
     // Whitespace-insensitive: Go aligns its struct fields.
     const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
     expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
@@ -171,6 +224,11 @@ describe('README usage examples', () => {
     for (const prop of TAG_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
     const tagLines = code.split('\n').filter((l) => TAG_PROPS[language].some((p) => bare(l) === bare(p)));
     expect(tagLines).toHaveLength(TAG_PROPS[language].length);
+    expect(code).toMatch(/InstanceDecommissioner/);
+    for (const prop of DECOM_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
+    const decomLines = code.split('\n').filter((l) => DECOM_PROPS[language].some((p) => bare(l) === bare(p)));
+    expect(decomLines).toHaveLength(DECOM_PROPS[language].length);
+    for (const fragment of DECOM_CODE[language]) expect(compact(code)).toContain(compact(fragment));
     expect(code).toMatch(/synth/i);
   });
 

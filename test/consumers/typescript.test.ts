@@ -5,7 +5,7 @@ import * as path from 'path';
 import { synthConsumerApp } from './typescript/app';
 import { synthSignalsExample } from './typescript/signals';
 
-/* The TypeScript consumer app (PackerCleaner, AmiManager and TagPolicyEngine), checked by the same script as the Python, Java and Go apps. */
+/* The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine and InstanceDecommissioner), checked by the same script as the Python, Java and Go apps. */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
 function runChecker(outdir: string): { status: number; output: string } {
@@ -24,7 +24,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 29 passed, 0 failed');
+    expect(output).toContain('[typescript] 39 passed, 0 failed');
     expect(status).toBe(0);
   });
 
@@ -46,11 +46,14 @@ describe('consumer app: typescript', () => {
 
   test('the checker fails, naming the language and the check, when the template differs', () => {
     const { status, output } = checkChanged((resources) => {
-      for (const schedule of ofType(resources, 'AWS::Scheduler::Schedule')) schedule.Properties.ScheduleExpression = 'rate(1 hour)';
+      // The PackerCleaner's schedule (the others run at their defaults).
+      for (const schedule of ofType(resources, 'AWS::Scheduler::Schedule')) {
+        if (schedule.Properties.ScheduleExpression === 'rate(30 minutes)') schedule.Properties.ScheduleExpression = 'rate(1 hour)';
+      }
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 28 passed, 1 failed');
+    expect(output).toContain('[typescript] 38 passed, 1 failed');
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -92,7 +95,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
-    expect(output).toContain('[typescript] 28 passed, 1 failed');
+    expect(output).toContain('[typescript] 38 passed, 1 failed');
   });
 
   test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
@@ -105,7 +108,31 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
-    expect(output).toContain('[typescript] 28 passed, 1 failed');
+    expect(output).toContain('[typescript] 38 passed, 1 failed');
+  });
+
+  test('the checker fails on an InstanceDecommissioner event source without partial batch responses', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const mapping of ofType(resources, 'AWS::Lambda::EventSourceMapping')) delete mapping.Properties.FunctionResponseTypes;
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses: '
+      + 'DecommissionerEventSource');
+    expect(output).toContain('[typescript] 38 passed, 1 failed');
+  });
+
+  test('the checker fails on an InstanceDecommissioner record change that may UPSERT', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const policy of ofType(resources, 'AWS::IAM::ManagedPolicy')) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          if (statement.Sid === 'ChangeRecords') statement.Condition['ForAllValues:StringEquals']['route53:ChangeResourceRecordSetsActions'].push('UPSERT');
+        }
+      }
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; '
+      + 'nothing more: ChangeRecords may do more than DELETE and CREATE');
+    expect(output).toContain('[typescript] 38 passed, 1 failed');
   });
 });
 

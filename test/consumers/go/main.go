@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdk-fleet-janitor/cdk-fleet-janitor-go/cdkfleetjanitor"
@@ -65,6 +67,22 @@ func main() {
 	})
 	// tags.Table() holds the rules; add items by hand to edit rules live.
 	fmt.Printf("rule table: %s\n", *tags.Table().Node().Path())
+
+	zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
+		HostedZoneId: jsii.String("Z0123456789ABCDEFGHIJ"),
+		ZoneName:     jsii.String("internal.example.com"),
+	})
+	decommissioner := cdkfleetjanitor.NewInstanceDecommissioner(stack, jsii.String("Decommissioner"), &cdkfleetjanitor.InstanceDecommissionerProps{
+		HostedZones:         &[]awsroute53.IHostedZone{zone},
+		RecordNameTemplates: jsii.Strings("{tag:Name}.internal.example.com", "{instanceId}.internal.example.com"),
+		DeleteAlarms:        jsii.Bool(true),
+		Hooks: &[]awslambda.IFunction{awslambda.Function_FromFunctionArn(stack, jsii.String("ChefCleanup"),
+			jsii.String("arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup"))},
+		InstanceSelector:  &map[string]*string{"team": jsii.String("platform")},
+		SnapshotRetention: awscdk.Duration_Days(jsii.Number(30)),
+	})
+	// decommissioner.Table() holds a snapshot of every instance; hooks get it when the instance dies.
+	fmt.Printf("snapshot table: %s\n", *decommissioner.Table().Node().Path())
 
 	app.Synth(nil)
 	// --- end example ---

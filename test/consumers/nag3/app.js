@@ -13,10 +13,10 @@
 const fs = require('fs');
 const path = require('path');
 const cdk = require('aws-cdk-lib');
-const { aws_ec2: ec2, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_sns: sns } = cdk;
+const { aws_ec2: ec2, aws_events: events, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_route53: route53, aws_sns: sns } = cdk;
 const nag = require('cdk-nag');
 const {
-  AmiManager, FleetJanitorDashboard, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction,
+  AmiManager, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction,
 } = require('cdk-fleet-janitor');
 
 const workDir = process.argv[2];
@@ -163,6 +163,50 @@ const CONFIGURATIONS = [
       });
       new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [tags] });
       return [vpc, securityGroup];
+    },
+  },
+  {
+    name: 'InstanceDecommissioner defaults',
+    build: (stack) => {
+      new InstanceDecommissioner(stack, 'Decommissioner');
+      return [];
+    },
+  },
+  {
+    // Everything on: a private zone and its reverse zone in the team's VPC, both template kinds, alarms,
+    // a bus and a hook of the team's, a selector. (No reserveConcurrency: the construct refuses it.)
+    name: 'InstanceDecommissioner everything on',
+    build: (stack) => {
+      const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      const securityGroup = new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const zones = [
+        new route53.PrivateHostedZone(stack, 'PrivateZone', { zoneName: 'internal.example.com', vpc }),
+        new route53.PrivateHostedZone(stack, 'ReverseZone', { zoneName: '10.in-addr.arpa', vpc }),
+      ];
+      const bus = new events.EventBus(stack, 'FleetBus', { eventBusName: 'fleet-events' });
+      const decommissioner = new InstanceDecommissioner(stack, 'Decommissioner', {
+        hostedZones: zones,
+        recordNameTemplates: ['{tag:Name}.internal.example.com', '{instanceId}.internal.example.com'],
+        deleteAlarms: true,
+        eventBus: bus,
+        hooks: [lambda.Function.fromFunctionArn(stack, 'ChefCleanup', 'arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup')],
+        instanceSelector: { team: 'platform' },
+        snapshotRetention: cdk.Duration.days(180),
+        reconcileSchedule: cdk.aws_scheduler.ScheduleExpression.rate(cdk.Duration.hours(12)),
+        maxReceiveCount: 10,
+        maxActionsPerRun: 500,
+        vpc,
+        securityGroups: [securityGroup],
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        topic: new sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+        tracing: lambda.Tracing.ACTIVE,
+        timeout: cdk.Duration.minutes(10),
+        memorySize: 1024,
+      });
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [decommissioner] });
+      return [vpc, securityGroup, ...zones, bus];
     },
   },
   // ===== end of construct configurations =====

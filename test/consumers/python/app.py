@@ -7,9 +7,12 @@ import os
 import sys
 
 from aws_cdk import App, Duration, RemovalPolicy, Stack
+from aws_cdk.aws_lambda import Function
+from aws_cdk.aws_route53 import HostedZone
 from aws_cdk.aws_scheduler import ScheduleExpression
 from cdk_fleet_janitor import (
     AmiManager,
+    InstanceDecommissioner,
     PackerCleaner,
     PackerCleanerAction,
     TagPolicyEngine,
@@ -75,6 +78,26 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # tags.table holds the rules; add items by hand to edit rules live.
     print(f"rule table: {tags.table.node.path}")
+
+    zone = HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name="internal.example.com"
+    )
+    decommissioner = InstanceDecommissioner(
+        stack,
+        "Decommissioner",
+        hosted_zones=[zone],
+        record_name_templates=["{tag:Name}.internal.example.com", "{instanceId}.internal.example.com"],
+        delete_alarms=True,
+        hooks=[
+            Function.from_function_arn(
+                stack, "ChefCleanup", "arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup"
+            )
+        ],
+        instance_selector={"team": "platform"},
+        snapshot_retention=Duration.days(30),
+    )
+    # decommissioner.table holds a snapshot of every instance; hooks get it when the instance dies.
+    print(f"snapshot table: {decommissioner.table.node.path}")
 
     app.synth()
     # --- end example ---

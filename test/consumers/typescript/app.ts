@@ -1,7 +1,9 @@
 // README example (TypeScript): the same stack every consumer app builds; checked by check-template.cjs.
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
-import { AmiManager, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction } from '../../../src';
+import { AmiManager, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction } from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
   // --- example: typescript ---
@@ -43,6 +45,18 @@ export function synthConsumerApp(outdir: string): void {
   });
   // tags.table holds the rules; add items by hand to edit rules live.
   console.log(`rule table: ${tags.table.node.path}`);
+
+  const zone = HostedZone.fromHostedZoneAttributes(stack, 'Zone', { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'internal.example.com' });
+  const decommissioner = new InstanceDecommissioner(stack, 'Decommissioner', {
+    hostedZones: [zone],
+    recordNameTemplates: ['{tag:Name}.internal.example.com', '{instanceId}.internal.example.com'],
+    deleteAlarms: true,
+    hooks: [LambdaFunction.fromFunctionArn(stack, 'ChefCleanup', 'arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup')],
+    instanceSelector: { team: 'platform' },
+    snapshotRetention: Duration.days(30),
+  });
+  // decommissioner.table holds a snapshot of every instance; hooks get it when the instance dies.
+  console.log(`snapshot table: ${decommissioner.table.node.path}`);
 
   app.synth();
   // --- end example ---

@@ -131,6 +131,11 @@ describe('AlarmIndex', () => {
     expect(instanceIdsOf({ Dimensions: dims({ InstanceId: I1 }), Metrics: [{ Id: 'm', MetricStat: { Metric: { Dimensions: dims({ InstanceId: I2 }) }, Period: 60, Stat: 'Sum' } }] })).toEqual([I1, I2]);
     expect(instanceIdsOf({ Dimensions: [{ Name: 'InstanceId' } as Dimension, { Name: 'InstanceId', Value: '' }] })).toEqual([]);
     expect(instanceIdsOf({})).toEqual([]);
+    // An alarm on another account's metrics (cross-account observability) names that account's instances: never ours.
+    const crossAccount = { Id: 'm', AccountId: '999999999999', MetricStat: { Metric: { Dimensions: dims({ InstanceId: I2 }) }, Period: 60, Stat: 'Sum' } };
+    expect(instanceIdsOf({ Metrics: [crossAccount] })).toEqual([]);
+    expect(instanceIdsOf({ Dimensions: dims({ InstanceId: I1 }), Metrics: [crossAccount] })).toEqual([]);
+    expect(instanceIdsOf({ Metrics: [{ ...crossAccount, AccountId: '' }] })).toEqual([I2]);
   });
 
   test('a page without MetricAlarms is an empty page', async () => {

@@ -31,6 +31,29 @@ const plan = (sets: SeenRecordSet[], snapshots: InstanceSnapshot[], live: Readon
   return planRecordChanges(sets, snapshots, live);
 };
 
+describe('planRecordChanges: the reconcile sweep claims an address at any name', () => {
+  const other = set('legacy-alias.internal.example.com.', 'A', ['10.0.1.5', '10.0.9.9']);
+
+  test('an event\'s plan (default scope) leaves an A value at a name the templates do not render', () => {
+    expect(plan([seen(other)], [snap('i-1')])).toEqual({ changes: [], kept: [] });
+    expect(addressesToCheck([seen(other)], [snap('i-1')])).toEqual([]);
+  });
+
+  test('the sweep\'s scope removes the instance\'s value wherever it stands, and asks who holds it first', () => {
+    const scope = { addressesAtAnyName: true };
+    expect(addressesToCheck([seen(other)], [snap('i-1')], scope)).toEqual(['10.0.1.5']);
+    const result = planRecordChanges([seen(other)], [snap('i-1')], NO_LIVE, scope);
+    expect(result.changes).toMatchObject([{ kind: 'SHRINK', name: 'legacy-alias.internal.example.com', removed: [{ instanceId: 'i-1', value: '10.0.1.5' }] }]);
+    expect(result.changes[0].changes[1].ResourceRecordSet!.ResourceRecords).toEqual([{ Value: '10.0.9.9' }]);
+  });
+
+  test('with the sweep\'s scope, an address a live instance holds now stays, reported', () => {
+    const result = planRecordChanges([seen(other)], [snap('i-1')], new Map([['10.0.1.5', 'i-new']]), { addressesAtAnyName: true });
+    expect(result.changes).toEqual([]);
+    expect(result.kept).toMatchObject([{ name: 'legacy-alias.internal.example.com', instanceId: 'i-1', value: '10.0.1.5', heldBy: 'i-new' }]);
+  });
+});
+
 describe('planRecordChanges: A and AAAA at the template names', () => {
   test('a single-value A record of the instance: one DELETE of the set exactly as listed', () => {
     const listed = set('web-1.internal.example.com.', 'A', ['10.0.1.5']);

@@ -74,8 +74,16 @@ describe('parseStateChange accepts', () => {
     expect(parseStateChange(body({}, { 'instance-id': 'i-0123456789abcdef0' })).instanceId).toBe('i-0123456789abcdef0');
   });
 
-  test('an envelope without its optional fields', () => {
-    const event = { 'detail-type': STATE_CHANGE_DETAIL_TYPE, 'source': 'aws.ec2', 'time': '2024-06-30T12:00:00Z', 'detail': { 'instance-id': 'i-abcd1111', 'state': 'running' } };
+  test('an envelope without its optional fields (version, resources)', () => {
+    const event = {
+      'id': '7bf73129-1428-4cd3-a780-95db273d1602',
+      'detail-type': STATE_CHANGE_DETAIL_TYPE,
+      'source': 'aws.ec2',
+      'account': '123456789012',
+      'time': '2024-06-30T12:00:00Z',
+      'region': 'us-east-1',
+      'detail': { 'instance-id': 'i-abcd1111', 'state': 'running' },
+    };
     expect(parseStateChange(JSON.stringify(event))).toEqual({ instanceId: 'i-abcd1111', state: 'running', time: '2024-06-30T12:00:00Z' });
   });
 
@@ -109,11 +117,19 @@ describe('parseStateChange rejects', () => {
     ['an instance id with a newline', body({}, { 'instance-id': 'i-abcd1111\n' }), 'got "i-abcd1111\\n"'],
     ['an AMI id', body({}, { 'instance-id': 'ami-abcd1111' }), 'got "ami-abcd1111"'],
     ['no instance id', body({}, { 'instance-id': undefined }), 'got undefined'],
-    ['a bad time', body({ time: 'yesterday' }), '"time" must be a timestamp, got "yesterday"'],
-    ['a numeric time', body({ time: 1447277434 }), '"time" must be a timestamp, got number'],
-    ['no time', body({ time: undefined }), '"time" must be a timestamp, got undefined'],
-    ['an over-long time', body({ time: `2015-11-11T21:30:34Z${' '.repeat(40)}` }), '"time" must be a timestamp'],
-    ['no detail', body({ detail: undefined }), '"detail" must be an object, got undefined'],
+    ['a bad time', body({ time: 'yesterday' }), '"time" must be a UTC timestamp such as "2015-10-08T16:53:06Z", got "yesterday"'],
+    ['a numeric time', body({ time: 1447277434 }), '"time" must be a UTC timestamp such as "2015-10-08T16:53:06Z", got number'],
+    ['no time', body({ time: undefined }), 'missing field(s) "time"'],
+    ['no account', body({ account: undefined }), 'missing field(s) "account"'],
+    ['no id, no region', body({ id: undefined, region: undefined }), 'missing field(s) "id", "region"'],
+    ['a bad account', body({ account: '12345' }), '"account" must be a 12-digit account id, got "12345"'],
+    ['a bad region', body({ region: 'Mars' }), '"region" must be a region such as "us-east-1", got "Mars"'],
+    ['a time that is no date', body({ time: '2015-13-45T99:99:99Z' }), '"time" must be a real date'],
+    ['resources not a list', body({ resources: 'arn:aws:ec2:us-east-1:123456789012:instance/i-abcd1111' }), '"resources" must list at most 10 ARNs'],
+    ['a resource that is not a string', body({ resources: [42] }), '"resources" must list at most 10 ARNs, got an array'],
+    ['eleven resources', body({ resources: new Array(11).fill('arn:aws:ec2:us-east-1:123456789012:instance/i-abcd1111') }), '"resources" must list at most 10 ARNs'],
+    ['an over-long time', body({ time: `2015-11-11T21:30:34Z${' '.repeat(40)}` }), '"time" must be a UTC timestamp'],
+    ['no detail', body({ detail: undefined }), 'missing field(s) "detail"'],
     ['a string detail', body({ detail: 'terminated' }), '"detail" must be an object, got "terminated"'],
     ['a list detail', body({ detail: [] }), '"detail" must be an object, got an array'],
     ['a null detail', body({ detail: null }), '"detail" must be an object, got null'],

@@ -1,6 +1,7 @@
 package io.github.cdkfleetjanitor.consumer;
 
 import io.github.cdkfleetjanitor.AmiManager;
+import io.github.cdkfleetjanitor.InstanceDecommissioner;
 import io.github.cdkfleetjanitor.PackerCleaner;
 import io.github.cdkfleetjanitor.PackerCleanerAction;
 import io.github.cdkfleetjanitor.TagPolicyEngine;
@@ -13,6 +14,10 @@ import software.amazon.awscdk.App;
 import software.amazon.awscdk.Duration;
 import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Stack;
+import software.amazon.awscdk.services.lambda.Function;
+import software.amazon.awscdk.services.route53.HostedZone;
+import software.amazon.awscdk.services.route53.HostedZoneAttributes;
+import software.amazon.awscdk.services.route53.IHostedZone;
 import software.amazon.awscdk.services.scheduler.ScheduleExpression;
 
 /**
@@ -74,6 +79,20 @@ public final class ConsumerApp {
         .build();
     // tags.getTable() holds the rules; add items by hand to edit rules live.
     System.out.println("rule table: " + tags.getTable().getNode().getPath());
+
+    IHostedZone zone = HostedZone.fromHostedZoneAttributes(stack, "Zone", HostedZoneAttributes.builder()
+        .hostedZoneId("Z0123456789ABCDEFGHIJ").zoneName("internal.example.com").build());
+    InstanceDecommissioner decommissioner = InstanceDecommissioner.Builder.create(stack, "Decommissioner")
+        .hostedZones(List.of(zone))
+        .recordNameTemplates(List.of("{tag:Name}.internal.example.com", "{instanceId}.internal.example.com"))
+        .deleteAlarms(true)
+        .hooks(List.of(Function.fromFunctionArn(stack, "ChefCleanup",
+            "arn:aws:lambda:us-east-1:111122223333:function:chef-node-cleanup")))
+        .instanceSelector(Map.of("team", "platform"))
+        .snapshotRetention(Duration.days(30))
+        .build();
+    // decommissioner.getTable() holds a snapshot of every instance; hooks get it when the instance dies.
+    System.out.println("snapshot table: " + decommissioner.getTable().getNode().getPath());
 
     app.synth();
     // --- end example ---

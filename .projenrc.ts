@@ -109,7 +109,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // build-tools/mutation-survivor-log.mjs is a Stryker reporter plugin.
     '@stryker-mutator/api@9.5.1',
   ],
-  gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/'],
+  gitignore: ['/assets/', '/.venv-moto/', 'cdk.out/', '/demo/cdk.out/', '__pycache__/'],
   // The bundles ship in the tarball (and so in every jsii package); handler sources do not.
   npmIgnoreOptions: { ignorePatterns: ['/lambda/', '/demo/', '/bench/', '/docs/', '/.ci/', '/tsconfig.dev.json', '!/assets/'] },
 });

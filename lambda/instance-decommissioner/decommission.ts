@@ -41,7 +41,7 @@ export interface BatchOutcome {
 }
 
 /** Why one instance's messages fail; absent: its cleanup is complete. */
-type Failures = Map<string, string>;
+export type Failures = Map<string, string>;
 
 /**
  * One SQS batch: parse each message, take snapshots of instances that started running, and clean up
@@ -90,7 +90,7 @@ export async function processBatch(
       entries.push(instanceEntry(plan.instanceId, 'NONE', skipOutcome(plan.why), plan.reason));
     }
   }
-  const decommissions = plans.filter((p): p is Extract<InstancePlan, { kind: 'DECOMMISSION' }> => p.kind === 'DECOMMISSION');
+  const decommissions = plans.filter((p): p is DecommissionPlan => p.kind === 'DECOMMISSION');
   if (decommissions.length > 0) await decommission(decommissions, cfg, clients, table, now, entries, failures);
 
   for (const { messageId, change } of changes) if (failures.has(change.instanceId)) failedMessageIds.add(messageId);
@@ -105,8 +105,15 @@ function skipOutcome(why: string): Outcome {
   return 'KEPT';
 }
 
-async function decommission(
-  plans: ReadonlyArray<Extract<InstancePlan, { kind: 'DECOMMISSION' }>>,
+export type DecommissionPlan = Extract<InstancePlan, { kind: 'DECOMMISSION' }>;
+
+/**
+ * Cleans up after dying instances (an event batch's, or those the reconcile sweep found gone without
+ * an event): DNS, alarms, hooks, the bus event, then the mark. Each instance that could not be
+ * cleaned completely is in `failures`, with why.
+ */
+export async function decommission(
+  plans: readonly DecommissionPlan[],
   cfg: InstanceDecommissionerConfig, clients: Clients, table: TableContext, now: Date, entries: ReportEntry[], failures: Failures,
 ): Promise<void> {
   const fail = (instanceId: string, why: string) => {
@@ -227,7 +234,7 @@ async function decommission(
     }
   }
 
-  const rememberHooks = async (plan: Extract<InstancePlan, { kind: 'DECOMMISSION' }>) => {
+  const rememberHooks = async (plan: DecommissionPlan) => {
     const called = hooksCalled.get(plan.instanceId) ?? [];
     try {
       await recordHooksDone(table, plan.snapshot, called, now);

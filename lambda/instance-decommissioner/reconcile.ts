@@ -3,16 +3,19 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { AlarmIndex, deleteAlarms } from './alarms';
 import type { InstanceDecommissionerConfig } from './config';
-import type { Clients } from './decommission';
+import { decide } from './decide';
+import { Clients, decommission, DecommissionPlan } from './decommission';
 import { applyRecordPlan, findLiveHolders, listZoneRecordSets } from './dns';
 import { addressesToCheck, planRecordChanges, PlannedChange, SeenRecordSet } from './dns-plan';
+import type { StateChange } from './events';
 import { isInstanceId } from './events';
 import { describeInstances } from './observe';
-import { alarmEntry, keptRecordEntry, recordEntry } from './report-entries';
-import { getSnapshots, scanDecommissioned, TableContext } from './table';
+import { alarmEntry, instanceEntry, keptRecordEntry, recordEntry } from './report-entries';
+import { expireSnapshot, getSnapshots, scanDecommissioned, scanSnapshots, TableContext } from './table';
+import { SNAPSHOT_STATUS } from '../../src/instance-decommissioner/contract';
 import { isProtected } from '../shared/guards';
 import { ReportEntry, RunSummary } from '../shared/report';
-import { runSweep } from '../shared/sweep';
+import { RunRecorder, runSweep } from '../shared/sweep';
 
 export interface SweepClients extends Clients {
   readonly sns: SNSClient;
@@ -43,6 +46,8 @@ export async function reconcile(cfg: InstanceDecommissionerConfig, clients: Swee
         budget--;
         return true;
       };
+
+      await decommissionOrphans(cfg, clients, table, dryRun, now, recorder, take);
 
       if (cfg.zones.length > 0) {
         const decommissioned = (await scanDecommissioned(table)).map((s) => s.snapshot);
@@ -115,4 +120,41 @@ export async function reconcile(cfg: InstanceDecommissionerConfig, clients: Swee
         recorder.add(...entries);
       }
     });
+}
+
+/**
+ * Instances that died without their event reaching the handler (lost before the queue, or the stack
+ * was deployed later) still have LIVE snapshots: each one EC2 no longer knows, or reports terminated,
+ * is decommissioned here exactly as an event would have done it, within the per-run cap. One that is
+ * not selected or protected is left alone, and its snapshot gets its expiry.
+ */
+async function decommissionOrphans(
+  cfg: InstanceDecommissionerConfig, clients: SweepClients, table: TableContext, dryRun: boolean, now: Date,
+  recorder: RunRecorder, take: () => boolean,
+): Promise<void> {
+  const live = await scanSnapshots(table, SNAPSHOT_STATUS.live);
+  recorder.scanned += live.length;
+  if (live.length === 0) return;
+  const described = await describeInstances(clients.ec2, live.map((s) => s.snapshot.instanceId), cfg.recordNameTemplates);
+  const gone = live.filter((s) => {
+    const current = described.get(s.snapshot.instanceId);
+    return current === undefined || GONE_STATES.has(current.state);
+  });
+  if (gone.length === 0) return;
+  const stored = new Map(gone.map((s) => [s.snapshot.instanceId, s]));
+  const changes: StateChange[] = gone.map((s) => ({ instanceId: s.snapshot.instanceId, state: 'terminated', time: now.toISOString() }));
+  const toClean: DecommissionPlan[] = [];
+  for (const plan of decide(changes, stored, described, cfg)) {
+    if (plan.kind === 'DECOMMISSION') {
+      if (take()) toClean.push(plan);
+      else recorder.add(instanceEntry(plan.instanceId, 'DECOMMISSION', 'SKIPPED_CAP', 'gone without an event; over maxActionsPerRun: the next run cleans up after it'));
+    } else if (plan.kind === 'SKIP') {
+      recorder.add(instanceEntry(plan.instanceId, 'NONE', plan.why === 'protected' ? 'SKIPPED_PROTECTED' : 'KEPT', `gone without an event; ${plan.reason}`));
+      if (!dryRun) await expireSnapshot(table, plan.instanceId, now);
+    }
+  }
+  if (toClean.length === 0) return;
+  const entries: ReportEntry[] = [];
+  await decommission(toClean, { ...cfg, dryRun }, clients, table, now, entries, new Map());
+  recorder.add(...entries);
 }

@@ -34,8 +34,9 @@ function expiresAt(ctx: TableContext, now: Date): number {
 }
 
 /**
- * Stores the snapshot of a running instance. A snapshot already marked decommissioned is never
- * overwritten: a `running` event can arrive after the `terminated` one. Returns false then.
+ * Stores the snapshot of a running instance, without an expiry. A snapshot already marked
+ * decommissioned is never overwritten: a `running` event can arrive after the `terminated` one.
+ * Returns false then.
  */
 export async function putLiveSnapshot(ctx: TableContext, snapshot: InstanceSnapshot, now: Date): Promise<boolean> {
   try {
@@ -46,7 +47,9 @@ export async function putLiveSnapshot(ctx: TableContext, snapshot: InstanceSnaps
         [A.status]: SNAPSHOT_STATUS.live,
         [A.snapshot]: JSON.stringify(snapshot),
         [A.capturedAt]: now.toISOString(),
-        [A.expiresAt]: expiresAt(ctx, now),
+        // No expiry while the instance lives: an instance may run longer than snapshotRetention, and
+        // its cleanup needs the snapshot. The reconcile sweep decommissions snapshots of instances gone
+        // without an event; the retention counts from the decommission.
       }),
       // Nor one whose decommission has begun (hooks ran): replacing it would forget them.
       ConditionExpression: '(attribute_not_exists(#status) OR #status <> :decommissioned) AND attribute_not_exists(#hooks)',
@@ -84,13 +87,18 @@ export async function getSnapshots(ctx: TableContext, instanceIds: readonly stri
 }
 
 /** Every snapshot the table holds as decommissioned: what the reconcile sweep matches records against. */
-export async function scanDecommissioned(ctx: TableContext): Promise<StoredSnapshot[]> {
+export function scanDecommissioned(ctx: TableContext): Promise<StoredSnapshot[]> {
+  return scanSnapshots(ctx, SNAPSHOT_STATUS.decommissioned);
+}
+
+/** Every snapshot the table holds in this status (one paginated Scan, filtered server-side). */
+export async function scanSnapshots(ctx: TableContext, status: SnapshotStatus): Promise<StoredSnapshot[]> {
   const { items } = await collectPages(
     (startingToken) => paginateScan({ client: ctx.dynamodb, startingToken: startingToken === undefined ? undefined : JSON.parse(startingToken) }, {
       TableName: ctx.tableName,
-      FilterExpression: '#status = :decommissioned',
+      FilterExpression: '#status = :status',
       ExpressionAttributeNames: { '#status': A.status },
-      ExpressionAttributeValues: marshall({ ':decommissioned': SNAPSHOT_STATUS.decommissioned }),
+      ExpressionAttributeValues: marshall({ ':status': status }),
     }),
     (page) => page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined,
     (page) => page.Items ?? [],
@@ -113,6 +121,21 @@ export async function markDecommissioned(ctx: TableContext, snapshot: InstanceSn
       ':cleaned': JSON.stringify(cleaned),
       ':expires': expiresAt(ctx, now),
     }),
+  })), ctx.retry);
+}
+
+/**
+ * Gives a snapshot its expiry when its instance is gone but it is not to be decommissioned (not
+ * selected, protected): the table does not keep it forever. An expiry already set is kept.
+ */
+export async function expireSnapshot(ctx: TableContext, instanceId: string, now: Date): Promise<void> {
+  await retryTransient(() => ctx.dynamodb.send(new UpdateItemCommand({
+    TableName: ctx.tableName,
+    Key: marshall({ [A.instanceId]: instanceId }),
+    UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires)',
+    ConditionExpression: 'attribute_exists(#id)',
+    ExpressionAttributeNames: { '#expires': A.expiresAt, '#id': A.instanceId },
+    ExpressionAttributeValues: marshall({ ':expires': expiresAt(ctx, now) }),
   })), ctx.retry);
 }
 

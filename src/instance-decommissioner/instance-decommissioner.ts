@@ -70,7 +70,8 @@ export interface InstanceDecommissionerProps extends JanitorCommonProps {
 
   /**
    * How long the snapshot of an instance stays in the table (DynamoDB TTL), counted from its
-   * decommission: the reconcile sweep works from these snapshots, and they are the audit trail.
+   * decommission: the reconcile sweep works from these snapshots, and they are the audit trail. The
+   * snapshot of a live instance does not expire (its cleanup needs it, however long it runs).
    * Snapshots are stored in a dry run too: a snapshot records what an instance looked like and
    * changes nothing in the fleet.
    * @default Duration.days(90)
@@ -78,8 +79,9 @@ export interface InstanceDecommissionerProps extends JanitorCommonProps {
   readonly snapshotRetention?: Duration;
 
   /**
-   * Run a periodic reconcile sweep that cleans up what events missed (records and alarms of
-   * instances the table knows as decommissioned).
+   * Run a periodic reconcile sweep that cleans up what events missed: it decommissions instances
+   * whose snapshot is live but that EC2 no longer runs, and removes records and alarms of instances
+   * the table knows as decommissioned.
    * @default true
    */
   readonly reconcile?: boolean;

@@ -78,10 +78,57 @@ moto differs from real EC2 in a way the fleet janitor depends on:
    interface, secondary ones included) and `network-interface.ipv6-addresses.ipv6-address`. The
    InstanceDecommissioner asks them to find a live instance that took over an address.
 
+9. Terminated instances as EC2 shows them, and their addresses released. moto gives the interface a
+   launch creates DeleteOnTermination=false, keeps it attached after TerminateInstances, keeps the
+   instance's private address reserved in its subnet until the Python object is garbage-collected
+   (a RunInstances asking for that address then fails with an HTTP 500 "IP already in use"), and
+   describes a terminated instance with its interfaces, addresses, DNS names, VPC and subnet. EC2
+   deletes the interfaces a launch created (DeleteOnTermination=true is their default), releases
+   their addresses for reuse, and describes a terminated instance (visible for about an hour) with
+   no network interfaces, no private or public address, empty PrivateDnsName / PublicDnsName and no
+   VpcId / SubnetId. The launcher does the same (DescribeInstances output only: moto's filters still
+   see the old values, and the janitor always filters terminated instances out by state). A
+   RunInstances asking for a PrivateIpAddress that an interface holds (primary or secondary) gets
+   EC2's error InvalidIPAddress.InUse instead of the 500. Terminating a terminated instance again
+   changes nothing (terminated -> terminated), as in EC2.
+
+10. Route 53 change batches checked against the record sets as they are, all or nothing.
+    moto checks a DELETE against its journal of every CREATE ever made (so a DELETE of a set that
+    is gone, or whose values changed since, succeeds, and a mismatch is reported as InvalidInput
+    about a missing TTL), lets a CREATE of an existing set add a second copy, deletes by
+    SetIdentifier alone (every set of the zone with that identifier, whatever its name and type),
+    and applies a batch change by change, keeping what came before a failing one. Route 53 refuses
+    the whole batch with InvalidChangeBatch and a message listing each problem in brackets:
+    "[Tried to delete resource record set [name='a.example.com.', type='A'] but it was not found]",
+    "... but the values provided do not match the current values", "[Tried to create resource
+    record set [...] but it already exists]" (with `, set-identifier='...'` for weighted and other
+    routing sets). A DELETE must repeat the set as it is: TTL, values (in any order), weight,
+    region, failover, health check, multivalue answer, or the alias target. Names compare case-
+    insensitively without the trailing dot.
+
+11. Lambda functions the emulator answers itself (moto runs functions in Docker, absent here). A
+    function created with the tag `moto-fixture:hook` (any value) is answered by the launcher: Invoke
+    returns the payload `null` (a Node.js handler that returns nothing) with X-Amz-Executed-Version
+    $LATEST. The tags it has at the time of each call script failures: `moto-fixture:hook-fails-when`
+    = a string; an invocation whose payload contains it fails as the Node.js runtime reports an
+    error the handler threw (status 200, X-Amz-Function-Error: Unhandled, payload {"errorType",
+    "errorMessage", "trace"}), `moto-fixture:hook-error-type` setting errorType (default "Error");
+    `moto-fixture:hook-fails-times` = n makes only the first n such invocations fail (default: all).
+    Every invocation of such a function is recorded; GET `/moto-api/fixtures/lambda-invocations`
+    returns them, oldest first: {"Invocations": [{"FunctionArn", "FunctionName", "Qualifier",
+    "InvocationType", "Payload" (parsed JSON), "FunctionError" (null or "Unhandled"), "At"}]}.
+    They live on the region's Lambda backend, so POST /moto-api/reset clears them. Other functions
+    keep moto's behaviour.
+
+12. Events EventBridge delivers to a target carry the whole event. moto's default target input
+    leaves out `account`; EventBridge delivers {"version", "id", "detail-type", "source",
+    "account", "time", "region", "resources", "detail"}, and the launcher adds `account` back.
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
 
+import copy
 import datetime
 import functools
 import os
@@ -723,6 +770,334 @@ def patch_instance_address_filters():
     ec2_utils.passes_filter_dict = passes_filter_dict
 
 
+# ---- 9. terminated instances release their addresses ----------------------------------------------
+
+
+class AddressInUse(EC2ClientError):
+    def __init__(self, address):
+        super().__init__("InvalidIPAddress.InUse", f"Address {address} is in use.")
+
+
+class _ResponseView:
+    """Serializes as the wrapped moto object except for the attributes in `overrides`."""
+
+    def __init__(self, target, overrides):
+        self.__dict__["_target"] = target
+        self.__dict__["_overrides"] = overrides
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        overrides = self.__dict__["_overrides"]
+        if name in overrides:
+            return overrides[name]
+        return getattr(self.__dict__["_target"], name)
+
+
+# moto's serializer also looks attributes up by the class name ("InstanceId" -> "id" on an
+# "Instance"), so each view carries the name of what it wraps.
+_InstanceView = type("Instance", (_ResponseView,), {})
+_ReservationView = type("Reservation", (_ResponseView,), {})
+
+# What EC2 no longer shows of a terminated instance: its interfaces were deleted and its addresses released.
+TERMINATED_INSTANCE_OVERRIDES = {
+    "network_interfaces": [],
+    "private_ip_address": None,
+    "private_ip": None,
+    "public_ip_address": None,
+    "public_ip": None,
+    "ipv6_address": None,
+    "private_dns_name": "",
+    "public_dns_name": "",
+    "vpc_id": None,
+    "subnet_id": None,
+}
+
+
+def _held_addresses(backend):
+    """Every private IPv4 address an interface of the region holds now (moto's subnet registry misses secondary ones)."""
+    held = set()
+    for eni in list(backend.enis.values()):
+        held.update(a.get("PrivateIpAddress") for a in eni.private_ip_addresses if isinstance(a, dict))
+        if eni.private_ip_address:
+            held.add(eni.private_ip_address)
+    return held
+
+
+def patch_terminated_instances():
+    import moto.ec2.responses.instances as ec2_instances_responses
+
+    backend_class = ec2_instances.InstanceBackend
+    instance_class = ec2_instances.Instance
+    original_run = require_hook(backend_class, "run_instances")  # patch 2's wrapper, installed first
+    original_terminate = require_hook(instance_class, "terminate")
+    response_class = ec2_instances_responses.InstanceResponse
+    original_describe = require_hook(response_class, "describe_instances")
+
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        address = kwargs.get("private_ip")
+        if address and address in _held_addresses(self):
+            raise AddressInUse(address)
+        before = set(self.enis)
+        reservation = original_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        for instance in reservation.instances:
+            for nic in instance.nics.values():
+                # EC2 deletes the interfaces a launch created when the instance terminates.
+                if nic.id not in before:
+                    nic.delete_on_termination = True
+        return reservation
+
+    def terminate(self):
+        if self.state == "terminated":
+            # EC2 answers a TerminateInstances of a terminated instance with terminated -> terminated and
+            # changes nothing (moto would delete the interfaces it already deleted, and fail).
+            return copy.copy(self._state)
+        previous = original_terminate(self)
+        subnet = None
+        if self.subnet_id:
+            try:
+                subnet = self.ec2_backend.get_subnet(self.subnet_id)
+            except Exception:
+                subnet = None
+        if subnet is not None:
+            for address in list(getattr(self, "_private_ips", ())):
+                subnet.del_subnet_ip(address)
+        return previous
+
+    def describe_instances(self):
+        result = original_describe(self)
+        reservations = []
+        for reservation in result.result["Reservations"]:
+            instances = [
+                _InstanceView(i, TERMINATED_INSTANCE_OVERRIDES) if i.state == "terminated" else i
+                for i in reservation.instances
+            ]
+            reservations.append(_ReservationView(reservation, {"instances": instances}))
+        return ActionResult({**result.result, "Reservations": reservations})
+
+    backend_class.run_instances = run_instances
+    instance_class.terminate = terminate
+    response_class.describe_instances = describe_instances
+
+
+# ---- 10. Route 53 change batches checked as Route 53 checks them -----------------------------------
+
+
+def _rrset_key(name, record_type, set_identifier):
+    return (str(name).rstrip(".").lower(), record_type, set_identifier or None)
+
+
+def _rrset_label(key):
+    name, record_type, set_identifier = key
+    label = f"name='{name}.', type='{record_type}'"
+    if set_identifier is not None:
+        label += f", set-identifier='{set_identifier}'"
+    return f"[{label}]"
+
+
+def _text(value):
+    return None if value is None or value == "" else str(value)
+
+
+def _alias_signature(alias):
+    if not alias:
+        return None
+    return (
+        str(alias.get("DNSName", "")).rstrip(".").lower(),
+        _text(alias.get("HostedZoneId")),
+        str(alias.get("EvaluateTargetHealth", False)).lower(),
+    )
+
+
+def _set_signature(record_set):
+    """What a DELETE must repeat exactly: moto's stored RecordSet."""
+    alias = _alias_signature(record_set.alias_target)
+    return (
+        alias,
+        None if alias else _text(record_set.ttl),
+        tuple(sorted(str(v) for v in record_set.records or [])),
+        _text(record_set.weight),
+        _text(record_set.region),
+        _text(record_set.failover),
+        _text(record_set.health_check_id),
+        _text(record_set.multi_value_answer),
+    )
+
+
+def _request_signature(request):
+    """The same, from the ResourceRecordSet of a change."""
+    alias = _alias_signature(request.get("AliasTarget"))
+    return (
+        alias,
+        None if alias else _text(request.get("TTL")),
+        tuple(sorted(str(r["Value"]) for r in request.get("ResourceRecords") or [])),
+        _text(request.get("Weight")),
+        _text(request.get("Region")),
+        _text(request.get("Failover")),
+        _text(request.get("HealthCheckId")),
+        _text(request.get("MultiValueAnswer")),
+    )
+
+
+def patch_route53_change_batches():
+    import moto.route53.models as route53_models
+    from moto.route53.exceptions import DnsNameInvalidForZone, InvalidActionValue, Route53ClientError
+    from moto.route53.utils import validate_domain_name
+
+    backend_class = route53_models.Route53Backend
+    require_hook(backend_class, "change_resource_record_sets")
+    record_set_class = require_hook(route53_models, "RecordSet")
+
+    class InvalidChangeBatch(Route53ClientError):
+        def __init__(self, problems):
+            # Route 53 lists every problem of the batch in one message, in brackets.
+            super().__init__("InvalidChangeBatch", f"[{', '.join(problems)}]")
+
+    def change_resource_record_sets(self, zoneid, change_list):
+        zone = self.get_hosted_zone(zoneid)
+        zone_name = zone.name.rstrip(".").lower()
+        working = list(zone.rrsets)
+        problems = []
+        for change in change_list:
+            action = change["Action"]
+            request = change["ResourceRecordSet"]
+            validate_domain_name(request["Name"], code="InvalidChangeBatch")
+            if action not in ("CREATE", "UPSERT", "DELETE"):
+                raise InvalidActionValue(action)
+            name = request["Name"].rstrip(".").lower()
+            if name != zone_name and not name.endswith("." + zone_name):
+                raise DnsNameInvalidForZone(name=request["Name"], zone_name=zone.name)
+            key = _rrset_key(request["Name"], request.get("Type"), request.get("SetIdentifier"))
+            index = next((i for i, rs in enumerate(working) if _rrset_key(rs.name, rs.type, rs.set_identifier) == key), None)
+            if action == "CREATE" and index is not None:
+                problems.append(f"Tried to create resource record set {_rrset_label(key)} but it already exists")
+                continue
+            if action == "DELETE":
+                if index is None:
+                    problems.append(f"Tried to delete resource record set {_rrset_label(key)} but it was not found")
+                elif _set_signature(working[index]) != _request_signature(request):
+                    problems.append(f"Tried to delete resource record set {_rrset_label(key)} but the values provided do not match the current values")
+                else:
+                    del working[index]
+                continue
+            stored = dict(request)
+            if not stored["Name"].endswith("."):
+                stored["Name"] += "."
+            if "ResourceRecords" in stored:
+                stored["ResourceRecords"] = [r["Value"] for r in stored["ResourceRecords"]]
+            if index is None:
+                working.append(record_set_class(stored))
+            else:
+                working[index] = record_set_class(stored)
+        if problems:
+            raise InvalidChangeBatch(problems)
+        # All or nothing, as Route 53 applies a batch.
+        zone.rrsets = working
+        for change in change_list:
+            zone.rr_changes.append(copy.deepcopy(change))
+
+    backend_class.change_resource_record_sets = change_resource_record_sets
+
+
+# ---- 11. Lambda functions the emulator answers itself (hooks) ---------------------------------------
+
+FIXTURE_HOOK = "moto-fixture:hook"
+FIXTURE_HOOK_FAILS_WHEN = "moto-fixture:hook-fails-when"
+FIXTURE_HOOK_FAILS_TIMES = "moto-fixture:hook-fails-times"
+FIXTURE_HOOK_ERROR_TYPE = "moto-fixture:hook-error-type"
+INVOCATIONS_PATH = "/moto-api/fixtures/lambda-invocations"
+
+
+def _lambda_invocations(backend):
+    if not hasattr(backend, "fixture_invocations"):
+        backend.fixture_invocations = []
+    return backend.fixture_invocations
+
+
+def patch_lambda_fixture_functions():
+    import json
+
+    import moto.awslambda.models as lambda_models
+    import moto.moto_api._internal.urls as moto_api_urls
+
+    backend_class = lambda_models.LambdaBackend
+    original_invoke = require_hook(backend_class, "invoke")
+    lambda_backends = require_hook(lambda_models, "lambda_backends")
+    url_paths = require_hook(moto_api_urls, "url_paths")
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        fn = self.get_function(function_name, qualifier)
+        tags = getattr(fn, "tags", None) or {}
+        if FIXTURE_HOOK not in tags:
+            return original_invoke(self, function_name, qualifier, body, headers, response_headers)
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body or "")
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = text
+        invocation_type = headers.get("X-Amz-Invocation-Type") or headers.get("x-amz-invocation-type") or "RequestResponse"
+        fails_when = tags.get(FIXTURE_HOOK_FAILS_WHEN)
+        failed = False
+        if fails_when and fails_when in text:
+            failed_so_far = getattr(fn, "fixture_failures", 0)
+            limit = tags.get(FIXTURE_HOOK_FAILS_TIMES)
+            if limit is None or failed_so_far < int(limit):
+                failed = True
+                fn.fixture_failures = failed_so_far + 1
+        _lambda_invocations(self).append({
+            "FunctionArn": fn.function_arn,
+            "FunctionName": fn.function_name,
+            "Qualifier": qualifier,
+            "InvocationType": invocation_type,
+            "Payload": payload,
+            "FunctionError": "Unhandled" if failed else None,
+            "At": time.time(),
+        })
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        if failed:
+            # What the Node.js runtime answers for an error the handler throws.
+            error_type = tags.get(FIXTURE_HOOK_ERROR_TYPE, "Error")
+            result = json.dumps({
+                "errorType": error_type,
+                "errorMessage": f"fixture hook {fn.function_name} fails for payloads containing {fails_when}",
+                "trace": [f"{error_type}: fixture failure", "    at Runtime.handler (file:///var/task/index.mjs:1:1)"],
+            })
+            response_headers["x-amz-function-error"] = "Unhandled"
+        else:
+            result = "null"
+        response_headers["Content-Length"] = str(len(result))
+        return result.encode("utf-8")
+
+    def invocations(request, full_url, headers):
+        found = []
+        for _account, regions in list(lambda_backends.items()):
+            for _region, backend in list(regions.items()):
+                found.extend(getattr(backend, "fixture_invocations", []))
+        found.sort(key=lambda i: i["At"])
+        return 200, {"content-type": "application/json"}, json.dumps({"Invocations": found})
+
+    backend_class.invoke = invoke
+    url_paths["{0}" + INVOCATIONS_PATH] = invocations
+
+
+# ---- 12. EventBridge targets get the whole event ------------------------------------------------------
+
+
+def patch_event_target_envelope():
+    import moto.events.utils as events_utils
+
+    parser = require_hook(events_utils, "EventTemplateParser")
+    template = require_hook(parser, "DEFAULT_EVENT_INPUT_TEMPLATE")
+    paths = require_hook(parser, "DEFAULT_EVENT_INPUT_PATHS_MAP")
+    if '"account"' in template:
+        sys.exit(f"moto_launcher: moto {moto.__version__} now delivers the account field; drop patch 12")
+    if paths.get("account") != "$.account":
+        sys.exit("moto_launcher: EventTemplateParser no longer maps $.account; patch 12 needs updating")
+    parser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace('"source": "<source>", ', '"source": "<source>", "account": "<account>", ')
+    if '"account"' not in parser.DEFAULT_EVENT_INPUT_TEMPLATE:
+        sys.exit("moto_launcher: EventTemplateParser's default template changed; patch 12 needs updating")
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -760,6 +1135,10 @@ def main(argv):
     patch_tag_lookup()
     patch_cloudtrail_lookup_events()
     patch_instance_address_filters()
+    patch_terminated_instances()
+    patch_route53_change_batches()
+    patch_lambda_fixture_functions()
+    patch_event_target_envelope()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

@@ -38,16 +38,14 @@ describe('running event', () => {
       zones: { [FWD]: [rr(name('web-01'), 'A', [web.privateIp])] },
       alarms: [instanceAlarm('web-01-cpu-high', web.id)],
     });
-    const before = Math.floor(Date.now() / 1000);
     const response = await run(loadHandler({ HOOK_FUNCTIONS: JSON.stringify([HOOK_CHEF, HOOK_CONSUL]) }), message(web.id, 'running'));
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(describeCalls()).toEqual([{ Filters: [{ Name: 'instance-id', Values: [web.id] }], MaxResults: 1000 }]);
     expect(putItemCalls()).toHaveLength(1);
     const item = unmarshall(putItemCalls()[0].Item!);
-    expect(item).toEqual({ InstanceId: web.id, Status: 'LIVE', Snapshot: expect.any(String), CapturedAt: expect.any(String), ExpiresAt: expect.any(Number) });
-    expect(item.ExpiresAt).toBeGreaterThanOrEqual(before + 90 * 86_400);
-    expect(item.ExpiresAt).toBeLessThanOrEqual(before + 90 * 86_400 + 5);
+    // no expiry while the instance lives (it may outlive the retention); the decommission sets it
+    expect(item).toEqual({ InstanceId: web.id, Status: 'LIVE', Snapshot: expect.any(String), CapturedAt: expect.any(String) });
     const snapshot = JSON.parse(item.Snapshot);
     expect(snapshot).toEqual(snapshotOf(web));
     expect(snapshot.recordNames).toEqual([name('web-01'), name('web')]);
@@ -716,11 +714,12 @@ describe('reconcile sweep', () => {
     const { dead, live, reuser, watchedRunning, gone, guarded } = sweepWorld();
     const result = await sweep(loadHandler());
 
-    // the table: three Scan pages of decommissioned snapshots
+    // the table: three Scan pages of live snapshots (are their instances still there?), then three of decommissioned ones
     const scans = scanCalls();
-    expect(scans).toHaveLength(3);
-    expect(scans.map((s) => s.ExclusiveStartKey?.InstanceId.S)).toEqual([undefined, expect.any(String), expect.any(String)]);
-    expect(scans[0]).toMatchObject({ TableName: 'fleet-janitor-instance-snapshots', FilterExpression: '#status = :decommissioned', ExpressionAttributeValues: { ':decommissioned': { S: 'DECOMMISSIONED' } } });
+    expect(scans.map((s) => s.ExpressionAttributeValues![':status'].S)).toEqual(['LIVE', 'LIVE', 'LIVE', 'DECOMMISSIONED', 'DECOMMISSIONED', 'DECOMMISSIONED']);
+    const pages = [undefined, expect.any(String), expect.any(String)];
+    expect(scans.map((s) => s.ExclusiveStartKey?.InstanceId.S)).toEqual([...pages, ...pages]);
+    expect(scans[3]).toMatchObject({ TableName: 'fleet-janitor-instance-snapshots', FilterExpression: '#status = :status' });
     // each whole zone, page by page
     const fwdListings = listCalls().filter((call) => call.HostedZoneId === FWD);
     expect(fwdListings.length).toBeGreaterThanOrEqual(3);
@@ -747,7 +746,10 @@ describe('reconcile sweep', () => {
 
     // alarms: one scan, the watched instances described, only the gone and unprotected ones deleted
     expect(describeAlarmCalls().map((call) => call.NextToken)).toEqual([undefined, 'cw-3', 'cw-6']);
-    const alarmDescribe = describeCalls().find((call) => call.Filters![0].Name === 'instance-id')!;
+    const instanceDescribes = describeCalls().filter((call) => call.Filters![0].Name === 'instance-id');
+    // first the instances of the live snapshots (all running: none is decommissioned by the sweep), then the watched ones
+    expect(instanceDescribes[0].Filters![0].Values).toEqual(live.map((h) => h.id));
+    const alarmDescribe = instanceDescribes[1];
     expect(alarmDescribe.Filters![0].Values).toEqual([dead[6].id, gone.id, watchedRunning.id, guarded.id, dead[7].id]);
     // an InstanceId dimension that names no instance (a custom namespace's "web-frontend-1") is not asked about, nor its alarm deleted
     expect(deleteAlarmCalls()).toEqual([{ AlarmNames: ['old-6-cpu', 'gone-status', 'old-7-memory'] }]);
@@ -809,10 +811,49 @@ describe('reconcile sweep', () => {
     expect(describeCalls().map((call) => call.Filters![0].Values!.length)).toEqual([200, 200, 5, 5]);
   });
 
+  test('an instance gone without an event (its snapshot still LIVE) is decommissioned by the sweep; a protected one only gets its expiry', async () => {
+    const orphan = host(170, { name: 'orphan' });
+    const guardedOrphan = host(171, { name: 'kept', tags: { [PROTECT]: '' } });
+    const running = host(172, { name: 'running' });
+    given({
+      // EC2 no longer knows the orphan; the protected one is terminated; the third runs.
+      instances: [described(guardedOrphan, 'terminated'), described(running)],
+      items: [storedItem(orphan), storedItem(guardedOrphan), storedItem(running)],
+      zones: {
+        [FWD]: [soa(), ns(), rr(name('orphan'), 'A', [orphan.privateIp]), rr(name('kept'), 'A', [guardedOrphan.privateIp]), rr(name('running'), 'A', [running.privateIp])],
+        [REV]: [],
+      },
+    });
+    const runningBefore = itemOf(running.id);
+    // a live snapshot as the handler writes it now: no expiry
+    delete world.table.get(guardedOrphan.id)!.ExpiresAt;
+    const result = await sweep(loadHandler({ DELETE_ALARMS: 'false' }));
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(zoneText(FWD)).toEqual(expect.arrayContaining([`${name('kept')}. A ${guardedOrphan.privateIp}`, `${name('running')}. A ${running.privateIp}`]));
+    expect(zoneText(FWD).join('\n')).not.toContain(name('orphan'));
+    expect(itemOf(orphan.id)).toMatchObject({ Status: 'DECOMMISSIONED', DecommissionedAt: expect.any(String), ExpiresAt: expect.any(Number) });
+    expect(itemOf(guardedOrphan.id)).toMatchObject({ Status: 'LIVE', ExpiresAt: expect.any(Number) });
+    expect(itemOf(running.id)).toEqual(runningBefore);
+    expect(putEventsCalls().flatMap((c) => c.Entries!.map((e) => JSON.parse(e.Detail!).instanceId))).toEqual([orphan.id]);
+    const rows = rowsOf(published());
+    expect(rows).toContainEqual(expect.stringMatching(new RegExp(`^- instance ${orphan.id} .*action=DECOMMISSION  result=DONE`)));
+    expect(rows).toContainEqual(expect.stringMatching(new RegExp(`^- instance ${guardedOrphan.id} .*result=SKIPPED_PROTECTED  \\(gone without an event; carries the protection tag`)));
+  });
+
+  test('gone without an event, over the cap: reported SKIPPED_CAP and left LIVE for the next run', async () => {
+    const orphans = [host(180, { name: 'o-0' }), host(181, { name: 'o-1' })];
+    given({ instances: [], items: orphans.map((h) => storedItem(h)), zones: { [FWD]: orphans.map((h) => rr(name(h.tags.Name), 'A', [h.privateIp])), [REV]: [] } });
+    await sweep(loadHandler({ DELETE_ALARMS: 'false', MAX_ACTIONS_PER_RUN: '1' }));
+    expect(orphans.map((h) => itemOf(h.id)!.Status)).toEqual(['DECOMMISSIONED', 'LIVE']);
+    expect(rowsOf(published())).toContainEqual(expect.stringMatching(new RegExp(`^- instance ${orphans[1].id} .*action=DECOMMISSION  result=SKIPPED_CAP`)));
+  });
+
   test('no zones and no alarms configured: still one notification (the sweep ran)', async () => {
     const result = await sweep(loadHandler({ HOSTED_ZONES: '', RECORD_NAME_TEMPLATES: '', DELETE_ALARMS: 'false' }));
     expect(result).toMatchObject({ status: 'SUCCEEDED', entries: [], entriesOmitted: 0 });
-    expect(sentCommands()).toEqual(['PublishCommand']);
+    // the live snapshots are still read: an instance gone without an event is decommissioned by the sweep
+    expect(sentCommands()).toEqual(['ScanCommand', 'PublishCommand']);
   });
 });
 

@@ -84,7 +84,6 @@ describe('putLiveSnapshot', () => {
         Status: { S: 'LIVE' },
         Snapshot: { S: JSON.stringify(snap) },
         CapturedAt: { S: '2025-06-01T12:00:00.000Z' },
-        ExpiresAt: { N: String(EXPIRES) },
       },
       ConditionExpression: '(attribute_not_exists(#status) OR #status <> :decommissioned) AND attribute_not_exists(#hooks)',
       ExpressionAttributeNames: { '#status': 'Status', '#hooks': 'HooksDone' },
@@ -92,10 +91,10 @@ describe('putLiveSnapshot', () => {
     });
   });
 
-  test('the expiry is the retention after now, in epoch seconds', async () => {
+  test('a live snapshot has no expiry: an instance may run longer than the retention, and its cleanup needs it', async () => {
     ddbMock.on(PutItemCommand).resolves({});
     await putLiveSnapshot({ ...ctx, retentionSeconds: 3_600 }, snapshot(), new Date('2025-06-01T12:00:00.999Z'));
-    expect(ddbMock.commandCalls(PutItemCommand)[0].args[0].input.Item!.ExpiresAt).toEqual({ N: String(1_748_779_200 + 3_600) });
+    expect(ddbMock.commandCalls(PutItemCommand)[0].args[0].input.Item!.ExpiresAt).toBeUndefined();
   });
 
   test('the stored JSON reads back as the same snapshot', async () => {
@@ -264,9 +263,9 @@ describe('scanDecommissioned', () => {
     for (const request of requests) {
       expect(request).toMatchObject({
         TableName: TABLE,
-        FilterExpression: '#status = :decommissioned',
+        FilterExpression: '#status = :status',
         ExpressionAttributeNames: { '#status': 'Status' },
-        ExpressionAttributeValues: { ':decommissioned': { S: 'DECOMMISSIONED' } },
+        ExpressionAttributeValues: { ':status': { S: 'DECOMMISSIONED' } },
       });
     }
     expect(requests.map((r) => r.ExclusiveStartKey)).toEqual([undefined, { InstanceId: { S: idOf(1) } }, { InstanceId: { S: idOf(3) } }]);

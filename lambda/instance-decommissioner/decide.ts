@@ -1,7 +1,7 @@
 import type { StateChange } from './events';
 import type { DescribedInstance } from './observe';
 import type { InstanceSnapshot } from './snapshot';
-import type { StoredSnapshot } from './table';
+import type { CleanedBefore, StoredSnapshot } from './table';
 import { SNAPSHOT_STATUS } from '../../src/instance-decommissioner/contract';
 import { isProtected } from '../shared/guards';
 
@@ -25,6 +25,8 @@ export type InstancePlan =
     /** Where the snapshot came from: the table (taken while it ran), EC2 now, or both merged. */
     readonly source: 'table' | 'describe' | 'table+describe';
     readonly hooksDone: ReadonlySet<string>;
+    /** What earlier deliveries removed (their cleanup did not complete). */
+    readonly cleanedBefore: CleanedBefore;
   }
   /** Nothing to do; `reported` ones appear in the notification, the others in the logs only. */
   | { readonly kind: 'SKIP'; readonly instanceId: string; readonly why: SkipReason; readonly reason: string };
@@ -80,7 +82,15 @@ function planFor(
     return { kind: 'SKIP', instanceId, why: 'protected', reason: `carries the protection tag "${config.protectionTagKey}"` };
   }
   const source = stored && described ? 'table+describe' : stored ? 'table' : 'describe';
-  return { kind: 'DECOMMISSION', instanceId, state: change.state, snapshot, source, hooksDone: stored?.hooksDone ?? new Set() };
+  return {
+    kind: 'DECOMMISSION',
+    instanceId,
+    state: change.state,
+    snapshot,
+    source,
+    hooksDone: stored?.hooksDone ?? new Set(),
+    cleanedBefore: stored?.cleanedBefore ?? { records: [], alarms: [] },
+  };
 }
 
 function selected(tags: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>>): boolean {

@@ -15,7 +15,7 @@ import { parseStateChange, SqsRecord, StateChange } from './events';
 import { invokeHooks } from './hooks';
 import { describeInstances } from './observe';
 import { alarmEntry, hookEntry, instanceEntry, keptRecordEntry, recordEntry } from './report-entries';
-import { getSnapshots, markDecommissioned, putLiveSnapshot, recordHooksDone, TableContext } from './table';
+import { getSnapshots, markDecommissioned, putLiveSnapshot, recordProgress, TableContext } from './table';
 import { errorCode, errorMessage } from '../shared/errors';
 import type { Outcome, ReportEntry } from '../shared/report';
 
@@ -120,7 +120,8 @@ export async function decommission(
     if (!failures.has(instanceId)) failures.set(instanceId, why);
   };
   const cleaned = new Map<string, { records: Cleaned['records'][number][]; keptRecords: Cleaned['keptRecords'][number][]; alarms: string[] }>(
-    plans.map((p) => [p.instanceId, { records: [], keptRecords: [], alarms: [] }]),
+    // What earlier deliveries removed counts too: the bus event and the mark tell the whole cleanup.
+    plans.map((p) => [p.instanceId, { records: [...p.cleanedBefore.records], keptRecords: [], alarms: [...p.cleanedBefore.alarms] }]),
   );
 
   // DNS: one plan for the batch, one change batch per zone.
@@ -211,17 +212,12 @@ export async function decommission(
       for (const result of outcome.results) {
         entries.push(hookEntry(result.hook, plan.instanceId, result.ok ? 'DONE' : 'FAILED', result.ok ? 'invoked with the snapshot' : result.error ?? 'failed', result.errorCode));
       }
+      hooksCalled.set(plan.instanceId, outcome.results.filter((r) => r.ok).map((r) => r.hook));
       if (outcome.failed) {
         const failedHooks = outcome.results.filter((r) => !r.ok).map((r) => r.hook);
         fail(plan.instanceId, `hook(s) failed: ${failedHooks.join(', ')}`);
-        try {
-          await recordHooksDone(table, plan.snapshot, outcome.results.filter((r) => r.ok).map((r) => r.hook), now);
-        } catch {
-          // The next delivery calls those hooks again: hooks are documented to be safe to repeat.
-        }
         continue;
       }
-      hooksCalled.set(plan.instanceId, hooks);
     }
     details.set(plan.instanceId, detail);
   }
@@ -234,18 +230,21 @@ export async function decommission(
     }
   }
 
-  const rememberHooks = async (plan: DecommissionPlan) => {
-    const called = hooksCalled.get(plan.instanceId) ?? [];
+  // For the delivery that retries a failed instance: the hooks this one called, and what it removed.
+  const rememberProgress = async (plan: DecommissionPlan) => {
+    if (cfg.dryRun) return;
+    const done = cleaned.get(plan.instanceId)!;
     try {
-      await recordHooksDone(table, plan.snapshot, called, now);
+      await recordProgress(table, plan.snapshot, hooksCalled.get(plan.instanceId) ?? [], done, now);
     } catch {
-      // The next delivery calls those hooks again: hooks are documented to be safe to repeat.
+      // The next delivery calls those hooks again (hooks are documented to be safe to repeat), and
+      // its report lists only what it removed itself.
     }
   };
   for (const plan of plans) {
     const why = failures.get(plan.instanceId);
     if (why !== undefined) {
-      await rememberHooks(plan);
+      await rememberProgress(plan);
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'FAILED', `${why}; its message will be delivered again`, undefined, plan.source));
       continue;
     }
@@ -258,7 +257,7 @@ export async function decommission(
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'DONE', `${plan.state}: cleaned up and marked decommissioned`, undefined, plan.source));
     } catch (error) {
       fail(plan.instanceId, `snapshot not marked: ${errorCode(error)}`);
-      await rememberHooks(plan);
+      await rememberProgress(plan);
       entries.push(instanceEntry(plan.instanceId, 'DECOMMISSION', 'FAILED', `cleaned up, but the snapshot could not be marked (${errorMessage(error)}); its message will be delivered again`, errorCode(error), plan.source));
     }
   }

@@ -2,6 +2,7 @@ import {
   BatchGetItemCommand, ConditionalCheckFailedException, DynamoDBClient, paginateScan, PutItemCommand, UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { CleanedRecord } from './announce';
 import type { InstanceSnapshot } from './snapshot';
 import { SNAPSHOT_ATTRIBUTES as A, SNAPSHOT_STATUS } from '../../src/instance-decommissioner/contract';
 import { chunk } from '../shared/batch';
@@ -20,6 +21,8 @@ export interface StoredSnapshot {
   readonly status: SnapshotStatus;
   readonly decommissionedAt?: string;
   readonly hooksDone: ReadonlySet<string>;
+  /** What earlier deliveries removed, while the instance is not yet marked decommissioned. @default nothing */
+  readonly cleanedBefore?: CleanedBefore;
 }
 
 export interface TableContext {
@@ -139,18 +142,39 @@ export async function expireSnapshot(ctx: TableContext, instanceId: string, now:
   })), ctx.retry);
 }
 
-/** Records hooks that succeeded for an instance whose message will be retried, so they are not called twice. */
-export async function recordHooksDone(ctx: TableContext, snapshot: InstanceSnapshot, hooks: readonly string[], now: Date): Promise<void> {
-  if (hooks.length === 0) return;
+/** What an earlier delivery already removed for an instance whose cleanup did not complete. */
+export interface CleanedBefore {
+  readonly records: readonly CleanedRecord[];
+  readonly alarms: readonly string[];
+}
+
+/**
+ * Records the progress of a cleanup that did not complete, for the delivery that retries it: the
+ * hooks that succeeded (not called again) and what was removed so far (so the bus event, the hooks
+ * and the mark of the retry tell all of it, not only what the retry itself removed).
+ */
+export async function recordProgress(
+  ctx: TableContext, snapshot: InstanceSnapshot, hooks: readonly string[], cleaned: CleanedBefore, now: Date,
+): Promise<void> {
+  if (hooks.length === 0 && cleaned.records.length === 0 && cleaned.alarms.length === 0) return;
   await retryTransient(() => ctx.dynamodb.send(new UpdateItemCommand({
     TableName: ctx.tableName,
     Key: marshall({ [A.instanceId]: snapshot.instanceId }),
     // An instance known only from DescribeInstances gets its snapshot stored here too.
-    UpdateExpression: 'ADD #hooks :hooks SET #snapshot = if_not_exists(#snapshot, :snapshot), #status = if_not_exists(#status, :live), #expires = if_not_exists(#expires, :expires)',
-    ExpressionAttributeNames: { '#hooks': A.hooksDone, '#snapshot': A.snapshot, '#status': A.status, '#expires': A.expiresAt },
+    UpdateExpression: 'SET #snapshot = if_not_exists(#snapshot, :snapshot), #status = if_not_exists(#status, :live), '
+      + '#expires = if_not_exists(#expires, :expires), #cleaned = :cleaned'
+      + (hooks.length > 0 ? ' ADD #hooks :hooks' : ''),
+    ExpressionAttributeNames: {
+      '#snapshot': A.snapshot, '#status': A.status, '#expires': A.expiresAt, '#cleaned': A.cleaned, ...(hooks.length > 0 ? { '#hooks': A.hooksDone } : {}),
+    },
     ExpressionAttributeValues: {
-      ':hooks': { SS: [...new Set(hooks)] },
-      ...marshall({ ':snapshot': JSON.stringify(snapshot), ':live': SNAPSHOT_STATUS.live, ':expires': expiresAt(ctx, now) }),
+      ...(hooks.length > 0 ? { ':hooks': { SS: [...new Set(hooks)] } } : {}),
+      ...marshall({
+        ':snapshot': JSON.stringify(snapshot),
+        ':live': SNAPSHOT_STATUS.live,
+        ':expires': expiresAt(ctx, now),
+        ':cleaned': JSON.stringify({ records: cleaned.records, alarms: cleaned.alarms }),
+      }),
     },
   })), ctx.retry);
 }
@@ -166,6 +190,7 @@ function fromItem(item: Record<string, unknown>): StoredSnapshot | undefined {
     status,
     decommissionedAt: typeof item[A.decommissionedAt] === 'string' ? item[A.decommissionedAt] as string : undefined,
     hooksDone: new Set(hooks instanceof Set ? [...hooks].map(String) : []),
+    cleanedBefore: status === SNAPSHOT_STATUS.live ? readCleaned(item[A.cleaned]) : { records: [], alarms: [] },
   };
 }
 
@@ -204,4 +229,26 @@ export function readSnapshot(json: unknown): InstanceSnapshot | undefined {
     launchTime: text(r.launchTime),
     recordNames: list(r.recordNames),
   };
+}
+
+/** A stored `Cleaned` attribute, read defensively (anything malformed counts as nothing). */
+function readCleaned(json: unknown): CleanedBefore {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(String(json));
+  } catch {
+    return { records: [], alarms: [] };
+  }
+  const r = (raw ?? {}) as { records?: unknown; alarms?: unknown };
+  const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const records = (Array.isArray(r.records) ? r.records : [])
+    .filter((x): x is Record<string, unknown> => x !== null && typeof x === 'object' && typeof x.zoneId === 'string' && typeof x.name === 'string' && typeof x.type === 'string')
+    .map((x) => ({
+      zoneId: x.zoneId as string,
+      name: x.name as string,
+      type: x.type as string,
+      ...(typeof x.setIdentifier === 'string' ? { setIdentifier: x.setIdentifier } : {}),
+      values: strings(x.values),
+    }));
+  return { records, alarms: strings(r.alarms) };
 }

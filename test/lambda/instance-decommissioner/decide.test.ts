@@ -29,6 +29,7 @@ function snapshot(overrides: Partial<InstanceSnapshot> = {}): InstanceSnapshot {
 }
 
 const change = (state: StateChange['state'], instanceId = ID, time = '2025-06-01T12:00:00Z'): StateChange => ({ instanceId, state, time });
+const NOTHING_YET = { records: [], alarms: [] };
 const stored = (snap: InstanceSnapshot, extra: Partial<StoredSnapshot> = {}): StoredSnapshot => ({ snapshot: snap, status: 'LIVE', hooksDone: new Set(), ...extra });
 const described = (state: string, snap: InstanceSnapshot): DescribedInstance => ({ state, snapshot: snap });
 
@@ -126,14 +127,14 @@ describe('decide: decommission', () => {
   test('from the table alone (EC2 no longer describes it)', () => {
     const snap = snapshot();
     expect(only(plan([change('terminated')], [stored(snap)]))).toEqual({
-      kind: 'DECOMMISSION', instanceId: ID, state: 'terminated', snapshot: snap, source: 'table', hooksDone: new Set(),
+      kind: 'DECOMMISSION', instanceId: ID, state: 'terminated', snapshot: snap, source: 'table', hooksDone: new Set(), cleanedBefore: NOTHING_YET,
     });
   });
 
   test('from EC2 alone (no snapshot was stored)', () => {
     const snap = snapshot();
     expect(only(plan([change('shutting-down')], [], [described('shutting-down', snap)]))).toEqual({
-      kind: 'DECOMMISSION', instanceId: ID, state: 'shutting-down', snapshot: snap, source: 'describe', hooksDone: new Set(),
+      kind: 'DECOMMISSION', instanceId: ID, state: 'shutting-down', snapshot: snap, source: 'describe', hooksDone: new Set(), cleanedBefore: NOTHING_YET,
     });
   });
 
@@ -147,9 +148,16 @@ describe('decide: decommission', () => {
       state: 'terminated',
       source: 'table+describe',
       hooksDone: new Set(),
+      cleanedBefore: NOTHING_YET,
       snapshot: mergeSnapshots(before, now),
     });
     expect(p.kind === 'DECOMMISSION' && p.snapshot.recordNames).toEqual(['web-01.internal.example.com', 'api.internal.example.com']);
+  });
+
+  test('what an earlier delivery removed is passed on to the retry', () => {
+    const before = { records: [{ zoneId: 'Z1', name: 'web-01.internal.example.com', type: 'A', values: ['10.0.1.15'] }], alarms: ['web-01-cpu'] };
+    const p = only(plan([change('terminated')], [stored(snapshot(), { cleanedBefore: before })]));
+    expect(p).toMatchObject({ kind: 'DECOMMISSION', cleanedBefore: before });
   });
 
   test('the hooks already done are passed through', () => {

@@ -406,8 +406,11 @@ describe('partial batch response', () => {
     const sent = putEventsCalls().map((call) => call.Entries!.map((entry) => JSON.parse(entry.Detail!).instanceId));
     expect(sent).toEqual([[p.id, q.id, r.id], [q.id], [q.id]]);
     expect(world.events.map((entry) => JSON.parse(entry.Detail!).instanceId)).toEqual([p.id, r.id]);
-    expect(updateCalls().filter((u) => u.UpdateExpression!.startsWith('SET')).map((u) => u.Key!.InstanceId.S)).toEqual([p.id, r.id]);
+    const isMark = (u: { ExpressionAttributeValues?: Record<string, { S?: string }> }) => u.ExpressionAttributeValues?.[':status']?.S === 'DECOMMISSIONED';
+    expect(updateCalls().filter(isMark).map((u) => u.Key!.InstanceId.S)).toEqual([p.id, r.id]);
+    // q's progress is kept for its retry: the hook it called, and the records it removed
     expect(itemOf(q.id)).toMatchObject({ Status: 'LIVE', HooksDone: [HOOK_CHEF] });
+    expect(JSON.parse(itemOf(q.id)!.Cleaned).records.length).toBeGreaterThan(0);
     expect(rowsOf(published())).toContain(`- event ${q.id}    action=PUT_EVENT  result=FAILED  error=InternalFailure  (Internal Service Failure)`);
 
     world.refuseEvent = undefined;
@@ -450,7 +453,10 @@ describe('partial batch response', () => {
 
   test('the mark fails for one instance: only it is delivered again, and its hooks are recorded so the retry skips them', async () => {
     const [p, q] = separateFleet(2);
-    inject('UpdateItemCommand', () => ddbError('AccessDeniedException'), { when: (input) => input.Key.InstanceId.S === q.id && input.UpdateExpression.startsWith('SET') });
+    // the mark (status DECOMMISSIONED) is refused; the progress record is not
+    inject('UpdateItemCommand', () => ddbError('AccessDeniedException'), {
+      when: (input) => input.Key.InstanceId.S === q.id && input.ExpressionAttributeValues?.[':status']?.S === 'DECOMMISSIONED',
+    });
     const messages = [message(p.id, 'terminated'), message(q.id, 'terminated')];
     const response = await run(loadHandler(), ...messages);
     expect(failedIds(response)).toEqual([messages[1].messageId]);

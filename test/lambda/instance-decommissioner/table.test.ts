@@ -7,7 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { InstanceSnapshot } from '../../../lambda/instance-decommissioner/snapshot';
 import {
-  getSnapshots, markDecommissioned, putLiveSnapshot, readSnapshot, recordHooksDone, scanDecommissioned, TableContext,
+  getSnapshots, markDecommissioned, putLiveSnapshot, readSnapshot, recordProgress, scanDecommissioned, TableContext,
 } from '../../../lambda/instance-decommissioner/table';
 import { instantRetry } from '../helpers';
 
@@ -154,8 +154,12 @@ describe('getSnapshots', () => {
       },
     }]);
     expect([...found.keys()].sort()).toEqual([live.instanceId, idOf(1)].sort());
-    expect(found.get(live.instanceId)).toEqual({ snapshot: live, status: 'LIVE', decommissionedAt: undefined, hooksDone: new Set([HOOK, HOOK2]) });
-    expect(found.get(idOf(1))).toEqual({ snapshot: gone, status: 'DECOMMISSIONED', decommissionedAt: '2025-06-01T11:00:00.000Z', hooksDone: new Set() });
+    expect(found.get(live.instanceId)).toEqual({
+      snapshot: live, status: 'LIVE', decommissionedAt: undefined, hooksDone: new Set([HOOK, HOOK2]), cleanedBefore: { records: [], alarms: [] },
+    });
+    expect(found.get(idOf(1))).toEqual({
+      snapshot: gone, status: 'DECOMMISSIONED', decommissionedAt: '2025-06-01T11:00:00.000Z', hooksDone: new Set(), cleanedBefore: { records: [], alarms: [] },
+    });
   });
 
   test('keys in groups of 100: 250 ids, 3 calls; duplicates asked for once', async () => {
@@ -337,30 +341,55 @@ describe('markDecommissioned', () => {
   });
 });
 
-describe('recordHooksDone', () => {
-  test('adds the hooks to a string set, storing the snapshot if the item has none', async () => {
+describe('recordProgress', () => {
+  const NOTHING = { records: [], alarms: [] };
+  const RECORD = { zoneId: 'Z1', name: 'web-1.internal.example.com', type: 'A', values: ['10.0.1.5'] };
+
+  test('adds the hooks to a string set and stores what was removed, and the snapshot if the item has none', async () => {
     ddbMock.on(UpdateItemCommand).resolves({});
     const snap = snapshot();
-    await recordHooksDone(ctx, snap, [HOOK, HOOK2, HOOK], NOW);
+    await recordProgress(ctx, snap, [HOOK, HOOK2, HOOK], { records: [RECORD], alarms: ['web-1-cpu'] }, NOW);
     expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
     expect(ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input).toEqual({
       TableName: TABLE,
       Key: { InstanceId: { S: 'i-0123456789abcdef0' } },
-      UpdateExpression: 'ADD #hooks :hooks SET #snapshot = if_not_exists(#snapshot, :snapshot), #status = if_not_exists(#status, :live), #expires = if_not_exists(#expires, :expires)',
-      ExpressionAttributeNames: { '#hooks': 'HooksDone', '#snapshot': 'Snapshot', '#status': 'Status', '#expires': 'ExpiresAt' },
+      UpdateExpression: 'SET #snapshot = if_not_exists(#snapshot, :snapshot), #status = if_not_exists(#status, :live), '
+        + '#expires = if_not_exists(#expires, :expires), #cleaned = :cleaned ADD #hooks :hooks',
+      ExpressionAttributeNames: { '#hooks': 'HooksDone', '#snapshot': 'Snapshot', '#status': 'Status', '#expires': 'ExpiresAt', '#cleaned': 'Cleaned' },
       ExpressionAttributeValues: {
         ':hooks': { SS: [HOOK, HOOK2] },
         ':snapshot': { S: JSON.stringify(snap) },
         ':live': { S: 'LIVE' },
         ':expires': { N: String(EXPIRES) },
+        ':cleaned': { S: JSON.stringify({ records: [RECORD], alarms: ['web-1-cpu'] }) },
       },
     });
   });
 
-  test('no hooks: no call (an empty string set is invalid)', async () => {
+  test('no hook called, but records removed: no ADD (an empty string set is invalid), the removal stored', async () => {
     ddbMock.on(UpdateItemCommand).resolves({});
-    await recordHooksDone(ctx, snapshot(), [], NOW);
+    await recordProgress(ctx, snapshot(), [], { records: [RECORD], alarms: [] }, NOW);
+    const input = ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input;
+    expect(input.UpdateExpression).not.toContain('ADD');
+    expect(input.ExpressionAttributeNames).not.toHaveProperty('#hooks');
+    expect(input.ExpressionAttributeValues).not.toHaveProperty(':hooks');
+  });
+
+  test('nothing done: no call', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    await recordProgress(ctx, snapshot(), [], NOTHING, NOW);
     expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 0);
+  });
+
+  test('a live item\'s stored progress reads back as cleanedBefore; a decommissioned item\'s does not, nor a malformed one', async () => {
+    const live = item(snapshot({ instanceId: idOf(0) }), { Status: 'LIVE', Cleaned: JSON.stringify({ records: [RECORD, { name: 'x' }], alarms: ['a', 3] }) });
+    const done = item(snapshot({ instanceId: idOf(1) }), { Status: 'DECOMMISSIONED', Cleaned: JSON.stringify({ records: [RECORD], alarms: ['a'] }) });
+    const bad = item(snapshot({ instanceId: idOf(2) }), { Status: 'LIVE', Cleaned: '{not json' });
+    ddbMock.on(BatchGetItemCommand).resolves({ Responses: { [TABLE]: [live, done, bad] } });
+    const found = await getSnapshots(ctx, [idOf(0), idOf(1), idOf(2)]);
+    expect(found.get(idOf(0))!.cleanedBefore).toEqual({ records: [RECORD], alarms: ['a'] });
+    expect(found.get(idOf(1))!.cleanedBefore).toEqual({ records: [], alarms: [] });
+    expect(found.get(idOf(2))!.cleanedBefore).toEqual({ records: [], alarms: [] });
   });
 });
 

@@ -3,6 +3,7 @@ import { callRows, EconomyResult, totals } from './economy';
 import { LifecycleResult, stepTotals } from './lifecycle';
 import { Machine, machineLine } from './machine';
 import type { BundleSize, ColdLoad, SynthCost } from './measure';
+import type { EventBatchBench, EventBatchSize } from './scenario';
 import type { Summary } from './util';
 
 export interface ScenarioResult {
@@ -14,8 +15,13 @@ export interface ScenarioResult {
   readonly coldLoad: ColdLoad;
   readonly economy?: EconomyResult;
   readonly lifecycle?: LifecycleResult;
+  readonly eventBatches?: EventBatchResult;
   readonly decision?: { readonly resources: number; readonly description: string; readonly time: Summary };
   readonly synth: SynthCost;
+}
+
+export interface EventBatchResult extends Omit<EventBatchBench, 'measure'> {
+  readonly sizes: readonly EventBatchSize[];
 }
 
 export interface BenchReport {
@@ -56,7 +62,8 @@ export function renderReport(report: BenchReport): string {
     report.scenarios.map((s) => [
       s.name,
       s.economy ? s.economy.sizes.map((z) => `${ratio(totals(z).ratio)} (N=${int(z.matching)})`).join(', ')
-        : s.lifecycle ? s.lifecycle.steps.map((step) => `${ratio(stepTotals(step).ratio)} (${step.operation})`).join(', ') : 'n/a',
+        : s.eventBatches ? batchHeadline(s.eventBatches)
+          : s.lifecycle ? s.lifecycle.steps.map((step) => `${ratio(stepTotals(step).ratio)} (${step.operation})`).join(', ') : 'n/a',
       `${ratio(s.coldLoad.ratio)} (+${ms(s.coldLoad.bundle.median - s.coldLoad.bare.median)} ms: ${ms(s.coldLoad.bundle.median)} vs ${ms(s.coldLoad.bare.median)})`,
       `${ratio(s.synth.ratio)} (+${ms(s.synth.withConstruct.median - s.synth.baseline.median)} ms: ${ms(s.synth.withConstruct.median)} vs ${ms(s.synth.baseline.median)})`,
     ]),
@@ -137,6 +144,8 @@ function renderScenario(s: ScenarioResult): string[] {
       + 'reservations). "In process" runs from the invoker\'s start to the handler\'s result; "process wall" adds node\'s own start and exit.', '');
   }
 
+  if (s.eventBatches) out.push(...renderEventBatches(s.eventBatches));
+
   if (s.lifecycle) {
     out.push('### API calls per lifecycle operation (counted at the HTTP layer)', '');
     out.push(`Resource: ${s.lifecycle.description} Minimum: ${s.lifecycle.minimumRationale} An operation beyond the minimum shows as "extra".`, '');
@@ -174,5 +183,191 @@ function renderScenario(s: ScenarioResult): string[] {
   ], [false, true, true, true]), '');
   out.push(`Ratio of medians: **${ratio(s.synth.ratio)}**; the construct adds ${ms(s.synth.withConstruct.median - s.synth.baseline.median)} ms `
     + `(its ${s.synth.resources.withConstruct - s.synth.resources.baseline} resources, and staging the pre-built bundle: a copy and a hash, no bundling).`, '');
+  return out;
+}
+
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+/** A size's totals for all its batches (the measured batches scaled up when sampled) and its ratios. */
+function batchTotals(z: EventBatchSize): { calls: number; minimum: number; onMinimumOps: number; ratio: number; minimumOpsRatio: number } {
+  const scale = z.batches / z.measuredBatches;
+  const calls = sum(Object.values(z.calls)) * scale;
+  const minimum = sum(Object.values(z.minimum)) * scale;
+  const onMinimumOps = sum(Object.keys(z.minimum).map((op) => z.calls[op] ?? 0)) * scale;
+  return { calls, minimum, onMinimumOps, ratio: calls / minimum, minimumOpsRatio: onMinimumOps / minimum };
+}
+
+function batchHeadline(b: EventBatchResult): string {
+  const overall = b.sizes.map((z) => `${ratio(batchTotals(z).ratio)} (N=${int(z.n)}`
+    + `${z.measuredBatches < z.batches ? `, ${int(z.measuredBatches)} of ${int(z.batches)} batches` : ''})`).join(', ');
+  const onMinimum = [...new Set(b.sizes.map((z) => ratio(batchTotals(z).minimumOpsRatio)))].join(' / ');
+  return `${overall}; ${onMinimum} on the minimum's operations`;
+}
+
+function renderEventBatches(b: EventBatchResult): string[] {
+  const out: string[] = [];
+  const sizes = b.sizes;
+  out.push('### API calls per batch of events (counted at the HTTP layer)', '');
+  out.push(`Fleet: ${b.fleetDescription} Minimum: ${b.minimumRationale} Beyond the minimum: ${b.extraRationale} `
+    + 'An operation outside the minimum shows as "extra"; the first ratio below the table counts only the minimum\'s operations, '
+    + 'the second every request.', '');
+  out.push(`Method: ${b.method}`, '');
+
+  const minimumOps = [...new Set(sizes.flatMap((z) => Object.keys(z.minimum)))];
+  const extraOps = [...new Set(sizes.flatMap((z) => Object.keys(z.calls)))].filter((op) => !minimumOps.includes(op));
+  const first = sizes[0];
+  const perBatch = (record: Record<string, number>, op: string, z: EventBatchSize) => {
+    const value = (record[op] ?? 0) / z.measuredBatches;
+    return Number.isInteger(value) ? int(value) : value.toFixed(2);
+  };
+  const scaled = (record: Record<string, number>, op: string, z: EventBatchSize) => (record[op] ?? 0) * z.batches / z.measuredBatches;
+  const headers = ['operation', `per batch of ${first.batchSize}`, 'minimum',
+    ...sizes.flatMap((z) => [`N=${int(z.n)} calls`, 'minimum', 'ratio'])];
+  const rows = [...minimumOps, ...extraOps].map((op) => [op, perBatch(first.calls, op, first), perBatch(first.minimum, op, first),
+    ...sizes.flatMap((z) => {
+      const calls = scaled(z.calls, op, z);
+      const minimum = scaled(z.minimum, op, z);
+      return [int(calls), int(minimum), minimum ? ratio(calls / minimum) : 'extra'];
+    })]);
+  const firstTotals = batchTotals(first);
+  const perBatchOf = (n: number) => int(n / first.batches);
+  rows.push(['**the minimum\'s operations**', `**${perBatchOf(firstTotals.onMinimumOps)}**`, `**${perBatchOf(firstTotals.minimum)}**`, ...sizes.flatMap((z) => {
+    const t = batchTotals(z);
+    return [`**${int(t.onMinimumOps)}**`, `**${int(t.minimum)}**`, `**${ratio(t.minimumOpsRatio)}**`];
+  })]);
+  rows.push(['**total**', `**${perBatchOf(firstTotals.calls)}**`, `**${perBatchOf(firstTotals.minimum)}**`, ...sizes.flatMap((z) => {
+    const t = batchTotals(z);
+    return [`**${int(t.calls)}**`, `**${int(t.minimum)}**`, `**${ratio(t.ratio)}**`];
+  })]);
+  out.push(table(headers, rows, headers.map((_, i) => i > 0)), '');
+  const notes: string[] = [];
+  for (const z of sizes) {
+    const scale = z.batches / z.measuredBatches;
+    if (z.measuredBatches < z.batches) {
+      notes.push(`N=${int(z.n)}: ${int(z.measuredBatches)} of the ${int(z.batches)} batches run (spread evenly over the fleet); the counts shown `
+        + `for all ${int(z.batches)} are the measured ones × ${Number.isInteger(scale) ? scale : scale.toFixed(2)}.`);
+    }
+    notes.push(z.consistent
+      ? `N=${int(z.n)}: every batch run made the same requests.`
+      : `N=${int(z.n)}: the batches did not all make the same requests; the per-batch figures are averages.`);
+    if (z.failedCalls) notes.push(`N=${int(z.n)}: ${z.failedCalls} requests got a non-2xx answer and were retried by the SDK (counted above).`);
+  }
+  out.push(...notes.map((n) => `- ${n}`), '');
+
+  const paced = b.paced;
+  if (paced) {
+    const interval = 1000 / paced.limitPerSecond;
+    out.push(`### ${paced.label} pace (one warm container)`, '');
+    out.push(table(
+      ['N', 'batches run', `${paced.label} calls`, 'per s over the batches', 'per s while paced', `most in any 1 s (calls past ${paced.limitPerSecond})`,
+        `least gap ms (gaps under ${ms(interval)})`],
+      sizes.filter((z) => z.paced).map((z) => [
+        int(z.n),
+        `${int(z.measuredBatches)} of ${int(z.batches)}`,
+        int(z.paced!.calls),
+        z.paced!.perSecond.toFixed(2),
+        z.paced!.perSecondWhilePaced.toFixed(2),
+        `${z.paced!.maxInAnySecond} (${int(z.paced!.callsOverLimit)})`,
+        `${z.paced!.minGapMs.toFixed(1)} (${int(z.paced!.gapsUnderInterval)} of ${int(Math.max(0, z.paced!.calls - 1))})`,
+      ]),
+      [true, true, true, true, true, true, true],
+    ), '');
+    out.push(`${paced.label} allows ${paced.limitPerSecond} requests per second per account. "Per s over the batches" divides the calls by `
+      + 'the batches\' whole time; "per s while paced" counts, within each batch, the calls after its first over the time from its first '
+      + 'call to its last. "Most in any 1 s" and "least gap" are taken where the requests arrive, at a loopback proxy in the '
+      + 'benchmark\'s own process: they carry the jitter of sending (the time from a call\'s turn to its request leaving varies by '
+      + 'a few ms) and of that process (a pause in it delays one arrival and shortens the next gap), so a rate paced to the limit shows '
+      + `windows one call over it; the rates are the measure that compares with the ${paced.limitPerSecond} per second.`, '');
+  }
+
+  out.push('### Handler time against moto (one warm container)', '');
+  out.push(table(
+    ['N', 'batches run', 'handler s per batch (median, min–max)', 'batches run s', 'all N\'s batches min', 'setup s'],
+    sizes.map((z) => [
+      int(z.n),
+      `${int(z.measuredBatches)} of ${int(z.batches)}`,
+      `${sec(z.batchMs.median)} (${range(z.batchMs, sec)})`,
+      sec(z.totalMs),
+      ((z.totalMs * z.batches) / z.measuredBatches / 60_000).toFixed(1),
+      sec(z.setupMs),
+    ]),
+    [true, true, true, true, true, true],
+  ), '');
+  out.push('One container takes the batches one after the other, as one poller of the event source does. "Handler s" is one '
+    + 'invocation in process; "all N\'s batches" scales the batches run up to every batch of N. Setup builds that row\'s fleet, records '
+    + 'and snapshots (its requests are not counted).', '');
+  return out;
+}
+
+/**
+ * `existing` (a whole report) with the scenarios of `partial` (a report of only them) put in: their
+ * headline rows and sections replaced or added, in `order`, everything else left as it was, and a
+ * header line saying when they were measured on their own.
+ */
+export function spliceReport(existing: string, partial: string, order: readonly string[], command: string): string {
+  const old = splitReport(existing);
+  const fresh = splitReport(partial);
+  const names = fresh.rows.map((r) => r[0]);
+  const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+  const rows = [...old.rows.filter((r) => !names.includes(r[0])), ...fresh.rows].sort((a, b) => rank(a[0]) - rank(b[0]));
+  const sections = new Map([...old.sections, ...fresh.sections]);
+  const sectionOrder = [...sections.keys()].sort((a, b) => rank(a) - rank(b));
+  const date = /^- Date: (.*)$/m.exec(partial)?.[1] ?? 'unknown';
+  const whole = /^- Whole benchmark: (.*)$/m.exec(partial)?.[1] ?? '';
+  const machine = /^- Machine: (.*)$/m.exec(partial)?.[1];
+  const sameMachine = machine !== undefined && old.header.includes(`- Machine: ${machine}`);
+  const note = `${MEASURED_ALONE}${names.join(', ')} on ${date} (${whole}, \`${command}\`)${sameMachine ? '' : `, on ${machine}`}`;
+  const header = trimBlank(old.header).filter((line) => !(line.startsWith(MEASURED_ALONE) && names.some((n) => line.includes(` ${n} on `))));
+  return [
+    ...header, note, '',
+    '## Headline', '',
+    table(old.headlineHeaders, rows, old.headlineHeaders.map((_, i) => i > 0)), '',
+    ...old.between,
+    ...sectionOrder.flatMap((name) => sections.get(name)!),
+  ].join('\n');
+}
+
+const MEASURED_ALONE = '- Measured on their own: ';
+
+interface SplitReport {
+  /** Lines before "## Headline". */
+  readonly header: string[];
+  readonly headlineHeaders: string[];
+  readonly rows: string[][];
+  /** Lines after the headline table up to the first scenario section (the method). */
+  readonly between: string[];
+  /** Each scenario's section ("## <name>" up to the next "## "), by name. */
+  readonly sections: Map<string, string[]>;
+}
+
+function splitReport(markdown: string): SplitReport {
+  const lines = markdown.replace(/\n+$/, '').split('\n');
+  const headline = lines.indexOf('## Headline');
+  const method = lines.indexOf('## Method');
+  if (headline < 0 || method < headline) throw new Error('not a benchmark report: no "## Headline" before "## Method"');
+  const tableLines = lines.slice(headline + 1, method).filter((l) => l.startsWith('|'));
+  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
+  const sections = new Map<string, string[]>();
+  let firstSection = lines.length;
+  for (let i = method + 1; i < lines.length; i++) {
+    if (!lines[i].startsWith('## ')) continue;
+    if (firstSection === lines.length) firstSection = i;
+    let end = i + 1;
+    while (end < lines.length && !lines[end].startsWith('## ')) end++;
+    sections.set(lines[i].slice(3), [...lines.slice(i, end), ...(end === lines.length ? [''] : [])]);
+    i = end - 1;
+  }
+  return {
+    header: lines.slice(0, headline),
+    headlineHeaders: cells(tableLines[0]),
+    rows: tableLines.slice(2).map(cells),
+    between: lines.slice(method, firstSection),
+    sections,
+  };
+}
+
+function trimBlank(lines: string[]): string[] {
+  const out = [...lines];
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
   return out;
 }

@@ -4,6 +4,7 @@
  */
 import type { Stack } from 'aws-cdk-lib';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Summary } from './util';
 import type { EmulatorClients } from '../test/emulator/fleet';
 import type { BundleRun } from '../test/emulator/run-bundle';
 
@@ -19,6 +20,11 @@ export interface BenchScenario {
    * resource) rather than a sweep over a fleet.
    */
   readonly lifecycle?: LifecycleBench;
+  /**
+   * API calls per batch of queued events, for a construct driven by events delivered in batches (an
+   * SQS event source) rather than by a sweep over a fleet.
+   */
+  readonly eventBatches?: EventBatchBench;
   /** The pure decision step on synthetic input. */
   readonly decision?: DecisionBench;
   /**
@@ -98,4 +104,66 @@ export interface LifecycleStep {
   readonly invocations: number;
   readonly calls: Record<string, number>;
   readonly minimum: Record<string, number>;
+}
+
+export interface EventBatchBench {
+  /** The fleet and the events fed to the handler, for the report. */
+  readonly fleetDescription: string;
+  /** Why the minimum is the minimum, for the report. */
+  readonly minimumRationale: string;
+  /** What the handler calls beyond the minimum's operations, and why, for the report. */
+  readonly extraRationale: string;
+  /** How the batches were run, and which were sampled at the larger sizes, for the report. */
+  readonly method: string;
+  /** A rate-limited service whose calls per second the report shows (e.g. Route 53 at 5 per second). */
+  readonly paced?: { readonly service: string; readonly label: string; readonly limitPerSecond: number };
+  /** Build the fleets and feed their event batches to the shipped bundle, counting every request; one entry per size. */
+  measure(ctx: EventBatchContext): Promise<EventBatchSize[]>;
+}
+
+export interface EventBatchContext {
+  log(line: string): void;
+}
+
+export interface EventBatchSize {
+  /** Resources the events are about. */
+  readonly n: number;
+  /** Events per batch (the event source's batch size). */
+  readonly batchSize: number;
+  /** Batches the N resources' events take. */
+  readonly batches: number;
+  /** Batches run through the handler: all of them, or an evenly spread sample. */
+  readonly measuredBatches: number;
+  /** Requests per `service:Operation` over the measured batches. */
+  readonly calls: Record<string, number>;
+  /** The minimum over the measured batches. */
+  readonly minimum: Record<string, number>;
+  /** Whether every measured batch made the same requests. */
+  readonly consistent: boolean;
+  /** Requests answered with a non-2xx status (the SDK retries them; counted above). */
+  readonly failedCalls: number;
+  /** Handler time per batch in one warm container (the first batch's includes the SDK's first connections). */
+  readonly batchMs: Summary;
+  /** From the first measured batch's start to the last one's end. */
+  readonly totalMs: number;
+  /** Time to build this size's fleet, records and snapshots. */
+  readonly setupMs: number;
+  /** The paced service's calls over the measured batches. */
+  readonly paced?: PacedCalls;
+}
+
+export interface PacedCalls {
+  readonly calls: number;
+  /** Calls over the measured batches' total time. */
+  readonly perSecond: number;
+  /** Within each batch, calls after its first over the time from its first call to its last, summed over the batches. */
+  readonly perSecondWhilePaced: number;
+  /** The most calls that arrived within any one second. */
+  readonly maxInAnySecond: number;
+  /** Calls that arrived with `limitPerSecond` or more others in the second before them. */
+  readonly callsOverLimit: number;
+  /** The least time between the arrivals of two calls. */
+  readonly minGapMs: number;
+  /** Gaps between consecutive arrivals shorter than 1 s / `limitPerSecond`. */
+  readonly gapsUnderInterval: number;
 }

@@ -1,5 +1,6 @@
 /** Every construct's benchmark scenario, measured in this order. Add a construct: one file here, one line below. */
 import { amiManager } from './ami-manager';
+import { instanceDecommissioner } from './instance-decommissioner';
 import { packerCleaner } from './packer-cleaner';
 import { tagPolicyEngine } from './tag-policy-engine';
 import type { BenchScenario } from '../scenario';
@@ -8,4 +9,5 @@ export const SCENARIOS: readonly BenchScenario[] = [
   packerCleaner,
   amiManager,
   tagPolicyEngine,
+  instanceDecommissioner,
 ];

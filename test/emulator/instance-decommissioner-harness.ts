@@ -595,6 +595,8 @@ export interface RecordedCall {
   readonly method: string;
   readonly path: string;
   status: number;
+  /** The request body as sent (UTF-8), to read what a call changed (e.g. a change batch's record sets). */
+  readonly body?: string;
 }
 
 export interface CallRecorder {
@@ -620,7 +622,7 @@ export async function startCallRecorder(target: string): Promise<CallRecorder> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const call: RecordedCall = { ...identify(req, body), status: 0 };
+      const call: RecordedCall = { ...identify(req, body), status: 0, body: body.toString('utf8') };
       calls.push(call);
       const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent };
       const forward = http.request(options, (answer) => {

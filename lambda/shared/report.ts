@@ -145,9 +145,14 @@ function truncationLine(rest: readonly ReportEntry[]): string {
 }
 
 function renderEntry(e: ReportEntry): string {
-  const details = e.details.map(([k, v]) => `${k}=${v}`).join('  ');
-  const error = e.errorCode ? `  error=${e.errorCode}` : '';
-  return `- ${e.resourceType} ${e.id}  ${details}  action=${e.action}  result=${e.outcome}${error}  (${e.reason})`;
+  const details = e.details.map(([k, v]) => `${k}=${oneLine(v)}`).join('  ');
+  const error = e.errorCode ? `  error=${oneLine(e.errorCode)}` : '';
+  return `- ${e.resourceType} ${oneLine(e.id)}  ${details}  action=${e.action}  result=${e.outcome}${error}  (${oneLine(e.reason)})`;
+}
+
+/** One resource, one line: an error message (an SDK that could not parse a response) may hold line breaks. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
 export function byteLength(text: string): number {

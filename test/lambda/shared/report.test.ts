@@ -128,6 +128,18 @@ describe('notificationBody', () => {
     expect(body).not.toContain('more resource(s) not listed');
   });
 
+  test('one resource, one line: line breaks in a reason, an id, a detail or an error code become single spaces', () => {
+    const body = notificationBody(summary([entry('i-0aaa', 'FAILED', {
+      reason: 'Deserialization error: to see the raw response,\n  inspect the hidden field {error}.$response\r\non this object.',
+      errorCode: 'Unknown\nError',
+      details: [['zone', 'Z1\nZ2']],
+    })]));
+    const rows = body.split('\n').filter((line) => line.startsWith('- '));
+    expect(rows).toEqual(['- instance i-0aaa  zone=Z1 Z2  action=TERMINATE  result=FAILED  error=Unknown Error  '
+      + '(Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.)']);
+    expect(body).not.toContain('\n  inspect');
+  });
+
   test('dry-run wording', () => {
     const body = notificationBody(summary([entry('i-1', 'DRY_RUN')], { dryRun: true }));
     expect(body).toContain('DRY RUN: nothing was changed');

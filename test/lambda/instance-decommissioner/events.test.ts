@@ -1,4 +1,4 @@
-import { isSqsBatch, parseStateChange, sqsRecords } from '../../../lambda/instance-decommissioner/events';
+import { isInstanceId, isSqsBatch, parseStateChange, sqsRecords } from '../../../lambda/instance-decommissioner/events';
 import { EventShapeError } from '../../../lambda/shared/errors';
 import { STATE_CHANGE_DETAIL_TYPE, WATCHED_STATES } from '../../../src/instance-decommissioner/contract';
 
@@ -93,6 +93,50 @@ describe('parseStateChange accepts', () => {
     const text = base + ' '.repeat(256 * 1024 - Buffer.byteLength(base));
     expect(Buffer.byteLength(text)).toBe(256 * 1024);
     expect(parseStateChange(text).instanceId).toBe('i-abcd1111');
+  });
+});
+
+describe('parseStateChange: the bounds of what is accepted', () => {
+  const arn = (n: number) => `arn:aws:ec2:us-east-1:123456789012:instance/i-${String(n).padStart(8, '0')}`;
+
+  test('ten resources are accepted, eleven are not', () => {
+    const ten = Array.from({ length: 10 }, (_, n) => arn(n));
+    expect(parseStateChange(body({ resources: ten })).instanceId).toBe('i-abcd1111');
+    expect(() => parseStateChange(body({ resources: [...ten, arn(10)] }))).toThrow('"resources" must list at most 10 ARNs');
+  });
+
+  test('a resource of 1,600 characters is accepted, one of 1,601 is not; every resource must be a string, not only one', () => {
+    const long = (length: number) => `arn:aws:ec2:us-east-1:123456789012:instance/${'x'.repeat(length - 44)}`;
+    expect(long(1600)).toHaveLength(1600);
+    expect(parseStateChange(body({ resources: [long(1600)] })).state).toBe('terminated');
+    expect(() => parseStateChange(body({ resources: [long(1601)] }))).toThrow('"resources" must list at most 10 ARNs');
+    expect(() => parseStateChange(body({ resources: [arn(1), 42] }))).toThrow('"resources" must list at most 10 ARNs, got an array');
+  });
+
+  test('an instance id inside a list is refused, though its text would match', () => {
+    expect(() => parseStateChange(body({}, { 'instance-id': ['i-abcd1111'] }))).toThrow('"detail.instance-id" must be an instance id such as "i-0123456789abcdef0", got an array');
+  });
+
+  test('the messages name each unexpected field, at most five, each cut to 64 characters, and the body limit in bytes', () => {
+    expect(() => parseStateChange(body({}, { a: 1, b: 2 }))).toThrow('unexpected detail field(s) "a", "b"');
+    expect(() => parseStateChange(body({ a: 1, b: 2 }))).toThrow('unexpected field(s) "a", "b"');
+    const seven = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((k) => [k, 1]));
+    const message = (() => {
+      try {
+        parseStateChange(body({}, seven));
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    expect(message).toContain('unexpected detail field(s) "a", "b", "c", "d", "e". No resource');
+    expect(() => parseStateChange(body({}, { ['k'.repeat(100)]: 1 }))).toThrow(`unexpected detail field(s) "${'k'.repeat(64)}". No resource`);
+    expect(() => parseStateChange(' '.repeat(256 * 1024 + 1))).toThrow('the message body is over 262144 bytes');
+  });
+
+  test('isInstanceId: "i-" and 8 or 17 lower-case hex digits, nothing else (the sweep asks it of alarm dimensions)', () => {
+    expect(['i-abcd1111', 'i-0123456789abcdef0'].map(isInstanceId)).toEqual([true, true]);
+    expect(['web-frontend-1', 'i-abcd111', 'i-0123456789abcdef', 'i-ABCD1111', ' i-abcd1111', 'i-abcd1111 '].map(isInstanceId)).toEqual([false, false, false, false, false, false]);
   });
 });
 
@@ -205,6 +249,12 @@ describe('sqsRecords', () => {
       { messageId: '2e1424d4-f796-459a-8184-9c92662be6da', body: second.body },
     ]);
     expect(parseStateChange(sqsRecords({ Records: [first] })[0].body).state).toBe('running');
+  });
+
+  test('a batch of 10,000 messages is accepted, one of 10,001 is not', () => {
+    const record = sqsRecord(body());
+    expect(sqsRecords({ Records: new Array(10_000).fill(record) })).toHaveLength(10_000);
+    expect(() => sqsRecords({ Records: new Array(10_001).fill(record) })).toThrow('"Records" must hold 1 to 10000 SQS messages, got 10001');
   });
 
   test('an empty body is a string: parseStateChange rejects it per message', () => {

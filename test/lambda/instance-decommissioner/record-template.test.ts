@@ -69,6 +69,8 @@ describe('renderTemplate: names no record', () => {
 
   test('a tag with an empty value', () => {
     expect(render('{tag:Name}.example.com', { tags: { Name: '' } })).toBeUndefined();
+    // next to another placeholder too, where the name left would still be valid: a part is missing
+    expect(render('{tag:Role}{instanceId}.example.com', { tags: { Role: '' } })).toBeUndefined();
   });
 
   test('no private IP', () => {
@@ -135,6 +137,8 @@ describe('parseTemplate', () => {
   test('"}" without "{"', () => {
     expect(parseError('tag:Name}.example.com')).toBe('"}" without "{" in "tag:Name}.example.com"');
     expect(parseError('{az}}.example.com')).toBe('"}" without "{" in "{az}}.example.com"');
+    // a "}" before the first "{"
+    expect(parseError('}{instanceId}.example.com')).toBe('"}" without "{" in "}{instanceId}.example.com"');
   });
 
   test.each(['', ' ', '\t\n'])('an empty template %j', (template) => {

@@ -474,6 +474,15 @@ describe('reverse names and addresses', () => {
     expect(addressInDnsName('i-0abc.eu-west-1.compute.internal')).toBeUndefined();
     expect(addressInDnsName('ip-10-0-1-500.ec2.internal')).toBeUndefined();
     expect(addressInDnsName('xip-10-0-1-5.ec2.internal')).toBeUndefined();
+    // every group may have up to three digits
+    expect(addressInDnsName('ip-10-200-30-140.ec2.internal')).toBe('10.200.30.140');
+  });
+
+  test('an embedded IPv4 tail with several digits in every group; a reverse name of a padded address; a zone that only contains "in-addr.arpa"', () => {
+    // 10.200 = 0x0ac8, 30.140 = 0x1e8c
+    expect(expandIPv6('::ffff:10.200.30.140')).toEqual(['0000', '0000', '0000', '0000', '0000', 'ffff', '0ac8', '1e8c']);
+    expect(reverseName(' 10.0.1.5 ')).toBe('5.1.0.10.in-addr.arpa');
+    expect(isReverseZoneName('in-addr.arpa.example.com')).toBe(false);
   });
 });
 

@@ -127,6 +127,34 @@ describe('toSnapshot', () => {
     expect(snap.ipv6s).toEqual(['2a05:d018:abc:1200::15', '2a05:d018:abc:1200::16', '2a05:d018:abc:1201::30']);
   });
 
+  test('three interfaces listed last device first are read in device order; one without an attachment counts as device 0', () => {
+    const eni = (device: number | undefined, ip: string) => ({
+      ...(device === undefined ? {} : { Attachment: { DeviceIndex: device } }), PrivateIpAddress: ip, PrivateIpAddresses: [{ PrivateIpAddress: ip }],
+    });
+    const listed = ec2Instance({
+      PrivateIpAddress: undefined,
+      PublicIpAddress: undefined,
+      Ipv6Address: undefined,
+      NetworkInterfaces: [eni(2, '10.0.3.1'), eni(1, '10.0.2.1'), eni(0, '10.0.1.1')],
+    });
+    expect(toSnapshot(listed, []).privateIps).toEqual(['10.0.1.1', '10.0.2.1', '10.0.3.1']);
+    const detached = ec2Instance({ PrivateIpAddress: undefined, NetworkInterfaces: [eni(1, '10.0.2.1'), eni(undefined, '10.0.9.9')] });
+    expect(toSnapshot(detached, []).privateIps).toEqual(['10.0.9.9', '10.0.2.1']);
+    // in either position of the comparison
+    const detachedFirst = ec2Instance({ PrivateIpAddress: undefined, NetworkInterfaces: [eni(undefined, '10.0.9.9'), eni(1, '10.0.2.1')] });
+    expect(toSnapshot(detachedFirst, []).privateIps).toEqual(['10.0.9.9', '10.0.2.1']);
+  });
+
+  test('an instance without an id (never returned by EC2) is "unknown", not an empty id', () => {
+    expect(toSnapshot({}, []).instanceId).toBe('unknown');
+  });
+
+  test('empty strings are no addresses', () => {
+    const snap = toSnapshot(ec2Instance({ PublicIpAddress: '', PrivateIpAddress: '', NetworkInterfaces: [] }), []);
+    expect(snap.publicIps).toEqual([]);
+    expect(snap.privateIps).toEqual([]);
+  });
+
   test('no templates: no record names', () => {
     expect(toSnapshot(ec2Instance(), []).recordNames).toEqual([]);
   });
@@ -265,6 +293,7 @@ describe('describeInstances', () => {
     });
     const found = await describeInstances(ec2, [idOf(0)], []);
     expect([...found.keys()]).toEqual([idOf(0)]);
+    expect(found.size).toBe(1);
     expect(found.get(idOf(0))!.state).toBe('unknown');
   });
 

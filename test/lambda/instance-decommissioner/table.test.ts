@@ -7,7 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { InstanceSnapshot } from '../../../lambda/instance-decommissioner/snapshot';
 import {
-  getSnapshots, markDecommissioned, putLiveSnapshot, readSnapshot, recordProgress, scanDecommissioned, TableContext,
+  expireSnapshot, getSnapshots, markDecommissioned, putLiveSnapshot, readSnapshot, recordProgress, scanDecommissioned, TableContext,
 } from '../../../lambda/instance-decommissioner/table';
 import { instantRetry } from '../helpers';
 
@@ -122,6 +122,30 @@ describe('putLiveSnapshot', () => {
     ddbMock.on(PutItemCommand).rejectsOnce(throttled()).resolves({});
     expect(await putLiveSnapshot(ctx, snapshot(), NOW)).toBe(true);
     expect(ddbMock).toHaveReceivedCommandTimes(PutItemCommand, 2);
+  });
+
+  test('a plain error named ConditionalCheckFailedException (another copy of the SDK): false', async () => {
+    const plain = Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException', $metadata: { httpStatusCode: 400 } });
+    expect(plain).not.toBeInstanceOf(ConditionalCheckFailedException);
+    ddbMock.on(PutItemCommand).rejects(plain);
+    expect(await putLiveSnapshot(ctx, snapshot(), NOW)).toBe(false);
+    expect(ddbMock).toHaveReceivedCommandTimes(PutItemCommand, 1);
+  });
+
+  test('a plain error with another name is thrown', async () => {
+    ddbMock.on(PutItemCommand).rejects(Object.assign(new Error('x'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } }));
+    await expect(putLiveSnapshot(ctx, snapshot(), NOW)).rejects.toMatchObject({ name: 'ValidationException' });
+  });
+
+  test.each([['null', null], ['undefined', undefined]])('a rejection with %s is thrown as it is, not as a TypeError', async (_label, value) => {
+    ddbMock.on(PutItemCommand).callsFake(() => Promise.reject(value));
+    let caught: unknown = 'nothing thrown';
+    try {
+      await putLiveSnapshot(ctx, snapshot(), NOW);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBe(value);
   });
 });
 
@@ -241,6 +265,37 @@ describe('getSnapshots', () => {
     expect(found.get(idOf(0))!.snapshot).toEqual(good);
   });
 
+  test('a context without retry options: unprocessed keys are asked for again after the default sleep', async () => {
+    const plain: TableContext = { dynamodb, tableName: TABLE, retentionSeconds: 90 * DAY };
+    let call = 0;
+    ddbMock.on(BatchGetItemCommand).callsFake(async (input: BatchGetItemCommandInput) => {
+      call++;
+      const keys = input.RequestItems![TABLE].Keys!;
+      return call === 1
+        ? { Responses: { [TABLE]: [] }, UnprocessedKeys: { [TABLE]: { Keys: keys } } }
+        : { Responses: { [TABLE]: keys.map((k) => item(snapshot({ instanceId: k.InstanceId.S! }))) } };
+    });
+    const started = Date.now();
+    const found = await getSnapshots(plain, [idOf(1)]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect([...found.keys()]).toEqual([idOf(1)]);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchGetItemCommand, 2);
+  });
+
+  test('a response without Responses, or without this table in them: nothing found', async () => {
+    ddbMock.on(BatchGetItemCommand).resolvesOnce({}).resolvesOnce({ Responses: {} });
+    expect((await getSnapshots(ctx, [idOf(1)])).size).toBe(0);
+    expect((await getSnapshots(ctx, [idOf(1)])).size).toBe(0);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchGetItemCommand, 2);
+  });
+
+  test('a DecommissionedAt that is not a string reads as absent', async () => {
+    serveItems([item(snapshot(), { Status: 'DECOMMISSIONED', DecommissionedAt: 1_748_779_200 })]);
+    const found = (await getSnapshots(ctx, ['i-0123456789abcdef0'])).get('i-0123456789abcdef0')!;
+    expect(found.status).toBe('DECOMMISSIONED');
+    expect(found.decommissionedAt).toBeUndefined();
+  });
+
   test('a HooksDone that is not a string set is read as none', async () => {
     serveItems([item(snapshot(), { HooksDone: HOOK })]);
     expect((await getSnapshots(ctx, ['i-0123456789abcdef0'])).get('i-0123456789abcdef0')!.hooksDone).toEqual(new Set());
@@ -305,6 +360,39 @@ describe('scanDecommissioned', () => {
   test('an empty table', async () => {
     ddbMock.on(ScanCommand).resolves({ Items: [] });
     expect(await scanDecommissioned(ctx)).toEqual([]);
+  });
+
+  test('a page without Items counts as empty; the next page is still read', async () => {
+    ddbMock.on(ScanCommand)
+      .resolvesOnce({ LastEvaluatedKey: { InstanceId: { S: idOf(0) } } })
+      .resolvesOnce({ Items: [item(snapshot({ instanceId: idOf(1) }), { Status: 'DECOMMISSIONED' })] });
+    expect((await scanDecommissioned(ctx)).map((s) => s.snapshot.instanceId)).toEqual([idOf(1)]);
+    expect(ddbMock).toHaveReceivedCommandTimes(ScanCommand, 2);
+  });
+});
+
+describe('expireSnapshot', () => {
+  test('sets the expiry, only if none is set, only on an existing item', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    await expireSnapshot({ ...ctx, retentionSeconds: 3_600 }, idOf(7), new Date('2025-06-01T12:00:00.999Z'));
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    expect(ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { InstanceId: { S: idOf(7) } },
+      UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires)',
+      ConditionExpression: 'attribute_exists(#id)',
+      ExpressionAttributeNames: { '#expires': 'ExpiresAt', '#id': 'InstanceId' },
+      ExpressionAttributeValues: { ':expires': { N: String(1_748_779_200 + 3_600) } },
+    });
+  });
+
+  test('throttling is retried; other errors thrown', async () => {
+    ddbMock.on(UpdateItemCommand).rejectsOnce(throttled()).resolves({});
+    await expireSnapshot(ctx, idOf(1), NOW);
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 2);
+    ddbMock.reset();
+    ddbMock.on(UpdateItemCommand).rejects(conditionFailed());
+    await expect(expireSnapshot(ctx, idOf(1), NOW)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
   });
 });
 
@@ -375,6 +463,45 @@ describe('recordProgress', () => {
     expect(input.ExpressionAttributeValues).not.toHaveProperty(':hooks');
   });
 
+  const BASE_EXPRESSION = 'SET #snapshot = if_not_exists(#snapshot, :snapshot), #status = if_not_exists(#status, :live), '
+    + '#expires = if_not_exists(#expires, :expires), #cleaned = :cleaned';
+
+  test('only alarms removed: written, without ADD', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    const snap = snapshot();
+    await recordProgress(ctx, snap, [], { records: [], alarms: ['web-1-cpu'] }, NOW);
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    expect(ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { InstanceId: { S: 'i-0123456789abcdef0' } },
+      UpdateExpression: BASE_EXPRESSION,
+      ExpressionAttributeNames: { '#snapshot': 'Snapshot', '#status': 'Status', '#expires': 'ExpiresAt', '#cleaned': 'Cleaned' },
+      ExpressionAttributeValues: {
+        ':snapshot': { S: JSON.stringify(snap) },
+        ':live': { S: 'LIVE' },
+        ':expires': { N: String(EXPIRES) },
+        ':cleaned': { S: JSON.stringify({ records: [], alarms: ['web-1-cpu'] }) },
+      },
+    });
+  });
+
+  test('only records removed: written, with the exact expression', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    await recordProgress(ctx, snapshot(), [], { records: [RECORD], alarms: [] }, NOW);
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    expect(ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input.UpdateExpression).toBe(BASE_EXPRESSION);
+  });
+
+  test('only hooks done: written, with the ADD', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    await recordProgress(ctx, snapshot(), [HOOK], NOTHING, NOW);
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    const input = ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toBe(`${BASE_EXPRESSION} ADD #hooks :hooks`);
+    expect(input.ExpressionAttributeValues![':hooks']).toEqual({ SS: [HOOK] });
+    expect(input.ExpressionAttributeValues![':cleaned']).toEqual({ S: JSON.stringify(NOTHING) });
+  });
+
   test('nothing done: no call', async () => {
     ddbMock.on(UpdateItemCommand).resolves({});
     await recordProgress(ctx, snapshot(), [], NOTHING, NOW);
@@ -390,6 +517,68 @@ describe('recordProgress', () => {
     expect(found.get(idOf(0))!.cleanedBefore).toEqual({ records: [RECORD], alarms: ['a'] });
     expect(found.get(idOf(1))!.cleanedBefore).toEqual({ records: [], alarms: [] });
     expect(found.get(idOf(2))!.cleanedBefore).toEqual({ records: [], alarms: [] });
+  });
+});
+
+describe('a stored Cleaned, read back', () => {
+  const R = { zoneId: 'Z1', name: 'web-1.internal.example.com', type: 'A', values: ['10.0.1.5'] };
+
+  async function cleanedOf(cleaned: unknown) {
+    const extra = cleaned === undefined ? {} : { Cleaned: cleaned };
+    ddbMock.on(BatchGetItemCommand).resolves({ Responses: { [TABLE]: [item(snapshot(), { Status: 'LIVE', ...extra })] } });
+    return (await getSnapshots(ctx, ['i-0123456789abcdef0'])).get('i-0123456789abcdef0')!.cleanedBefore;
+  }
+
+  test.each<[string, unknown]>([
+    ['absent', undefined],
+    ['not JSON', '{not json'],
+    ['JSON null', 'null'],
+    ['a JSON number', '42'],
+    ['a JSON string', '"records"'],
+    ['records and alarms that are not lists', JSON.stringify({ records: { 0: R }, alarms: 'web-1-cpu' })],
+    ['records and alarms that are null', JSON.stringify({ records: null, alarms: null })],
+  ])('%s: nothing', async (_label, cleaned) => {
+    expect(await cleanedOf(cleaned)).toEqual({ records: [], alarms: [] });
+  });
+
+  test('non-string alarms are dropped', async () => {
+    expect(await cleanedOf(JSON.stringify({ records: [], alarms: ['a', 3, null, { x: 'b' }, ['c'], 'd'] }))).toEqual({ records: [], alarms: ['a', 'd'] });
+  });
+
+  test.each<[string, unknown]>([
+    ['null', null],
+    ['a string', 'Z1 web-1 A'],
+    ['a number', 7],
+    ['a list', ['Z1', 'web-1', 'A']],
+    ['a numeric zoneId', { ...R, zoneId: 1 }],
+    ['no zoneId', { name: R.name, type: R.type, values: R.values }],
+    ['a numeric name', { ...R, name: 2 }],
+    ['no name', { zoneId: R.zoneId, type: R.type, values: R.values }],
+    ['a null type', { ...R, type: null }],
+    ['no type', { zoneId: R.zoneId, name: R.name, values: R.values }],
+  ])('a record entry that is %s is dropped, the good one kept', async (_label, bad) => {
+    expect(await cleanedOf(JSON.stringify({ records: [bad, R], alarms: [] }))).toEqual({ records: [R], alarms: [] });
+  });
+
+  test('a string setIdentifier is kept; another is left out entirely; values keep only strings', async () => {
+    const read = await cleanedOf(JSON.stringify({
+      records: [
+        { ...R, setIdentifier: 'i-1' },
+        { ...R, setIdentifier: 42, values: ['10.0.1.6', 5, null] },
+        { zoneId: 'Z2', name: 'n', type: 'AAAA', values: 'x' },
+        { zoneId: 'Z3', name: 'm', type: 'CNAME', extra: true },
+      ],
+      alarms: [],
+    }));
+    expect(read.records).toEqual([
+      { ...R, setIdentifier: 'i-1' },
+      { ...R, values: ['10.0.1.6'] },
+      { zoneId: 'Z2', name: 'n', type: 'AAAA', values: [] },
+      { zoneId: 'Z3', name: 'm', type: 'CNAME', values: [] },
+    ]);
+    expect(Object.keys(read.records[0])).toContain('setIdentifier');
+    expect(Object.keys(read.records[1])).not.toContain('setIdentifier');
+    expect(Object.keys(read.records[2])).toEqual(['zoneId', 'name', 'type', 'values']);
   });
 });
 

@@ -176,3 +176,36 @@ test('a payload over 256 KB: the deleted records cut to counts, marked truncated
   });
   expect(sent.detail.snapshot).toEqual(big.snapshot);
 });
+
+describe('invokeHooks: edges of a function error', () => {
+  beforeEach(() => lambdaMock.reset());
+  const failing = (payload: string) => ({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(payload) as unknown as InvokeCommandOutput['Payload'] });
+
+  test('no hooks: nothing to cut, even for a detail too large for a payload', async () => {
+    const outcome = await invokeHooks(lambda, [], bigDetail(ID, 400), noWait);
+    expect(outcome).toEqual({ results: [], failed: false, truncated: false });
+    expect(lambdaMock.calls()).toHaveLength(0);
+  });
+
+  test('a payload of JSON null is the kind of error with the raw text, not a crash of the handler', async () => {
+    lambdaMock.on(InvokeCommand).resolves(failing('null'));
+    const outcome = await invokeHooks(lambda, [HOOK_A], detail(ID), noWait);
+    expect(outcome.results).toEqual([{ hook: HOOK_A, ok: false, errorCode: 'Unhandled', error: 'Unhandled: null' }]);
+  });
+
+  test('an empty errorType falls back to the kind of error', async () => {
+    lambdaMock.on(InvokeCommand).resolves(failing(JSON.stringify({ errorType: '', errorMessage: 'node locked' })));
+    const outcome = await invokeHooks(lambda, [HOOK_A], detail(ID), noWait);
+    expect(outcome.results).toEqual([{ hook: HOOK_A, ok: false, errorCode: 'Unhandled', error: 'Unhandled: node locked' }]);
+  });
+
+  test(`an error text of exactly ${ERROR_TEXT_MAX} characters is kept whole; one more is cut`, async () => {
+    const message = (length: number) => 'm'.repeat(length - 'Error: '.length);
+    lambdaMock.on(InvokeCommand).resolvesOnce(failing(JSON.stringify({ errorType: 'Error', errorMessage: message(ERROR_TEXT_MAX) })))
+      .resolvesOnce(failing(JSON.stringify({ errorType: 'Error', errorMessage: message(ERROR_TEXT_MAX + 1) })));
+    const outcome = await invokeHooks(lambda, [HOOK_A, HOOK_B], detail(ID), noWait);
+    expect(outcome.results[0].error).toBe(`Error: ${message(ERROR_TEXT_MAX)}`);
+    expect(outcome.results[1].error).toHaveLength(ERROR_TEXT_MAX);
+    expect(outcome.results[1].error!.endsWith('...')).toBe(true);
+  });
+});

@@ -561,7 +561,7 @@ describe('a stored Cleaned, read back', () => {
   });
 
   test('a string setIdentifier is kept; another is left out entirely; values keep only strings', async () => {
-    const read = await cleanedOf(JSON.stringify({
+    const read = (await cleanedOf(JSON.stringify({
       records: [
         { ...R, setIdentifier: 'i-1' },
         { ...R, setIdentifier: 42, values: ['10.0.1.6', 5, null] },
@@ -569,7 +569,7 @@ describe('a stored Cleaned, read back', () => {
         { zoneId: 'Z3', name: 'm', type: 'CNAME', extra: true },
       ],
       alarms: [],
-    }));
+    })))!;
     expect(read.records).toEqual([
       { ...R, setIdentifier: 'i-1' },
       { ...R, values: ['10.0.1.6'] },

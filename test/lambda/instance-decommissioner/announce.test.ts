@@ -290,3 +290,58 @@ describe('fitDetail', () => {
     expect(wrapped.json).toBe(JSON.stringify({ detail: d }));
   });
 });
+
+describe('announce and fitDetail: the exact bounds', () => {
+  /** A detail whose JSON is exactly `bytes` long, padded in a tag of its snapshot. */
+  function detailOfSize(bytes: number, instanceId = nextId()): DecommissionDetail {
+    const base = detail(instanceId);
+    const padded = (n: number) => ({ ...base, snapshot: { ...base.snapshot, tags: { ...base.snapshot.tags, pad: 'p'.repeat(n) } } });
+    const n = bytes - byteLength(JSON.stringify(padded(0)));
+    const out = padded(n);
+    expect(byteLength(JSON.stringify(out))).toBe(bytes);
+    return out;
+  }
+
+  test('a detail of exactly the limit fits whole; one byte more is cut', () => {
+    const d = detailOfSize(5_000);
+    expect(fitDetail(d, 5_000)).toMatchObject({ fits: true, detail: d });
+    expect(fitDetail(d, 4_999)).toMatchObject({ fits: true, detail: { truncated: true } });
+  });
+
+  test('a cut stage of exactly the limit is taken', () => {
+    const d = detailOfSize(5_000);
+    const firstStage = JSON.stringify(fitDetail(d, 4_999).detail);
+    const fitted = fitDetail(d, byteLength(firstStage));
+    expect(fitted.detail.cleaned.keptRecords).toEqual(d.cleaned.keptRecords);
+    expect(fitted.detail.cleaned.records).toEqual([]);
+  });
+
+  test('EntryTooLarge names the entry\'s size: Source, DetailType and Detail together', async () => {
+    const id = nextId();
+    const huge = detail(id, { snapshot: snapshotOf(id, { recordNames: Array.from({ length: 300 }, (_, i) => `${'n'.repeat(1_000)}-${i}`) }) });
+    const [result] = await announce(eventbridge, BUS, [huge], false, noWait);
+    const cut = fitDetail(huge, DETAIL_MAX_BYTES);
+    const size = byteLength('cdk-fleet-janitor') + byteLength('Instance Decommissioned') + byteLength(cut.json);
+    expect(result.errorMessage).toBe(`the event is ${size} bytes even with its lists cut to counts; EventBridge takes up to ${PUT_EVENTS_MAX_BYTES}`);
+  });
+
+  test('two entries that add up to exactly the request limit go in two requests; one byte less, in one', async () => {
+    serve();
+    const overhead = byteLength('cdk-fleet-janitor') + byteLength('Instance Decommissioned');
+    const half = PUT_EVENTS_MAX_BYTES / 2 - overhead;
+    await announce(eventbridge, BUS, [detailOfSize(half), detailOfSize(half)], false, noWait);
+    expect(calls().map((c) => c.length)).toEqual([1, 1]);
+    expect(calls().flat().reduce((n, e) => n + entrySize(e), 0)).toBe(PUT_EVENTS_MAX_BYTES);
+    ebMock.reset();
+    serve();
+    await announce(eventbridge, BUS, [detailOfSize(half), detailOfSize(half - 1)], false, noWait);
+    expect(calls().map((c) => c.length)).toEqual([2]);
+  });
+
+  test('a response short of an entry says so in its message', async () => {
+    const details = [detail(), detail()];
+    ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'ev-1' }] });
+    const results = await announce(eventbridge, BUS, details, false, noWait);
+    expect(results[1].errorMessage).toBe('PutEvents returned fewer entries than it was sent');
+  });
+});

@@ -365,3 +365,30 @@ describe('deleteAlarms', () => {
     expect(isAlarmNotFound(new Error('ResourceNotFound'))).toBe(false);
   });
 });
+
+describe('AlarmIndex: the instances of each alarm', () => {
+  test('instancesOf: every instance an alarm watches; none for an alarm it does not know or that watches no instance', () => {
+    const index = new AlarmIndex([
+      cpuAlarm(1, I1),
+      mathAlarm('both', { InstanceId: I1 }, { InstanceId: I2 }),
+      { AlarmName: 'queue-depth', Dimensions: dims({ QueueName: 'jobs' }) },
+    ], new Date());
+    expect(index.instancesOf('both')).toEqual([I1, I2]);
+    expect(index.instancesOf(cpuAlarm(1, I1).AlarmName!)).toEqual([I1]);
+    expect(index.instancesOf('queue-depth')).toEqual([]);
+    expect(index.instancesOf('never-listed')).toEqual([]);
+    index.remove(['both']);
+    expect(index.instancesOf('both')).toEqual([]);
+    expect(index.alarmsFor(I2)).toEqual([]);
+  });
+
+  test('an alarm without a name is left out; one listed twice counts once', () => {
+    const twice = cpuAlarm(1, I1);
+    const index = new AlarmIndex([{ Dimensions: dims({ InstanceId: I1 }) }, twice, twice], new Date());
+    expect(index.alarmsFor(I1)).toEqual([twice.AlarmName]);
+  });
+
+  test('a metric query with a MetricStat but no Metric names no instance (and does not throw)', () => {
+    expect(instanceIdsOf({ Metrics: [{ Id: 'm', MetricStat: { Period: 60, Stat: 'Sum' } as never }] })).toEqual([]);
+  });
+});

@@ -553,3 +553,119 @@ describe('groups and chunks', () => {
     expect(groupCost(groupChanges([noValue])[0])).toEqual({ records: 1, valueChars: 0 });
   });
 });
+
+describe('edge cases pinned down', () => {
+  const web = 'web-1.internal.example.com.';
+
+  test('namesToLookUp: a forward zone named "arpa" never gets the reverse names; unusable names and addresses are skipped', () => {
+    expect(namesToLookUp([snap('i-1')], [{ id: 'ZA', name: 'arpa' }])).toEqual([]);
+    const zones = [{ id: FWD, name: 'internal.example.com' }, { id: REV, name: '10.in-addr.arpa' }];
+    expect(namesToLookUp([snap('i-1', { recordNames: ['not a name!'], privateIps: ['garbage'] })], zones)).toEqual([]);
+  });
+
+  test('addressesToCheck: a CNAME to a template name has no address to check', () => {
+    const cname = set('alias.internal.example.com.', 'CNAME', [web]);
+    expect(addressesToCheck([seen(cname)], [snap('i-1')])).toStrictEqual([]);
+  });
+
+  test('a live holder that is itself being decommissioned does not count', () => {
+    const result = plan([seen(set(web, 'A', ['10.0.1.5']))], [snap('i-1')], new Map([['10.0.1.5', 'i-1']]));
+    expect(result.changes).toHaveLength(1);
+    expect(result.kept).toEqual([]);
+  });
+
+  test('a live holder given in a non-canonical IPv6 form still keeps the value', () => {
+    const s = snap('i-1', { ipv6s: ['2001:db8::5'] });
+    const result = plan([seen(set(web, 'AAAA', ['2001:db8::5']))], [s], new Map([['2001:db8::5', 'i-new']]));
+    expect(result.changes).toEqual([]);
+    expect(result.kept).toMatchObject([{ heldBy: 'i-new' }]);
+  });
+
+  test('groupChanges skips a change without instances; chunkGroups puts no empty request first', () => {
+    const rs = set('n.example.com.', 'A', ['1']);
+    const empty: PlannedChange = { zoneId: FWD, name: 'n.example.com', type: 'A', kind: 'DELETE', instanceIds: [], removed: [], changes: [{ Action: 'DELETE', ResourceRecordSet: rs }] };
+    expect(groupChanges([empty])).toEqual([]);
+    const big: PlannedChange = { ...empty, instanceIds: ['i-big'], changes: [{ Action: 'DELETE', ResourceRecordSet: set('n.example.com.', 'A', ['1', '2', '3']) }] };
+    const groups = groupChanges([big]);
+    expect(chunkGroups(groups, { records: 2, valueChars: 100 })).toEqual([groups]);
+    const bare: PlannedChange = { ...big, changes: [{ Action: 'DELETE' } as unknown as PlannedChange['changes'][number]] };
+    expect(groupCost(groupChanges([bare])[0])).toEqual({ records: 1, valueChars: 0 });
+  });
+
+  test('an unusable address of the instance never claims an equally unusable value', () => {
+    const result = plan([seen(set(web, 'A', ['garbage']))], [snap('i-1', { privateIps: ['garbage'] })]);
+    expect(result).toEqual({ changes: [], kept: [] });
+  });
+
+  test('a set without a type or with an unusable name', () => {
+    const typeless = set(web, 'A', ['10.0.1.5'], { Type: undefined, SetIdentifier: 'i-1' });
+    expect(plan([seen(typeless)], [snap('i-1')]).changes).toMatchObject([{ type: '', kind: 'DELETE' }]);
+    const badName = set('bad name!.example.com.', 'A', ['10.0.1.5'], { SetIdentifier: 'i-1' });
+    expect(plan([seen(badName)], [snap('i-1')]).changes).toEqual([]);
+  });
+
+  test('sets told apart by set identifier, and by where zone id ends and name begins', () => {
+    const a = set(web, 'A', ['10.0.1.5'], { SetIdentifier: 'i-1' });
+    const b = set(web, 'A', ['10.0.1.6'], { SetIdentifier: 'i-2' });
+    expect(plan([seen(a), seen(b)], [snap('i-1'), snap('i-2')]).changes).toHaveLength(2);
+    const s = snap('i-1', { recordNames: ['ab.example.com', 'b.example.com'] });
+    const result = plan([seen(set('ab.example.com.', 'A', ['10.0.1.5']), 'Z1'), seen(set('b.example.com.', 'A', ['10.0.1.5']), 'Z1a')], [s]);
+    expect(result.changes.map((c) => c.zoneId)).toEqual(['Z1', 'Z1a']);
+  });
+
+  test('a CNAME to a template name stays while an alias or another CNAME answers there', () => {
+    const cname = set('alias.internal.example.com.', 'CNAME', [web]);
+    const alias = set(web, 'A', [], { ResourceRecords: undefined, AliasTarget: { HostedZoneId: 'Z', DNSName: 'lb.example.com.', EvaluateTargetHealth: false } });
+    expect(plan([seen(cname), seen(alias)], [snap('i-1')]).changes).toEqual([]);
+    // an alias of any type answers (Route 53 allows aliases of TXT, MX, ...)
+    expect(plan([seen(cname), seen({ ...alias, Type: 'TXT' })], [snap('i-1')]).changes).toEqual([]);
+    const other = set(web, 'CNAME', ['elsewhere.example.com.']);
+    expect(plan([seen(cname), seen(other)], [snap('i-1')]).changes).toEqual([]);
+  });
+
+  test('a listed answering set at the target that claims nothing is not counted as emptied, even with no values', () => {
+    const cname = set('alias.internal.example.com.', 'CNAME', [web]);
+    const empty = set(web, 'A', []);
+    expect(plan([seen(cname), seen(empty)], [snap('i-1')]).changes).toEqual([]);
+  });
+
+  test('an alias set not named by set identifier is never matched by its values', () => {
+    const alias = set(web, 'A', ['10.0.1.5'], { AliasTarget: { HostedZoneId: 'Z', DNSName: 'lb.example.com.', EvaluateTargetHealth: false } });
+    expect(plan([seen(alias)], [snap('i-1')])).toEqual({ changes: [], kept: [] });
+  });
+
+  test('a TXT record at a reverse name is not a PTR', () => {
+    const txt = set('5.1.0.10.in-addr.arpa.', 'TXT', [web]);
+    expect(plan([seen(txt, REV)], [snap('i-1')])).toEqual({ changes: [], kept: [] });
+  });
+
+  test('one value claimed by two instances is removed for both; two values of one instance list it once', () => {
+    const shared = plan([seen(set(web, 'A', ['10.0.1.5']))], [snap('i-1'), snap('i-2')]);
+    expect(shared.changes).toMatchObject([{ instanceIds: ['i-1', 'i-2'], removed: [{ instanceId: 'i-1' }, { instanceId: 'i-2' }] }]);
+    const two = snap('i-1', { privateIps: ['10.0.1.5', '10.0.1.6'] });
+    expect(plan([seen(set(web, 'A', ['10.0.1.5', '10.0.1.6']))], [two]).changes).toMatchObject([{ instanceIds: ['i-1'], kind: 'DELETE' }]);
+  });
+
+  test('without a set identifier, changes and kept records carry no setIdentifier key; distinct kept values are all reported', () => {
+    const two = snap('i-1', { privateIps: ['10.0.1.5', '10.0.1.6'] });
+    const listed = set(web, 'A', ['10.0.1.5', '10.0.1.6']);
+    const removed = plan([seen(listed)], [two]);
+    expect('setIdentifier' in removed.changes[0]).toBe(false);
+    const held = plan([seen(listed)], [two], new Map([['10.0.1.5', 'i-x'], ['10.0.1.6', 'i-y']]));
+    expect(held.kept.map((k) => k.value)).toEqual(['10.0.1.5', '10.0.1.6']);
+    expect('setIdentifier' in held.kept[0]).toBe(false);
+  });
+
+  test('a set named by set identifier leaves nothing kept; the sweep ignores addresses no instance has', () => {
+    expect(plan([seen(set(web, 'A', ['10.0.1.5'], { SetIdentifier: 'i-1' }))], [snap('i-1')]).kept).toStrictEqual([]);
+    const result = planRecordChanges([seen(set('x.internal.example.com.', 'A', ['10.9.9.9']))], [snap('i-1')], NO_LIVE, { addressesAtAnyName: true });
+    expect(result).toEqual({ changes: [], kept: [] });
+  });
+
+  test('a PTR set at the instance\'s reverse name without values, or with a value missing', () => {
+    const ptrName = '5.1.0.10.in-addr.arpa.';
+    expect(plan([seen(set(ptrName, 'PTR', [], { ResourceRecords: undefined }), REV)], [snap('i-1')])).toEqual({ changes: [], kept: [] });
+    const missing = set(ptrName, 'PTR', [], { ResourceRecords: [{ Value: undefined as unknown as string }] });
+    expect(plan([seen(missing, REV)], [snap('i-1')]).kept).toMatchObject([{ instanceId: 'i-1', value: '' }]);
+  });
+});

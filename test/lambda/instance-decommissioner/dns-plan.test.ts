@@ -137,8 +137,8 @@ describe('planRecordChanges: A and AAAA at the template names', () => {
     expect(result.changes[0].changes[1].ResourceRecordSet!.ResourceRecords).toEqual([{ Value: '10.0.1.6' }]);
   });
 
-  test('two instances that together held every value: one DELETE naming both', () => {
-    const listed = set('web.internal.example.com.', 'A', ['10.0.1.5', '10.0.1.7']);
+  test('two instances that together held every value: one DELETE naming both, in id order whatever the value order', () => {
+    const listed = set('web.internal.example.com.', 'A', ['10.0.1.7', '10.0.1.5']);
     const a = snap('i-a', { recordNames: ['web.internal.example.com'] });
     const b = snap('i-b', { privateIps: ['10.0.1.7'], recordNames: ['web.internal.example.com'] });
     expect(plan([seen(listed)], [b, a]).changes).toMatchObject([{ kind: 'DELETE', instanceIds: ['i-a', 'i-b'] }]);
@@ -613,7 +613,7 @@ describe('edge cases pinned down', () => {
     expect(result.changes.map((c) => c.zoneId)).toEqual(['Z1', 'Z1a']);
   });
 
-  test('a CNAME to a template name stays while an alias or another CNAME answers there', () => {
+  test('a CNAME to a template name stays while an alias, another CNAME or an AAAA set answers there', () => {
     const cname = set('alias.internal.example.com.', 'CNAME', [web]);
     const alias = set(web, 'A', [], { ResourceRecords: undefined, AliasTarget: { HostedZoneId: 'Z', DNSName: 'lb.example.com.', EvaluateTargetHealth: false } });
     expect(plan([seen(cname), seen(alias)], [snap('i-1')]).changes).toEqual([]);
@@ -621,6 +621,8 @@ describe('edge cases pinned down', () => {
     expect(plan([seen(cname), seen({ ...alias, Type: 'TXT' })], [snap('i-1')]).changes).toEqual([]);
     const other = set(web, 'CNAME', ['elsewhere.example.com.']);
     expect(plan([seen(cname), seen(other)], [snap('i-1')]).changes).toEqual([]);
+    // an IPv6 address of another host answers too
+    expect(plan([seen(cname), seen(set(web, 'AAAA', ['2001:db8::9']))], [snap('i-1')]).changes).toEqual([]);
   });
 
   test('a listed answering set at the target that claims nothing is not counted as emptied, even with no values', () => {

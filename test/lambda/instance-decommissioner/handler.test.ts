@@ -481,8 +481,13 @@ describe('partial batch response', () => {
   test('the table cannot be read: every message fails, and Powertools fails the whole invocation (FullBatchFailureError)', async () => {
     const [p, q] = separateFleet(2);
     inject('BatchGetItemCommand', () => ddbError('AccessDeniedException'));
-    const invocation = run(loadHandler(), message(p.id, 'terminated'), message(q.id, 'terminated'));
-    await expect(invocation).rejects.toMatchObject({ name: 'FullBatchFailureError' });
+    const messages = [message(p.id, 'terminated'), message(q.id, 'terminated')];
+    const invocation = run(loadHandler(), ...messages);
+    // Lambda logs the invocation's error with each message's own: the ids say which were not done.
+    await expect(invocation).rejects.toMatchObject({
+      name: 'FullBatchFailureError',
+      recordErrors: messages.map((m) => expect.objectContaining({ message: `message ${m.messageId}: not processed completely, to be delivered again` })),
+    });
     expectNoStateChanges();
     expect(r53Mock.calls()).toHaveLength(0);
     expect(logLines('error')).toContainEqual(expect.objectContaining({
@@ -992,6 +997,18 @@ describe('logs and metrics', () => {
       FunctionName: 'app-InstanceDecommissionerHandler',
       _aws: { CloudWatchMetrics: [{ Namespace: 'CdkFleetJanitorTest' }] },
     });
+  });
+
+  test('every client says who is calling in its user agent (CloudTrail\'s userAgent); logs carry the configured service name', async () => {
+    const p = host(96, { name: 'agent' });
+    given({ instances: [described(p, 'terminated')], items: [storedItem(p)], zones: { [FWD]: [rr(name('agent'), 'A', [p.privateIp])], [REV]: [] }, alarms: [instanceAlarm('agent-cpu', p.id)] });
+    await run(loadHandler({ POWERTOOLS_SERVICE_NAME: 'fleet-decom' }), message(p.id, 'terminated'));
+    const agentOf = (mock: typeof ec2Mock) => (mock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } }).config.customUserAgent;
+    for (const mock of [ec2Mock, ddbMock, r53Mock, cwMock, lambdaMock, ebMock, snsMock]) {
+      expect(agentOf(mock as unknown as typeof ec2Mock)).toEqual([['cdk-fleet-janitor/instance-decommissioner']]);
+    }
+    expect(logLines('info').filter((l) => l.message === 'decision')).not.toHaveLength(0);
+    for (const line of logLines('info').filter((l) => l.message === 'decision')) expect(line.service).toBe('fleet-decom');
   });
 
   test('a batch with nothing to tell (snapshots only): log lines, no notification, no metrics', async () => {

@@ -1,5 +1,5 @@
 import * as nodePath from 'path';
-import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { App, CfnParameter, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -312,6 +312,13 @@ describe('delivery: the rule, the queue, the event source', () => {
     expect(template.toJSON().Resources[logicalId(stack, decom.queue)].Properties.VisibilityTimeout).toBe(expected);
   });
 
+  test('a timeout known only at deploy: the visibility timeout is SQS\'s maximum, 12 hours', () => {
+    const stack = newStack();
+    const seconds = new CfnParameter(stack, 'TimeoutSeconds', { type: 'Number', default: 300 });
+    const decom = new InstanceDecommissioner(stack, 'Decom', { timeout: Duration.seconds(seconds.valueAsNumber) });
+    expect(Template.fromStack(stack).toJSON().Resources[logicalId(stack, decom.queue)].Properties.VisibilityTimeout).toBe(43_200);
+  });
+
   test('maxReceiveCount', () => {
     const { stack, decom, template } = build({ maxReceiveCount: 1 });
     expect(template.toJSON().Resources[logicalId(stack, decom.queue)].Properties.RedrivePolicy.maxReceiveCount).toBe(1);
@@ -473,7 +480,7 @@ describe('validation: a clear error naming the bad value, before any resource ex
     ['a selector on the protection tag', () => ({ instanceSelector: { 'fleet-janitor:protect': 'x' } }),
       /instanceSelector \(.*\): must not select on the protection tag "fleet-janitor:protect"/],
     ['a selector on a custom protection tag', () => ({ protectionTagKey: 'keep', instanceSelector: { keep: 'x' } }), /must not select on the protection tag "keep"/],
-    ['reserveConcurrency', () => ({ reserveConcurrency: true }), /reserveConcurrency \(true\): the event queue is consumed by up to 2 batches at once/],
+    ['reserveConcurrency', () => ({ reserveConcurrency: true }), /reserveConcurrency \(true\): the event queue is consumed by up to 2 batches at once \(the lowest maximum concurrency of an SQS event source\): a reservation of 1 would throttle them/],
     ['a bad maxActionsPerRun (common props)', () => ({ maxActionsPerRun: -1 }), /maxActionsPerRun \(-1\)/],
     ['a timeout over 15 minutes (common props)', () => ({ timeout: Duration.minutes(16) }), /timeout \(16 minutes\): must be at most 15 minutes/],
   ] as Array<[string, (stack: Stack) => InstanceDecommissionerProps, RegExp]>)('%s', (_name, makeProps, message) => {
@@ -493,7 +500,11 @@ describe('validation: a clear error naming the bad value, before any resource ex
     // The placeholder may supply part of the zone name, names may end with a dot and differ in case; no fixed suffix at all.
     new InstanceDecommissioner(stack, 'C', {
       hostedZones: [zone, reverse],
-      recordNameTemplates: ['{tag:Name}.example.com', '{instanceId}.Internal.Example.com.', '{privateDnsName}', '{tag:Host}internal.example.com'],
+      recordNameTemplates: [
+        '{tag:Name}.example.com', '{instanceId}.Internal.Example.com.', '{privateDnsName}', '{tag:Host}internal.example.com',
+        // a fixed part below the zone's name
+        '{instanceId}.hosts.internal.example.com',
+      ],
     });
     // A template known only at deploy is not checked; nor is any template while a zone name is a token.
     const tokenZone = route53.HostedZone.fromHostedZoneAttributes(stack, 'TokenZone', {

@@ -139,6 +139,32 @@ describe('listRecordSetsAt', () => {
     expect(await listRecordSetsAt(route53, FWD, 'web-1.internal.example.com', FAST)).toHaveLength(1);
   });
 
+  test('a name given the way Route 53 lists it (\\052 escape, trailing dot) is asked for and matched unescaped', async () => {
+    const requests = serveZones({ [FWD]: [set('\\052.web-1.internal.example.com.', 'A', ['10.0.1.5']), set('web-1.internal.example.com.', 'A', ['10.0.1.5'])] });
+    const sets = await listRecordSetsAt(route53, FWD, '\\052.web-1.internal.example.com.', FAST);
+    expect(sets.map((s) => s.Name)).toEqual(['\\052.web-1.internal.example.com.']);
+    expect(requests).toEqual([{ HostedZoneId: FWD, StartRecordName: '*.web-1.internal.example.com', MaxItems: 300 }]);
+  });
+
+  test('a name outside the template syntax is still asked for in lower case, without its trailing dot', async () => {
+    // `!` is no template character, so the name is not one comparableName accepts; Route 53 is asked
+    // about it as given, only in its listing form.
+    const requests = serveZones({ [FWD]: [set('web-1.internal.example.com.', 'A', ['10.0.1.5'])] });
+    expect(await listRecordSetsAt(route53, FWD, 'Odd!Host.internal.example.com.', FAST)).toEqual([]);
+    expect(requests).toEqual([{ HostedZoneId: FWD, StartRecordName: 'odd!host.internal.example.com', MaxItems: 300 }]);
+  });
+
+  test('an answer marked truncated that names no next record ends the listing with what was read', async () => {
+    // Route 53 always names the next record of a truncated answer; without one there is nowhere to
+    // resume, and the listing must neither fail nor start over.
+    r53Mock.on(ListResourceRecordSetsCommand).resolves({
+      ResourceRecordSets: [set('web-1.internal.example.com.', 'A', ['10.0.1.5'])], IsTruncated: true, MaxItems: 300,
+    });
+    const sets = await listRecordSetsAt(route53, FWD, 'web-1.internal.example.com', FAST);
+    expect(sets.map((s) => [s.Name, s.Type])).toEqual([['web-1.internal.example.com.', 'A']]);
+    expect(r53Mock).toHaveReceivedCommandTimes(ListResourceRecordSetsCommand, 1);
+  });
+
   test('a throttled page is asked again', async () => {
     r53Mock.on(ListResourceRecordSetsCommand)
       .rejectsOnce(r53Error('Throttling', 'Rate exceeded'))
@@ -160,6 +186,23 @@ describe('listZoneRecordSets', () => {
       [undefined, undefined, undefined], ['h0297.example.com.', 'A', undefined], ['h0597.example.com.', 'A', undefined],
     ]);
     expect(requests.every((r) => r.HostedZoneId === PUB && r.MaxItems === 300)).toBe(true);
+  });
+
+  test('an answer marked truncated that names no next record ends the sweep: no restart from the top of the zone', async () => {
+    // Without a next record name there is no StartRecordName to send; a request without one would
+    // list the zone from its first record again, and again.
+    r53Mock.on(ListResourceRecordSetsCommand)
+      .resolvesOnce({ ResourceRecordSets: [set('a.example.com.', 'A', ['10.0.0.1']), set('b.example.com.', 'A', ['10.0.0.2'])], IsTruncated: true, MaxItems: 2 })
+      .rejects(r53Error('AccessDenied', 'a second request was sent'));
+    const listed = await listZoneRecordSets(route53, PUB, FAST);
+    expect(listed.map((s) => s.Name)).toEqual(['a.example.com.', 'b.example.com.']);
+    expect(r53Mock).toHaveReceivedCommandTimes(ListResourceRecordSetsCommand, 1);
+  });
+
+  test('an answer without a ResourceRecordSets list adds no record set', async () => {
+    // The SDK's output type leaves the list optional: its absence is an empty page, not an entry.
+    r53Mock.on(ListResourceRecordSetsCommand).resolves({ IsTruncated: false, MaxItems: 300 });
+    expect(await listZoneRecordSets(route53, PUB, FAST)).toEqual([]);
   });
 
   test('an empty zone: one call', async () => {
@@ -259,6 +302,35 @@ describe('findLiveHolders', () => {
     const holders = await findLiveHolders(ec2, ['10.0.1.5', '10.0.1.9', '54.1.2.3', '10.0.4.4', '2001:db8::1']);
     expect(holders).toEqual(new Map([['10.0.1.5', 'i-primary'], ['10.0.1.9', 'i-secondary'], ['54.1.2.3', 'i-eip'], ['2001:db8::1', 'i-v6']]));
     expect(tokens).toEqual([undefined, 'p2', 'p3']);
+  });
+
+  test('values that are not IP addresses are not asked about', async () => {
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    // A record value that is a name (a CNAME's target) or empty is no address an instance can hold.
+    expect(await findLiveHolders(ec2, ['web.internal.example.com', ''])).toEqual(new Map());
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 0);
+    await findLiveHolders(ec2, ['web.internal.example.com', '10.0.1.5']);
+    expect(describeInputs().map((i) => [i.Filters![0].Name, i.Filters![0].Values])).toEqual([
+      ['network-interface.addresses.private-ip-address', ['10.0.1.5']], ['ip-address', ['10.0.1.5']],
+    ]);
+  });
+
+  test('a page throttled mid-listing is asked again from its own token, not from the first page', async () => {
+    const tokens: Array<string | undefined> = [];
+    let throttled = false;
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: DescribeInstancesCommandInput) => {
+      if (input.Filters![0].Name !== 'network-interface.addresses.private-ip-address') return { Reservations: [] };
+      tokens.push(input.NextToken);
+      if (!input.NextToken) return { Reservations: [{ Instances: [instance('i-one', { PrivateIpAddress: '10.0.1.5' })] }], NextToken: 'p2' };
+      if (!throttled) {
+        throttled = true;
+        throw ec2Error('RequestLimitExceeded', 503);
+      }
+      return { Reservations: [{ Instances: [instance('i-two', { PrivateIpAddress: '10.0.1.6' })] }] };
+    });
+    const holders = await findLiveHolders(ec2, ['10.0.1.5', '10.0.1.6'], instantRetry().options);
+    expect(holders).toEqual(new Map([['10.0.1.5', 'i-one'], ['10.0.1.6', 'i-two']]));
+    expect(tokens).toEqual([undefined, 'p2', 'p2']);
   });
 
   test('a describe refused for good is thrown: no one can say who holds the addresses', async () => {
@@ -448,6 +520,44 @@ describe('applyZoneChanges and applyRecordPlan', () => {
     expect(changeCalls().map((x) => x.ChangeBatch!.Changes!.map((ch) => ch.Action))).toEqual([['DELETE', 'CREATE', 'DELETE'], ['DELETE', 'CREATE'], ['DELETE']]);
   });
 
+  test('InvalidInput because of one instance\'s record is about that record too: resent instance by instance, that one fails alone', async () => {
+    const bad = 'i-b.internal.example.com.';
+    // Its "not found" is about the health check the record names, not the record set: only an
+    // InvalidChangeBatch "not found" says the record set is already gone.
+    const refusal = r53Error('InvalidInput', `Invalid request: health check 3f1e of ${bad} not found`);
+    r53Mock.on(ChangeResourceRecordSetsCommand).callsFake(async (input: ChangeResourceRecordSetsCommandInput) => {
+      if (namesIn(input).includes(bad)) throw refusal;
+      return {};
+    });
+    const results = byId(await applyZoneChanges(route53, FWD, planFor(['i-a', 'i-b', 'i-c']), FAST));
+    expect(changeCalls().map(namesIn)).toEqual([
+      ['i-a.internal.example.com.', bad, 'i-c.internal.example.com.'], ['i-a.internal.example.com.'], [bad], ['i-c.internal.example.com.'],
+    ]);
+    expect(results.get('i-b')).toMatchObject({ ok: false, errorCode: 'InvalidInput', errorMessage: refusal.message });
+    expect(results.get('i-b')!.changes[0].alreadyGone).toBeUndefined();
+    expect(results.get('i-a')).toMatchObject({ ok: true });
+    expect(results.get('i-c')).toMatchObject({ ok: true });
+  });
+
+  test('an error not about a record while resending record by record is a failure, not a record already gone', async () => {
+    const snapshot = snap('i-a', { ipv6s: ['2001:db8::1'] });
+    const changes = planRecordChanges([
+      { zoneId: FWD, recordSet: set('web-1.internal.example.com.', 'A', ['10.0.1.5']) },
+      { zoneId: FWD, recordSet: set('web-1.internal.example.com.', 'AAAA', ['2001:db8::1']) },
+    ], [snapshot], new Map()).changes;
+    r53Mock.on(ChangeResourceRecordSetsCommand).callsFake(async (input: ChangeResourceRecordSetsCommandInput) => {
+      if (input.ChangeBatch!.Changes!.length > 1) throw mismatch('web-1.internal.example.com.');
+      throw r53Error('NoSuchHostedZone', `No hosted zone found with ID: ${FWD}`);
+    });
+    const [result] = await applyZoneChanges(route53, FWD, changes, FAST);
+    // the batch, then the first record alone; the zone's error stops the resends
+    expect(changeCalls().map((c) => c.ChangeBatch!.Changes!.length)).toEqual([2, 1]);
+    expect(result).toMatchObject({ ok: false, errorCode: 'NoSuchHostedZone' });
+    expect(result.changes.map((c) => [c.change.type, c.ok, c.errorCode, c.alreadyGone])).toEqual([
+      ['A', false, 'NoSuchHostedZone', undefined], ['AAAA', false, 'NoSuchHostedZone', undefined],
+    ]);
+  });
+
   test('an error not about a record (access denied) fails everything without a call per instance, nor for later chunks', async () => {
     r53Mock.on(ChangeResourceRecordSetsCommand).rejects(r53Error('AccessDenied', 'not authorized'));
     const ids = Array.from({ length: 1_200 }, (_, i) => `i-${String(i).padStart(5, '0')}`);
@@ -563,6 +673,10 @@ describe('pacing: Route 53 allows 5 requests per second per account', () => {
       times.push(Date.now());
       return { ResourceRecordSets: [], IsTruncated: false, MaxItems: 300 };
     });
+    // The time is taken after the SDK's middleware, whose first pass in a client (credentials,
+    // endpoint) is slower than later ones: a first call would shrink the gap to the second.
+    await listRecordSetsAt(route53, FWD, 'warm.internal.example.com');
+    times.length = 0;
     await Promise.all([
       listRecordSetsAt(route53, FWD, 'a.internal.example.com'),
       listRecordSetsAt(route53, FWD, 'b.internal.example.com'),

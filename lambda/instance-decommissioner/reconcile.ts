@@ -3,7 +3,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { AlarmIndex, deleteAlarms } from './alarms';
 import type { InstanceDecommissionerConfig } from './config';
-import { decide } from './decide';
+import { decide, mergeSnapshots } from './decide';
 import { Clients, decommission, DecommissionPlan } from './decommission';
 import { applyRecordPlan, findLiveHolders, listZoneRecordSets } from './dns';
 import { addressesToCheck, planRecordChanges, PlannedChange, SeenRecordSet } from './dns-plan';
@@ -85,13 +85,14 @@ export async function reconcile(cfg: InstanceDecommissionerConfig, clients: Swee
         recorder.scanned += index.alarmsScanned;
         const described = await describeInstances(clients.ec2, watched, []);
         const gone = watched.filter((id) => !described.has(id) || GONE_STATES.has(described.get(id)!.state));
-        // What the table knows of a dead instance decides the selector and the protection tag; an
-        // instance it never saw counts as selected only when there is no selector.
+        // The selector and the protection tag read the table's snapshot merged with what EC2 still
+        // says (EC2's tags win, as for the instance itself: a protection tag added after launch
+        // keeps the alarms too); an instance neither knows counts as selected only without a selector.
         const snapshots = await getSnapshots(table, gone);
         const entries: ReportEntry[] = [];
         const eligible = new Set<string>();
         for (const id of gone) {
-          const tags = snapshots.get(id)?.snapshot.tags ?? described.get(id)?.snapshot.tags;
+          const tags = mergeSnapshots(snapshots.get(id)?.snapshot, described.get(id)?.snapshot)?.tags;
           const selected = Object.entries(cfg.instanceSelector).every(([k, v]) => tags?.[k] === v);
           if (!selected) continue;
           if (tags && isProtected(tags, cfg.protectionTagKey)) {

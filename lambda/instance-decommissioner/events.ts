@@ -1,6 +1,8 @@
 import { STATE_CHANGE_DETAIL_TYPE, WATCHED_STATES, WatchedState } from '../../src/instance-decommissioner/contract';
 import { echo, EventShapeError } from '../shared/errors';
-import { envelopeFieldProblem } from '../shared/event';
+import { envelopeFieldProblem, isInstanceId } from '../shared/event';
+
+export { isInstanceId };
 
 /*
  * The two kinds of invocation: a batch of SQS messages, each an EventBridge "EC2 Instance
@@ -21,7 +23,6 @@ export interface SqsRecord {
   readonly body: string;
 }
 
-const INSTANCE_ID = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const ENVELOPE_KEYS = new Set(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
 const DETAIL_KEYS = new Set(['instance-id', 'state']);
 /** What every EventBridge event carries (`version` and `resources` may be absent from a hand-made one). */
@@ -30,11 +31,6 @@ const MAX_RESOURCES = 10;
 const MAX_ARN_LENGTH = 1_600;
 const MAX_BODY_BYTES = 256 * 1024;
 const MAX_ECHO = 64;
-
-/** Whether a value has the shape of an EC2 instance id ("i-" and 8 or 17 hex digits). */
-export function isInstanceId(value: string): boolean {
-  return INSTANCE_ID.test(value);
-}
 
 /** An SQS batch from the event source mapping: `{"Records": [{"eventSource": "aws:sqs", ...}]}`. */
 export function isSqsBatch(event: unknown): event is { Records: unknown[] } {
@@ -94,7 +90,7 @@ export function parseStateChange(body: string): StateChange {
   const extra = Object.keys(d).filter((k) => !DETAIL_KEYS.has(k));
   if (extra.length > 0) reject(`unexpected detail field(s) ${extra.slice(0, 5).map((k) => JSON.stringify(k.slice(0, MAX_ECHO))).join(', ')}`);
   const instanceId = d['instance-id'];
-  if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) reject(`"detail.instance-id" must be an instance id such as "i-0123456789abcdef0", got ${echo(instanceId)}`);
+  if (typeof instanceId !== 'string' || !isInstanceId(instanceId)) reject(`"detail.instance-id" must be an instance id such as "i-0123456789abcdef0", got ${echo(instanceId)}`);
   const state = d.state;
   if (typeof state !== 'string' || !(WATCHED_STATES as readonly string[]).includes(state)) {
     reject(`"detail.state" must be one of ${WATCHED_STATES.join(', ')}, got ${echo(state)}`);

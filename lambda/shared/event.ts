@@ -101,6 +101,13 @@ function parseScheduledEvent(record: Record<string, unknown>, keys: string[]): S
   return { source: SCHEDULED_SOURCE, dryRun: undefined };
 }
 
+const INSTANCE_ID = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
+
+/** Whether a value has the shape of an EC2 instance id ("i-" and 8 or 17 hex digits). */
+export function isInstanceId(value: string): boolean {
+  return INSTANCE_ID.test(value);
+}
+
 /**
  * What is wrong with the common fields of an EventBridge envelope (version, id, account, time,
  * region) that are present; undefined when nothing is. Checking which are required is the caller's.

@@ -36,3 +36,14 @@ export const INSTANCE_DECOMMISSIONER_ENV_LIMITS = {
   ...COMMON_ENV_LIMITS,
   SNAPSHOT_RETENTION_SECONDS: { min: 3_600, max: 3_660 * DAY_SECONDS },
 } as const satisfies Record<string, EnvLimit>;
+
+/** EcsInstanceDrainer's variables (seconds). */
+export const ECS_INSTANCE_DRAINER_ENV_LIMITS = {
+  ...COMMON_ENV_LIMITS,
+  POLL_INTERVAL_SECONDS: { min: 1, max: 3_600 },
+  // Auto Scaling's bounds on a lifecycle hook's heartbeat timeout.
+  HEARTBEAT_TIMEOUT_SECONDS: { min: 30, max: 7_200 },
+  // A lifecycle action lasts at most 48 hours (and at most 100 heartbeat timeouts).
+  MAX_DRAIN_SECONDS: { min: 60, max: 2 * DAY_SECONDS },
+  STOP_STANDALONE_AFTER_SECONDS: { min: 0, max: 2 * DAY_SECONDS },
+} as const satisfies Record<string, EnvLimit>;

@@ -23,7 +23,7 @@ const AWS_SDK_VERSION = '3.1169.0';
 const POWERTOOLS_VERSION = '2.36.0';
 
 /** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
-const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine', 'instance-decommissioner'];
+const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine', 'instance-decommissioner', 'ecs-instance-drainer'];
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-fleet-janitor',
@@ -92,6 +92,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-eventbridge@${AWS_SDK_VERSION}`,
     '@aws-sdk/client-cloudwatch@3.1164.0',
     '@aws-sdk/client-lambda@3.1164.0',
+    // EcsInstanceDrainer: ECS, Auto Scaling lifecycle actions, Step Functions executions.
+    '@aws-sdk/client-ecs@3.1164.0',
+    '@aws-sdk/client-sfn@3.1164.0',
+    `@aws-sdk/client-auto-scaling@${AWS_SDK_VERSION}`,
     // Partial batch responses for the SQS-fed InstanceDecommissioner; the newest release on the day.
     '@aws-lambda-powertools/batch@2.35.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,

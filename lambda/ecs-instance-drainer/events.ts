@@ -159,5 +159,5 @@ function describeValue(value: unknown): string {
 }
 
 function reject(reason: string): never {
-  throw new EventShapeError(`Rejected event: ${reason}. No resource was changed.`);
+  throw new EventShapeError(reason);
 }

@@ -25,6 +25,8 @@ export interface SweepContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: Date;
+  /** Whether this run's report goes to the topic; logs and metrics are written either way. @default every run */
+  readonly shouldNotify?: (summary: RunSummary) => boolean;
 }
 
 /**
@@ -57,7 +59,7 @@ export async function runSweep(ctx: SweepContext, work: (recorder: RunRecorder) 
   publishRunMetrics(ctx.metrics, summary);
   let messageId: string | undefined;
   try {
-    messageId = await publishReport(ctx.sns, ctx.topicArn, summary);
+    if (ctx.shouldNotify?.(summary) ?? true) messageId = await publishReport(ctx.sns, ctx.topicArn, summary);
   } catch (publishError) {
     // The run is in the logs and metrics already; failing the invocation makes the error alarm fire.
     ctx.logger.error('run finished, but its report could not be published', {

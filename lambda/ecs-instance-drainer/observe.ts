@@ -1,6 +1,7 @@
 import { AutoScalingClient, DescribeAutoScalingInstancesCommand } from '@aws-sdk/client-auto-scaling';
 import {
-  DescribeContainerInstancesCommand, DescribeTasksCommand, DesiredStatus, ECSClient, paginateListContainerInstances, paginateListTasks,
+  ContainerInstance as ContainerInstanceDescription, DescribeContainerInstancesCommand, DescribeTasksCommand, DesiredStatus, ECSClient,
+  paginateListContainerInstances, paginateListTasks,
 } from '@aws-sdk/client-ecs';
 import type { TaskView } from './drain';
 import { chunk } from '../shared/batch';
@@ -27,10 +28,13 @@ export async function findContainerInstance(ecs: ECSClient, cluster: string, ins
     (page) => page.nextToken,
     (page) => page.containerInstanceArns ?? [],
   );
-  if (arns.length === 0) return undefined;
-  const described = await ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns }));
+  // The filter leaves one container instance; the check of each one's EC2 id below does not rely on it.
+  const found: ContainerInstanceDescription[] = [];
+  for (const group of chunk(arns, ECS_PAGE_SIZE)) {
+    const described = await ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: group }));
+    found.push(...(described.containerInstances ?? []).filter((ci) => ci.ec2InstanceId === instanceId && ci.containerInstanceArn !== undefined));
+  }
   // One EC2 instance runs one ECS agent; were there two registrations, the one still active counts.
-  const found = (described.containerInstances ?? []).filter((ci) => ci.ec2InstanceId === instanceId && ci.containerInstanceArn !== undefined);
   const current = found.find((ci) => ci.status !== 'INACTIVE') ?? found[0];
   return current ? { arn: current.containerInstanceArn!, status: current.status ?? 'UNKNOWN' } : undefined;
 }

@@ -1,4 +1,5 @@
 import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 
 /*
@@ -118,6 +119,34 @@ export function acknowledgeNagFindings(construct: IConstruct, acknowledgements: 
  */
 export function resourceFinding(scope: IConstruct, arn: string): string {
   return `Resource::${flatten(Stack.of(scope).resolve(arn))}`;
+}
+
+/** A resolved ARN (string or intrinsic) in cdk-nag's finding notation. */
+export function flattenFinding(scope: IConstruct, resolved: unknown): string {
+  // resourceFinding resolves its argument; an already resolved value resolves to itself.
+  return resourceFinding(scope, resolved as string).slice('Resource::'.length);
+}
+
+/**
+ * Acknowledges what the rule packs find in the inline DefaultPolicy aws-cdk-lib writes for a role
+ * it creates (a provider framework function, a state machine): the inline policy itself, and each
+ * wildcard resource of its statements, with the reasons given.
+ */
+export function acknowledgeRoleDefaultPolicy(role: IConstruct, inlineReason: string, wildcardReason: string): void {
+  const policy = role.node.tryFindChild('DefaultPolicy') as iam.Policy | undefined;
+  if (!policy) return;
+  const acks: NagAcknowledgement[] = ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'].map((pack) => ({ id: `${pack}-IAMNoInlinePolicy`, reason: inlineReason }));
+  const document = Stack.of(policy).resolve(policy.document) as { Statement?: Array<{ Resource?: unknown }> };
+  const wildcards = new Set<string>();
+  for (const statement of document.Statement ?? []) {
+    const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+    for (const resource of resources) {
+      const finding = `Resource::${flattenFinding(policy, resource)}`;
+      if (finding.includes('*')) wildcards.add(finding);
+    }
+  }
+  if (wildcards.size > 0) acks.push({ id: 'AwsSolutions-IAM5', reason: wildcardReason, appliesTo: [...wildcards] });
+  acknowledgeNagFindings(policy, acks);
 }
 
 function flatten(value: unknown): string {

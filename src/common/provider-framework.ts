@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { IConstruct } from 'constructs';
-import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from './nag';
+import { NagAcknowledgement, acknowledgeNagFindings, acknowledgeRoleDefaultPolicy, flattenFinding } from './nag';
 
 /*
  * The CDK provider framework (custom_resources.Provider) brings its own functions, roles and waiter
@@ -65,29 +65,6 @@ export function acknowledgeProviderFramework(provider: cr.Provider, inVpc: boole
 }
 
 function acknowledgeDefaultPolicy(role: IConstruct, what: string): void {
-  const policy = role.node.tryFindChild('DefaultPolicy') as iam.Policy | undefined;
-  if (!policy) return;
-  const acks: NagAcknowledgement[] = ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'].map((pack) => ({
-    id: `${pack}-IAMNoInlinePolicy`,
-    reason: `The inline policy aws-cdk-lib's provider framework writes for its own role: ${what}.`,
-  }));
-  const document = Stack.of(policy).resolve(policy.document) as { Statement?: Array<{ Resource?: unknown }> };
-  const wildcards = new Set<string>();
-  for (const statement of document.Statement ?? []) {
-    const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
-    for (const resource of resources) {
-      const finding = `Resource::${flattenFinding(policy, resource)}`;
-      if (finding.includes('*')) wildcards.add(finding);
-    }
-  }
-  if (wildcards.size > 0) {
-    acks.push({ id: 'AwsSolutions-IAM5', reason: `${what}: the ":*" covers the function's versions and aliases, never another function.`, appliesTo: [...wildcards] });
-  }
-  acknowledgeNagFindings(policy, acks);
-}
-
-/** A resolved ARN (string or intrinsic) in cdk-nag's finding notation. */
-function flattenFinding(scope: IConstruct, resolved: unknown): string {
-  // resourceFinding resolves its argument; an already resolved value resolves to itself.
-  return resourceFinding(scope, resolved as string).slice('Resource::'.length);
+  acknowledgeRoleDefaultPolicy(role, `The inline policy aws-cdk-lib's provider framework writes for its own role: ${what}.`,
+    `${what}: the ":*" covers the function's versions and aliases, never another function.`);
 }

@@ -1,0 +1,2 @@
+export * from './ecs-instance-drainer';
+export * from './drain-timeout-action';

@@ -1,3 +1,4 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -8,6 +9,7 @@ import { decideBegin, decideCheck } from './decide';
 import type { Drain, TaskView } from './drain';
 import { DrainStart, isStepInput, parseStartEvent, parseStepInput, StepInput } from './events';
 import { findContainerInstance, groupOf, tasksOn } from './observe';
+import { DRAINER_METRIC_NAMES } from '../../src/common/metric-names';
 import { CHECKS_PER_EXECUTION, DRAIN_NEXT } from '../../src/ecs-instance-drainer/contract';
 import { clientConfig } from '../shared/clients';
 import { deepenStackTraces } from '../shared/errors';
@@ -212,6 +214,8 @@ function taskEntry(task: TaskView, action: string, outcome: Outcome, reason: str
 async function report(
   cfg: EcsInstanceDrainerConfig, drain: Drain, now: Date, fill: (recorder: RunRecorder) => void, noteworthy = false,
 ): Promise<void> {
+  // Published with the run's counts (runSweep flushes the stored metrics).
+  metrics.addMetric(DRAINER_METRIC_NAMES.drainDuration, MetricUnit.Seconds, Math.max(0, (now.getTime() - Date.parse(drain.startedAt)) / 1000));
   await runSweep({
     construct: NAME,
     dryRun: cfg.dryRun,

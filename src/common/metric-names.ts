@@ -22,3 +22,6 @@ export const METRIC_NAMES = {
  * function's name, which the handler adds so that two instances of a construct never mix.
  */
 export const METRIC_DIMENSIONS = { service: 'service', functionName: 'FunctionName' } as const;
+
+/** EcsInstanceDrainer's own metric: how long each drain lasted, emitted when it ends. */
+export const DRAINER_METRIC_NAMES = { drainDuration: 'DrainDurationSeconds' } as const;

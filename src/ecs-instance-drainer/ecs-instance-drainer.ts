@@ -22,6 +22,8 @@ import { ECS_INSTANCE_DRAINER_ENV_LIMITS as LIMITS } from '../common/env-limits'
 import { HandlerFunction, envNumber } from '../common/handler-function';
 import { FleetJanitorBase } from '../common/janitor-base';
 import { createLogGroup } from '../common/log-group';
+import { DRAINER_METRIC_NAMES } from '../common/metric-names';
+import { janitorMetric } from '../common/metrics';
 import { NagAcknowledgement, acknowledgeNagFindings, acknowledgeRoleDefaultPolicy, resourceFinding } from '../common/nag';
 import { grantPublish, resolveTopic } from '../common/notifications';
 import { checkDuration, checkFunctionProps, fail, secondsBounds } from '../common/validation';
@@ -289,15 +291,10 @@ export class EcsInstanceDrainer extends FleetJanitorBase {
     }
   }
 
-  /** Seconds each drain lasted, from its start to the end of its last check (drains that ended in the period). */
+  /** Seconds each drain lasted, from its event to its end (the longest drain that ended in the period). */
   public metricDrainDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'CdkFleetJanitor',
-      metricName: 'DrainDurationSeconds',
-      dimensionsMap: { service: NAME, FunctionName: this.handler.functionName },
-      statistic: 'Maximum',
-      period: Duration.minutes(5),
-      ...props,
+    return janitorMetric(this.handler, NAME, DRAINER_METRIC_NAMES.drainDuration, {
+      statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), ...props,
     });
   }
 

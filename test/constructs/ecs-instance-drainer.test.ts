@@ -173,6 +173,17 @@ describe('resources', () => {
   });
 });
 
+describe('metrics', () => {
+  test('metricDrainDuration: the handler\'s DrainDurationSeconds, its largest value per 5 minutes, under its service and function', () => {
+    const { stack, drainer } = build();
+    const metric = drainer.metricDrainDuration();
+    expect(metric).toMatchObject({ namespace: 'CdkFleetJanitor', metricName: 'DrainDurationSeconds', statistic: 'Maximum' });
+    expect(metric.period.toSeconds()).toBe(300);
+    expect(stack.resolve(metric.dimensions)).toEqual({ service: 'EcsInstanceDrainer', FunctionName: { Ref: expect.stringMatching(/^DrainerHandlerFunction/) } });
+    expect(drainer.metricDrainDuration({ period: Duration.hours(1) }).period.toSeconds()).toBe(3_600);
+  });
+});
+
 describe('IAM: exactly what a drain does', () => {
   test('ECS on the cluster, its container instances and tasks (with ecs:cluster); lifecycle actions on the group; its own state machine', () => {
     const { template } = build({ stopStandaloneTasksAfter: Duration.minutes(30) });

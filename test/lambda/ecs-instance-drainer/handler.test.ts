@@ -19,7 +19,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { Drain } from '../../../lambda/ecs-instance-drainer/drain';
 import { CHECKS_PER_EXECUTION } from '../../../src/ecs-instance-drainer/contract';
-import { captureConsole, loadHandlerModule, logLines, restoreEnv } from '../helpers';
+import { captureConsole, emfRecords, loadHandlerModule, logLines, restoreEnv } from '../helpers';
 
 type HandlerModule = typeof import('../../../lambda/ecs-instance-drainer/index');
 
@@ -459,6 +459,18 @@ describe('a lifecycle drain', () => {
     at(20);
     const next = await step(handler, 'check', { ...drain, checks: CHECKS_PER_EXECUTION - 1 });
     expect(next).toMatchObject({ next: 'CONTINUE_AS_NEW', generation: 1, checks: 0 });
+  });
+
+  test('each drain\'s end emits its duration with the run counts, under the service and function name', async () => {
+    const handler = loadHandler({ POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitorTest', AWS_LAMBDA_FUNCTION_NAME: 'drainer-fn' });
+    addTasks(1);
+    let drain = await step(handler, 'begin', await started(handler));
+    stopAll();
+    at(95);
+    drain = await step(handler, 'check', drain);
+    const emf = emfRecords();
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ DrainDurationSeconds: 95, ResourcesScanned: 1, service: 'EcsInstanceDrainer', FunctionName: 'drainer-fn' });
   });
 
   test('notifyOnEveryDrain: a clean drain is notified too', async () => {

@@ -31,8 +31,8 @@ export interface StepInput {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Auto Scaling group and lifecycle hook names: 1 to 255 characters, no colon (an ARN is not a name). */
-const ASG_NAME = /^[^:]{1,255}$/;
+/** Auto Scaling group names: 1 to 255 characters, no colon (an ARN is not a name), no control character but tab and line breaks. */
+const ASG_NAME = /^[^:\u0000-\u0008\u000b\u000c\u000e-\u001f]{1,255}$/;
 const HOOK_NAME = /^[A-Za-z0-9\-_/]{1,255}$/;
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const ENVELOPE_KEYS = new Set(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
@@ -50,9 +50,11 @@ export function parseStartEvent(event: unknown): DrainStart {
   if (!isObject(event)) reject(`expected an EventBridge event object, got ${describeValue(event)}`);
   const unknownKey = Object.keys(event).find((k) => !ENVELOPE_KEYS.has(k));
   if (unknownKey !== undefined) reject(`unexpected field ${echo(unknownKey)}`);
-  for (const key of REQUIRED_KEYS) if (!(key in event)) reject(`"${key}" is missing`);
+  for (const key of REQUIRED_KEYS) if (event[key] === undefined) reject(`"${key}" is missing`);
   const envelopeProblem = envelopeFieldProblem(event);
   if (envelopeProblem) reject(envelopeProblem);
+  // The pattern admits a month 13 or an hour 99: the drain's clock starts here.
+  if (Number.isNaN(Date.parse(event.time as string))) reject(`"time" must be a valid time, got ${echo(event.time)}`);
   const detail = event.detail;
   if (!isObject(detail)) reject(`"detail" must be an object, got ${describeValue(detail)}`);
   const base = { time: new Date(Date.parse(event.time as string)).toISOString(), eventId: event.id as string };

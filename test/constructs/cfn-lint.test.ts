@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AmiManager, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, TagPolicyEngine } from '../../src';
+import { AmiManager, EcsInstanceDrainer, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, TagPolicyEngine } from '../../src';
 import {
   CFN_LINT_INSTALL_HINT,
   CFN_LINT_VERSION,
@@ -25,7 +25,8 @@ import {
   stackTemplate,
 } from '../helpers/cfn-lint';
 import {
-  amiManagerEverythingOn, instanceDecommissionerEverythingOn, packerCleanerEverythingOn, tagPolicyEngineEverythingOn, tagPolicyRules,
+  amiManagerEverythingOn, ecsFleet, ecsInstanceDrainerEverythingOn, instanceDecommissionerEverythingOn, packerCleanerEverythingOn,
+  tagPolicyEngineEverythingOn, tagPolicyRules,
 } from '../helpers/configurations';
 
 interface LintConfiguration {
@@ -48,6 +49,12 @@ const PROVIDER_FRAMEWORK_W3005 = [
   /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderframeworkonTimeout[0-9A-F]{8}\/DependsOn\/1 .*ServiceRole/,
   /^W3005 Warning Resources\/FleetJanitorAmiManagerProviderwaiterstatemachine[0-9A-F]{8}\/DependsOn\/1 .*Role/,
 ];
+
+/*
+ * aws-cdk-lib's StateMachine adds a construct-level dependency on its role, rendered as a DependsOn
+ * the RoleArn's GetAtt already implies; a construct cannot remove a dependency aws-cdk-lib adds.
+ */
+const STATE_MACHINE_W3005 = [/^W3005 Warning Resources\/DrainerStateMachine[0-9A-F]{8}\/DependsOn\/\d .*DrainerStateMachineRole/];
 
 const CONFIGURATIONS: readonly LintConfiguration[] = [
   {
@@ -90,6 +97,22 @@ const CONFIGURATIONS: readonly LintConfiguration[] = [
   {
     name: 'InstanceDecommissioner-everything-on',
     build: (stack) => new InstanceDecommissioner(stack, 'Decom', instanceDecommissionerEverythingOn(stack).props),
+  },
+  {
+    name: 'EcsInstanceDrainer-defaults',
+    build: (stack) => {
+      const { cluster, capacity } = ecsFleet(stack);
+      new EcsInstanceDrainer(stack, 'Drainer', { cluster, autoScalingGroup: capacity });
+    },
+    thirdParty: STATE_MACHINE_W3005,
+  },
+  {
+    name: 'EcsInstanceDrainer-everything-on',
+    build: (stack) => {
+      const { props, second } = ecsInstanceDrainerEverythingOn(stack);
+      new EcsInstanceDrainer(stack, 'Drainer', props).addAutoScalingGroup(second);
+    },
+    thirdParty: STATE_MACHINE_W3005,
   },
   {
     name: 'FleetJanitorDashboard-defaults',

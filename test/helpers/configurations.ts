@@ -1,12 +1,15 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AmiManagerProps, InstanceDecommissionerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
+import { AmiManagerProps, DrainTimeoutAction, EcsInstanceDrainerProps, InstanceDecommissionerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
 
 /*
  * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
@@ -139,6 +142,53 @@ export function instanceDecommissionerEverythingOn(stack: Stack): { props: Insta
       tracing: lambda.Tracing.ACTIVE,
       timeout: Duration.minutes(10),
       memorySize: 1024,
+    },
+  };
+}
+
+/**
+ * An ECS cluster with its capacity, as a platform team builds it for the drainer: its own group added
+ * through an AsgCapacityProvider without managed draining (so aws-cdk-lib adds no drain hook of its own).
+ */
+export function ecsFleet(stack: Stack, vpc: ec2.IVpc = new ec2.Vpc(stack, 'EcsVpc', { maxAzs: 2, natGateways: 1 })) {
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const launchTemplate = new ec2.LaunchTemplate(stack, 'CapacityTemplate', {
+    instanceType: new ec2.InstanceType('m7g.large'),
+    machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.ARM),
+    requireImdsv2: true,
+    userData: ec2.UserData.forLinux(),
+    role: new iam.Role(stack, 'CapacityRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+  });
+  const capacity = new autoscaling.AutoScalingGroup(stack, 'Capacity', { vpc, launchTemplate, minCapacity: 1, maxCapacity: 4 });
+  cluster.addAsgCapacityProvider(new ecs.AsgCapacityProvider(stack, 'CapacityProvider', { autoScalingGroup: capacity, enableManagedDraining: false }));
+  return { cluster, capacity, vpc };
+}
+
+/** EcsInstanceDrainer with everything on: two groups, long drains, standalone tasks stopped, in the team's VPC with keys. */
+export function ecsInstanceDrainerEverythingOn(stack: Stack): {
+  props: EcsInstanceDrainerProps; user: ec2.Vpc; second: autoscaling.IAutoScalingGroup;
+} {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const { cluster, capacity } = ecsFleet(stack, vpc);
+  return {
+    user: vpc,
+    second: autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'SpotCapacity', 'ecs-spot-capacity'),
+    props: {
+      cluster,
+      autoScalingGroup: capacity,
+      pollInterval: Duration.seconds(30),
+      heartbeatTimeout: Duration.minutes(15),
+      maxDrainTime: Duration.hours(12),
+      onTimeout: DrainTimeoutAction.ABANDON,
+      stopStandaloneTasksAfter: Duration.hours(2),
+      notifyOnEveryDrain: true,
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+      timeout: Duration.minutes(2),
+      memorySize: 256,
     },
   };
 }

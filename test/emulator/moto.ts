@@ -163,6 +163,8 @@ async function launch(python: string, port: number): Promise<MotoServer> {
       MOTO_LAUNCHER_WATCH_STDIN: '1',
       // Real EC2 rejects RunInstances with an unknown key pair; so does the emulator.
       MOTO_ENABLE_KEYPAIR_VALIDATION: 'true',
+      // Patch 13 runs `moto-fixture:bundle` functions with the node that runs the tests.
+      MOTO_LAUNCHER_NODE: process.execPath,
       PYTHONUNBUFFERED: '1',
     },
   });

@@ -124,6 +124,56 @@ moto differs from real EC2 in a way the fleet janitor depends on:
     leaves out `account`; EventBridge delivers {"version", "id", "detail-type", "source",
     "account", "time", "region", "resources", "detail"}, and the launcher adds `account` back.
 
+13. Lambda functions that run a bundle. moto runs functions in Docker (absent here), so Invoke fails.
+    Lambda runs the function's code. A function created with the tag `moto-fixture:bundle` = <absolute
+    path of a CommonJS index.js exporting `handler`> is run by the launcher: each Invoke starts a fresh
+    `node` (MOTO_LAUNCHER_NODE, else node on PATH) on test/emulator/invoke-handler.cjs, the same runner
+    run-bundle.ts uses, with the function's Environment variables plus what the Lambda runtime sets
+    (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_REGION),
+    dummy credentials and AWS_ENDPOINT_URL = this server (http://<host>:<port> from argv), so the
+    handler's SDK clients call the emulator. The process is killed after the function's Timeout (plus
+    1 s for node to start and load the bundle, which Lambda does not count). RequestResponse returns the handler's result as JSON (status 200,
+    X-Amz-Executed-Version $LATEST); a thrown error returns the Node.js runtime's error payload
+    {"errorType", "errorMessage", "trace"} with X-Amz-Function-Error: Unhandled, a timeout
+    {"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: ... Error: Task timed out after
+    N.00 seconds"}; LogType=Tail returns the last 4 KB of the process's output in X-Amz-Log-Result.
+    Event runs the bundle in the background (202), DryRun runs nothing (204). Every invocation is
+    recorded; GET `/moto-api/fixtures/bundle-invocations` returns them, oldest first: {"Invocations":
+    [{"FunctionArn", "FunctionName", "Qualifier", "InvocationType", "Payload" (parsed JSON), "Result",
+    "Error" (the error payload), "FunctionError" (null or "Unhandled"), "TimedOut", "StartTime",
+    "EndTime" (epoch seconds; EndTime null while running)}]}, kept on the region's Lambda backend
+    (POST /moto-api/reset clears them).
+    moto's Step Functions interpreter (POST /moto-api/config {"stepfunctions": {"execute_state_machine":
+    true}}) calls Lambda through boto_client_for, at http://localhost:<MOTO_PORT> (default 5000) with
+    access key "ak". moto.server sets MOTO_PORT only when it is unset, so the launcher sets it to its
+    own port (an inherited MOTO_PORT would send the interpreter elsewhere), and checks that "ak" maps
+    to moto's default account 123456789012, where the harness creates its functions; so Task states
+    (`arn:aws:states:::lambda:invoke` or a plain function ARN) run the bundle. Two interpreter gaps
+    are filled on the way: StartExecution deep-copies the state machine, and with it its backend and
+    executions, whose running interpreters hold locks: once one execution exists in the region, every
+    later StartExecution fails with an HTTP 500 ("cannot pickle '_thread.RLock' object"); the copy now
+    shares the backend and the executions. And StartExecution without a name makes the execution
+    `...:execution:<machine>:None` (a second one with the same input is taken for the first); Step
+    Functions names it with a UUID, and so does the launcher.
+
+14. Auto Scaling lifecycle actions. moto has no CompleteLifecycleAction / RecordLifecycleActionHeartbeat
+    (NotImplementedError, an HTTP 500) and no lifecycle actions: its groups never wait in
+    Terminating:Wait. The test registers the action a lifecycle hook would open with POST
+    `/moto-api/fixtures/lifecycle-actions` {"AutoScalingGroupName", "LifecycleHookName", "InstanceId",
+    "LifecycleActionToken" (default: a new UUID); optional "HeartbeatTimeout" (seconds) and
+    "DefaultResult" (default: the moto hook's, else 3600 and ABANDON), "AccountId", "Region" (default
+    123456789012, us-east-1)}, and sends the matching EventBridge event itself. The two actions then
+    behave as in AWS (Query protocol): the action is found by LifecycleActionToken, or by InstanceId
+    when no token is given, and must belong to the named group and hook; an unknown, completed or
+    expired action (no heartbeat within HeartbeatTimeout, or past the global timeout of min(100 x
+    HeartbeatTimeout, 48 h)) is refused with HTTP 400 ValidationError "No active Lifecycle Action found
+    with token <token>" ("... with instance ID <id>" when found by instance). Complete takes CONTINUE or
+    ABANDON (anything else: ValidationError), records it and closes the action; a heartbeat records
+    its time and restarts the heartbeat timeout. GET `/moto-api/fixtures/lifecycle-actions` returns
+    every action, oldest first: {"LifecycleActions": [{..., "Heartbeats": [epoch seconds],
+    "Completion": null or {"Result", "At"}, "Expired": null or {"At", "Result": DefaultResult}}]}.
+    The actions live on the account's and region's Auto Scaling backend (POST /moto-api/reset clears them).
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
@@ -1098,6 +1148,376 @@ def patch_event_target_envelope():
         sys.exit("moto_launcher: EventTemplateParser's default template changed; patch 12 needs updating")
 
 
+# ---- 13. Lambda functions backed by a bundle, run in node ----------------------------------------------
+
+FIXTURE_BUNDLE = "moto-fixture:bundle"
+BUNDLE_INVOCATIONS_PATH = "/moto-api/fixtures/bundle-invocations"
+INVOKE_HANDLER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-handler.cjs")
+# node starts and loads the bundle before the handler's clock runs (Lambda does not count its init either).
+BUNDLE_START_ALLOWANCE_SECONDS = 1
+# Lambda returns the last 4 KB of the function's log with LogType=Tail.
+LOG_TAIL_BYTES = 4096
+
+# The launcher's own endpoint (main() fills it in from argv): what the bundle's SDK clients call.
+SERVER = {"endpoint": None}
+
+
+def _bundle_invocations(backend):
+    if not hasattr(backend, "fixture_bundle_invocations"):
+        backend.fixture_bundle_invocations = []
+    return backend.fixture_bundle_invocations
+
+
+def _node_binary():
+    import shutil
+
+    node = os.environ.get("MOTO_LAUNCHER_NODE") or shutil.which("node")
+    if not node:
+        raise RuntimeError("moto_launcher: no node binary (set MOTO_LAUNCHER_NODE or put node on PATH)")
+    return node
+
+
+def _node_error(error_type, message, stack=None):
+    """What the Node.js runtime answers for an error the handler throws."""
+    trace = [line for line in (stack or f"{error_type}: {message}").split("\n")]
+    return {"errorType": error_type, "errorMessage": message, "trace": trace}
+
+
+def _run_bundle(fn, bundle, event_text, qualifier, region):
+    """Run the bundle once in a fresh node process; returns (ok, result_or_error, logs, timed_out)."""
+    import json
+    import subprocess
+    import tempfile
+
+    request_id = f"emulator-{time.time_ns()}"
+    if not os.path.isfile(bundle):
+        return False, _node_error("Runtime.ImportModuleError", f"Error: Cannot find module '{bundle}'"), "", False
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "TZ": "UTC",
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(getattr(fn, "memory_size", 128) or 128),
+        **{str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
+        # Lambda's reserved variables win over the function's own.
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ENDPOINT_URL": SERVER["endpoint"],
+    }
+    timeout = float(getattr(fn, "timeout", 3) or 3)
+    with tempfile.TemporaryDirectory(prefix="moto-bundle-") as tmp:
+        event_path = os.path.join(tmp, "event.json")
+        outcome_path = os.path.join(tmp, "outcome.json")
+        with open(event_path, "w", encoding="utf-8") as f:
+            f.write(event_text if event_text.strip() else "{}")
+        args = [_node_binary(), INVOKE_HANDLER, bundle, event_path, outcome_path, str(int(timeout))]
+        if qualifier:
+            args.append(qualifier)
+        timed_out = False
+        try:
+            done = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout + BUNDLE_START_ALLOWANCE_SECONDS)
+            logs = (done.stdout + done.stderr).decode("utf-8", "replace")
+        except subprocess.TimeoutExpired as expired:  # subprocess.run has killed node
+            timed_out = True
+            logs = ((expired.stdout or b"") + (expired.stderr or b"")).decode("utf-8", "replace")
+        if timed_out:
+            return False, {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            }, logs, True
+        if not os.path.exists(outcome_path):
+            return False, {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {done.returncode}",
+            }, logs, False
+        with open(outcome_path, encoding="utf-8") as f:
+            outcome = json.load(f)
+    if outcome.get("ok"):
+        return True, outcome.get("result"), logs, False
+    error = outcome.get("error") or {}
+    return False, _node_error(error.get("name") or "Error", error.get("message") or "", error.get("stack")), logs, False
+
+
+def patch_lambda_bundle_functions():
+    import base64
+    import json
+
+    import moto.awslambda.models as lambda_models
+    import moto.moto_api._internal.urls as moto_api_urls
+
+    backend_class = lambda_models.LambdaBackend
+    original_invoke = require_hook(backend_class, "invoke")  # patch 11's wrapper, installed first
+    lambda_backends = require_hook(lambda_models, "lambda_backends")
+    url_paths = require_hook(moto_api_urls, "url_paths")
+    if not os.path.isfile(INVOKE_HANDLER):
+        sys.exit(f"moto_launcher: {INVOKE_HANDLER} is missing; patch 13 runs bundles through it")
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        fn = self.get_function(function_name, qualifier)
+        bundle = (getattr(fn, "tags", None) or {}).get(FIXTURE_BUNDLE)
+        if not bundle:
+            return original_invoke(self, function_name, qualifier, body, headers, response_headers)
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body or "")
+        try:
+            payload = json.loads(text) if text.strip() else {}
+        except ValueError:
+            payload = text
+        invocation_type = headers.get("X-Amz-Invocation-Type") or headers.get("x-amz-invocation-type") or "RequestResponse"
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        if invocation_type == "DryRun":
+            return b""
+        record = {
+            "FunctionArn": fn.function_arn,
+            "FunctionName": fn.function_name,
+            "Qualifier": qualifier,
+            "InvocationType": invocation_type,
+            "Payload": payload,
+            "Result": None,
+            "Error": None,
+            "FunctionError": None,
+            "TimedOut": False,
+            "StartTime": time.time(),
+            "EndTime": None,
+        }
+        _bundle_invocations(self).append(record)
+
+        def run():
+            ok, outcome, logs, timed_out = _run_bundle(fn, bundle, text, qualifier, self.region_name)
+            record.update({
+                "Result": outcome if ok else None,
+                "Error": None if ok else outcome,
+                "FunctionError": None if ok else "Unhandled",
+                "TimedOut": timed_out,
+                "EndTime": time.time(),
+            })
+            return ok, outcome, logs
+
+        if invocation_type == "Event":
+            threading.Thread(target=run, name=f"bundle-{fn.function_name}", daemon=True).start()
+            return b""
+        ok, outcome, logs = run()
+        if not ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        if (headers.get("X-Amz-Log-Type") or headers.get("x-amz-log-type")) == "Tail":
+            response_headers["x-amz-log-result"] = base64.b64encode(logs.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
+        result = json.dumps(outcome).encode("utf-8")
+        response_headers["Content-Length"] = str(len(result))
+        return result
+
+    def invocations(request, full_url, headers):
+        found = []
+        for _account, regions in list(lambda_backends.items()):
+            for _region, backend in list(regions.items()):
+                found.extend(getattr(backend, "fixture_bundle_invocations", []))
+        found.sort(key=lambda i: i["StartTime"])
+        return 200, {"content-type": "application/json"}, json.dumps({"Invocations": found})
+
+    backend_class.invoke = invoke
+    url_paths["{0}" + BUNDLE_INVOCATIONS_PATH] = invocations
+
+
+def patch_step_functions_executions():
+    """Let moto's interpreter run more than one execution, each with a name (see patch 13)."""
+    import uuid
+
+    import moto.stepfunctions.models as sfn_models
+    import moto.stepfunctions.parser.models as sfn_parser_models
+
+    instance_class = require_hook(sfn_models, "StateMachineInstance")
+    parser_backend = require_hook(sfn_parser_models, "StepFunctionsParserBackend")
+    original_start = require_hook(parser_backend, "start_execution")
+    if "__deepcopy__" in vars(instance_class):
+        sys.exit(f"moto_launcher: moto {moto.__version__} now defines StateMachineInstance.__deepcopy__; patch 13 needs updating")
+    # Shared, not copied: the backend (every machine and execution of the region) and the executions,
+    # whose running interpreters hold locks deepcopy cannot copy.
+    shared = ("backend", "executions")
+
+    def __deepcopy__(self, memo):
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            setattr(clone, key, value if key in shared else copy.deepcopy(value, memo))
+        return clone
+
+    def start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        # Step Functions names an execution it is not given a name for with a UUID.
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    instance_class.__deepcopy__ = __deepcopy__
+    parser_backend.start_execution = start_execution
+
+
+def check_step_functions_reach_this_server(port):
+    """moto's Step Functions interpreter calls Lambda (and the other integrations) on this server.
+
+    boto_client_for builds its clients with endpoint http://localhost:<moto_server_port()>, i.e. the env
+    var MOTO_PORT (default 5000), which moto.server only sets when it is unset: an inherited MOTO_PORT
+    would send the interpreter to another port. Its access key "ak" is no IAM key here, so moto maps it
+    to its default account, the one the harness creates everything in.
+    """
+    import moto.settings as moto_settings
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import get_account_id_from
+    from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
+
+    require_hook(sfn_boto_client, "boto_client_for")
+    require_hook(moto_settings, "moto_server_port")
+    os.environ["MOTO_PORT"] = str(port)
+    if moto_settings.moto_server_port() != str(port):
+        sys.exit("moto_launcher: moto_server_port() no longer reads MOTO_PORT; patch 13 needs updating")
+    if get_account_id_from("ak") != DEFAULT_ACCOUNT_ID:
+        sys.exit("moto_launcher: the Step Functions interpreter's access key 'ak' no longer maps to moto's default account")
+
+
+# ---- 14. Auto Scaling lifecycle actions ------------------------------------------------------------
+
+LIFECYCLE_ACTIONS_PATH = "/moto-api/fixtures/lifecycle-actions"
+LIFECYCLE_RESULTS = ("CONTINUE", "ABANDON")
+# A lifecycle action ends at the latest 100 x the heartbeat timeout or 48 hours after it began.
+LIFECYCLE_GLOBAL_TIMEOUT_FACTOR = 100
+LIFECYCLE_GLOBAL_TIMEOUT_MAX = 172800
+
+
+def _lifecycle_actions(backend):
+    if not hasattr(backend, "fixture_lifecycle_actions"):
+        backend.fixture_lifecycle_actions = []
+    return backend.fixture_lifecycle_actions
+
+
+def _lifecycle_expired(action, now):
+    if action["Completion"] is not None or action["Expired"] is not None:
+        return
+    deadline = min(action["LastHeartbeatAt"] + action["HeartbeatTimeout"], action["GlobalDeadline"])
+    if now >= deadline:
+        action["Expired"] = {"At": deadline, "Result": action["DefaultResult"]}
+
+
+def patch_autoscaling_lifecycle_actions():
+    import json
+    import uuid
+
+    import moto.autoscaling.models as autoscaling_models
+    import moto.autoscaling.responses as autoscaling_responses
+    import moto.moto_api._internal.urls as moto_api_urls
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.core.responses import EmptyResult
+
+    backend_class = autoscaling_models.AutoScalingBackend
+    response_class = autoscaling_responses.AutoScalingResponse
+    autoscaling_backends = require_hook(autoscaling_models, "autoscaling_backends")
+    url_paths = require_hook(moto_api_urls, "url_paths")
+    require_hook(backend_class, "describe_lifecycle_hooks")
+    for name in ("complete_lifecycle_action", "record_lifecycle_action_heartbeat"):
+        if hasattr(backend_class, name) or hasattr(response_class, name):
+            sys.exit(f"moto_launcher: moto {moto.__version__} now implements {name}; drop patch 14")
+
+    def find_action(self, group, hook, instance_id, token):
+        now = time.time()
+        for action in _lifecycle_actions(self):
+            if token:
+                if action["LifecycleActionToken"] != token:
+                    continue
+            elif action["InstanceId"] != instance_id:
+                continue
+            _lifecycle_expired(action, now)
+            if action["Completion"] is not None or action["Expired"] is not None:
+                continue
+            if action["AutoScalingGroupName"] != group or action["LifecycleHookName"] != hook:
+                continue
+            if token and instance_id and action["InstanceId"] != instance_id:
+                continue
+            return action
+        if token:
+            raise ValidationError(f"No active Lifecycle Action found with token {token}")
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+
+    def complete_lifecycle_action(self, group, hook, instance_id, token, result):
+        if result not in LIFECYCLE_RESULTS:
+            raise ValidationError(f"Invalid value for LifecycleActionResult: {result}. Valid values are CONTINUE or ABANDON")
+        if not token and not instance_id:
+            raise ValidationError("Either LifecycleActionToken or InstanceId must be specified")
+        action = find_action(self, group, hook, instance_id, token)
+        action["Completion"] = {"Result": result, "At": time.time()}
+
+    def record_lifecycle_action_heartbeat(self, group, hook, instance_id, token):
+        if not token and not instance_id:
+            raise ValidationError("Either LifecycleActionToken or InstanceId must be specified")
+        action = find_action(self, group, hook, instance_id, token)
+        now = time.time()
+        action["Heartbeats"].append(now)
+        action["LastHeartbeatAt"] = now
+
+    def complete_lifecycle_action_response(self):
+        self.autoscaling_backend.complete_lifecycle_action(
+            group=self._get_param("AutoScalingGroupName"),
+            hook=self._get_param("LifecycleHookName"),
+            instance_id=self._get_param("InstanceId"),
+            token=self._get_param("LifecycleActionToken"),
+            result=self._get_param("LifecycleActionResult"),
+        )
+        return EmptyResult()
+
+    def record_lifecycle_action_heartbeat_response(self):
+        self.autoscaling_backend.record_lifecycle_action_heartbeat(
+            group=self._get_param("AutoScalingGroupName"),
+            hook=self._get_param("LifecycleHookName"),
+            instance_id=self._get_param("InstanceId"),
+            token=self._get_param("LifecycleActionToken"),
+        )
+        return EmptyResult()
+
+    def lifecycle_actions(request, full_url, headers):
+        if request.method == "POST":
+            length = int(headers.get("Content-Length") or 0)
+            body = json.loads(request.environ["wsgi.input"].read(length).decode("utf-8") or "{}")
+            missing = [k for k in ("AutoScalingGroupName", "LifecycleHookName", "InstanceId") if not body.get(k)]
+            if missing:
+                return 400, {"content-type": "application/json"}, json.dumps({"message": f"missing {', '.join(missing)}"})
+            backend = autoscaling_backends[body.get("AccountId") or DEFAULT_ACCOUNT_ID][body.get("Region") or "us-east-1"]
+            hooks = backend.describe_lifecycle_hooks(body["AutoScalingGroupName"], [body["LifecycleHookName"]])
+            hook = hooks[0] if hooks else None
+            now = time.time()
+            heartbeat_timeout = float(body.get("HeartbeatTimeout") or (hook.heartbeat_timeout if hook else 3600))
+            action = {
+                "AccountId": backend.account_id,
+                "Region": backend.region_name,
+                "AutoScalingGroupName": body["AutoScalingGroupName"],
+                "LifecycleHookName": body["LifecycleHookName"],
+                "InstanceId": body["InstanceId"],
+                "LifecycleActionToken": body.get("LifecycleActionToken") or str(uuid.uuid4()),
+                "HeartbeatTimeout": heartbeat_timeout,
+                "DefaultResult": body.get("DefaultResult") or (hook.default_result if hook else None) or "ABANDON",
+                "StartTime": now,
+                "GlobalDeadline": now + min(LIFECYCLE_GLOBAL_TIMEOUT_FACTOR * heartbeat_timeout, LIFECYCLE_GLOBAL_TIMEOUT_MAX),
+                "LastHeartbeatAt": now,
+                "Heartbeats": [],
+                "Completion": None,
+                "Expired": None,
+            }
+            _lifecycle_actions(backend).append(action)
+            return 201, {"content-type": "application/json"}, json.dumps(action)
+        found = []
+        now = time.time()
+        for _account, regions in list(autoscaling_backends.items()):
+            for _region, backend in list(regions.items()):
+                for action in getattr(backend, "fixture_lifecycle_actions", []):
+                    _lifecycle_expired(action, now)
+                    found.append(action)
+        found.sort(key=lambda a: a["StartTime"])
+        return 200, {"content-type": "application/json"}, json.dumps({"LifecycleActions": found})
+
+    backend_class.complete_lifecycle_action = complete_lifecycle_action
+    backend_class.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    response_class.complete_lifecycle_action = complete_lifecycle_action_response
+    response_class.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat_response
+    url_paths["{0}" + LIFECYCLE_ACTIONS_PATH] = lifecycle_actions
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -1120,6 +1540,7 @@ def main(argv):
     if len(argv) != 2:
         sys.exit("usage: moto_launcher.py <host> <port>")
     host, port = argv
+    SERVER["endpoint"] = f"http://{host}:{port}"
     patch_instance_key_name_filter()
     patch_key_pair_name_filter()
     patch_security_group_name_filter()
@@ -1139,6 +1560,10 @@ def main(argv):
     patch_route53_change_batches()
     patch_lambda_fixture_functions()
     patch_event_target_envelope()
+    patch_lambda_bundle_functions()
+    patch_step_functions_executions()
+    check_step_functions_reach_this_server(port)
+    patch_autoscaling_lifecycle_actions()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

@@ -1,28 +1,13 @@
+import { drainOf } from './harness';
 import { decideBegin, decideCheck, drainDeadlineSeconds } from '../../../lambda/ecs-instance-drainer/decide';
-import type { Drain, DrainSettings, TaskView } from '../../../lambda/ecs-instance-drainer/drain';
+import type { DrainSettings, TaskView } from '../../../lambda/ecs-instance-drainer/drain';
 import { CHECK_SLACK_SECONDS, SPOT_WARNING_SECONDS } from '../../../src/ecs-instance-drainer/contract';
 
 const START = '2026-06-01T10:00:00.000Z';
 const at = (seconds: number) => new Date(Date.parse(START) + seconds * 1000);
 const iso = (seconds: number) => at(seconds).toISOString();
 
-const drain = (props: Partial<Drain> = {}): Drain => ({
-  kind: 'lifecycle',
-  instanceId: 'i-0123456789abcdef0',
-  autoScalingGroupName: 'ecs-capacity',
-  lifecycleHookName: 'drain',
-  lifecycleActionToken: '3f1a0c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
-  startedAt: START,
-  heartbeatAt: START,
-  containerInstanceArn: 'arn:aws:ecs:eu-west-1:111122223333:container-instance/prod/0f9e8d7c6b5a',
-  executionName: 'i-0123456789abcdef0-3f1a0c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
-  generation: 0,
-  checks: 0,
-  stoppedTasks: 0,
-  next: 'WAIT',
-  waitSeconds: 10,
-  ...props,
-});
+const drain = drainOf;
 
 const SETTINGS: DrainSettings = { pollIntervalSeconds: 10, heartbeatTimeoutSeconds: 300, maxDrainSeconds: 3_600, onTimeout: 'CONTINUE' };
 

@@ -1,3 +1,4 @@
+import { drainOf } from './harness';
 import { readConfig } from '../../../lambda/ecs-instance-drainer/config';
 import { isStepInput, parseStartEvent, parseStepInput } from '../../../lambda/ecs-instance-drainer/events';
 import { ConfigError, EventShapeError } from '../../../lambda/shared/errors';
@@ -39,22 +40,8 @@ const spotEvent = (detail: Record<string, unknown> = {}) => ({
   'detail': { 'instance-id': INSTANCE, 'instance-action': 'terminate', ...detail },
 });
 
-const drain = (props: Record<string, unknown> = {}) => ({
-  kind: 'lifecycle',
-  instanceId: INSTANCE,
-  autoScalingGroupName: 'ecs-capacity',
-  lifecycleHookName: 'fleet-janitor-drain',
-  lifecycleActionToken: TOKEN,
-  startedAt: '2026-06-01T10:00:00.000Z',
-  heartbeatAt: '2026-06-01T10:00:00.000Z',
-  executionName: `${INSTANCE}-${TOKEN}`,
-  generation: 0,
-  checks: 0,
-  stoppedTasks: 0,
-  next: 'WAIT',
-  waitSeconds: 10,
-  ...props,
-});
+/** A drain as a step receives it, with any field replaced (invalid values included). */
+const drain = (props: Record<string, unknown> = {}) => ({ ...drainOf(), ...props });
 
 describe('parseStartEvent', () => {
   test('a termination lifecycle action: the instance, group, hook and token, from the event\'s time', () => {

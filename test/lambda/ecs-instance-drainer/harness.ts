@@ -171,6 +171,25 @@ export const loadHandler = (env: Record<string, string | undefined> = {}) => loa
   sdkModules: { '@aws-sdk/client-ecs': ecsSdk, '@aws-sdk/client-auto-scaling': autoscalingSdk, '@aws-sdk/client-sfn': sfnSdk, '@aws-sdk/client-sns': snsSdk },
 }).handler;
 
+/** A lifecycle drain as the state machine carries it once begun (a check's input). */
+export const drainOf = (props: Partial<Drain> = {}): Drain => ({
+  kind: 'lifecycle',
+  instanceId: INSTANCE,
+  autoScalingGroupName: GROUP,
+  lifecycleHookName: HOOK,
+  lifecycleActionToken: TOKEN,
+  startedAt: new Date(START).toISOString(),
+  heartbeatAt: new Date(START).toISOString(),
+  containerInstanceArn: CONTAINER_INSTANCE,
+  executionName: `${INSTANCE}-${TOKEN}`,
+  generation: 0,
+  checks: 0,
+  stoppedTasks: 0,
+  next: 'WAIT',
+  waitSeconds: 10,
+  ...props,
+});
+
 export const lifecycleEvent = (props: Record<string, unknown> = {}) => ({
   'version': '0',
   'id': '12345678-1234-1234-1234-123456789012',

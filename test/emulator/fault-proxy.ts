@@ -11,7 +11,8 @@
  * - Throttling answers look like AWS's, so the SDK classifies them as throttling:
  *   EC2 → 503 `RequestLimitExceeded`; other query services → 400 `Throttling`; JSON → 400 `ThrottlingException`.
  *   "unavailable" is a 503 with a plain-text body. A rule failure is EC2-style error XML with the
- *   rule's code (HTTP 400 unless the rule says otherwise).
+ *   rule's code (JSON `{"__type": code}` for JSON-protocol calls; HTTP 400 unless the rule says
+ *   otherwise), for every matching request or only the first `times`.
  * - Everything else is forwarded verbatim (method, path, headers, body) and the response streamed back.
  */
 import * as http from 'http';
@@ -28,6 +29,8 @@ export interface FaultRule {
   readonly message?: string;
   /** @default 400 */
   readonly httpStatus?: number;
+  /** Fail only the first `times` matching requests; later ones are forwarded. @default every one */
+  readonly times?: number;
 }
 
 export interface FaultProxyOptions {
@@ -75,6 +78,8 @@ export interface FaultProxy {
   forwarded(operation?: string): CallRecord[];
   /** Forget the recorded calls (the PRNG and rules carry on). */
   reset(): void;
+  /** Add a rule from now on (a fault armed in the middle of a run). */
+  addRule(rule: FaultRule): void;
   /** Close the server and every open connection. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -95,6 +100,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const random = opts.random ?? mulberry32(opts.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const calls: CallRecord[] = [];
+  const ruleHits = new Map<FaultRule, number>();
   let requestCounter = 0;
 
   const server = http.createServer((req, res) => {
@@ -122,8 +128,12 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         if (draw < throttleRate) injected = 'throttle';
         else if (draw < throttleRate + unavailableRate) injected = 'unavailable';
       }
-      const rule = injected ? undefined : rules.find((r) => r.operation === call.operation && mentions(call, r.resourceId));
-      if (rule) injected = 'rule';
+      const rule = injected ? undefined : rules.find((r) => r.operation === call.operation && mentions(call, r.resourceId)
+        && (r.times === undefined || (ruleHits.get(r) ?? 0) < r.times));
+      if (rule) {
+        injected = 'rule';
+        ruleHits.set(rule, (ruleHits.get(rule) ?? 0) + 1);
+      }
 
       const record: CallRecord = { ...call.record, status: 0, ...(injected ? { injected } : {}) };
       calls.push(record);
@@ -131,7 +141,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       if (injected) {
         const answer = injected === 'throttle' ? throttleAnswer(call, requestId)
           : injected === 'unavailable' ? unavailableAnswer(requestId)
-            : ruleAnswer(rule!, requestId);
+            : ruleAnswer(rule!, call, requestId);
         record.status = answer.status;
         res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
         res.end(answer.body);
@@ -195,6 +205,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     },
     reset() {
       calls.length = 0;
+    },
+    addRule(rule) {
+      rules.push(rule);
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {
@@ -316,7 +329,15 @@ function unavailableAnswer(requestId: string): Answer {
   return { status: 503, headers: { 'content-type': 'text/plain', 'x-amzn-requestid': requestId }, body: 'Service Unavailable' };
 }
 
-function ruleAnswer(rule: FaultRule, requestId: string): Answer {
+function ruleAnswer(rule: FaultRule, call: Identified, requestId: string): Answer {
   const message = rule.message ?? `The operation ${rule.operation} is not permitted on ${rule.resourceId} (injected by the fault proxy).`;
+  if (call.protocol === 'json') {
+    // JSON-protocol services (ECS, Step Functions, SQS, ...) answer errors as JSON with the code in __type.
+    return {
+      status: rule.httpStatus ?? 400,
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId },
+      body: JSON.stringify({ __type: rule.code, message }),
+    };
+  }
   return { status: rule.httpStatus ?? 400, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: ec2ErrorXml(rule.code, message, requestId) };
 }

@@ -132,7 +132,10 @@ moto differs from real EC2 in a way the fleet janitor depends on:
     (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_REGION),
     dummy credentials and AWS_ENDPOINT_URL = this server (http://<host>:<port> from argv), so the
     handler's SDK clients call the emulator. The process is killed after the function's Timeout (plus
-    1 s for node to start and load the bundle, which Lambda does not count). RequestResponse returns the handler's result as JSON (status 200,
+    1 s for node to start and load the bundle, which Lambda does not count). A second tag,
+    `moto-fixture:endpoint` = <http://127.0.0.1:port>, replaces that AWS_ENDPOINT_URL: a test that puts a
+    recording or fault-injecting proxy (fault-proxy.ts) between the bundle and this server names it there
+    (the function's own Environment cannot: Lambda's reserved variables win over it). RequestResponse returns the handler's result as JSON (status 200,
     X-Amz-Executed-Version $LATEST); a thrown error returns the Node.js runtime's error payload
     {"errorType", "errorMessage", "trace"} with X-Amz-Function-Error: Unhandled, a timeout
     {"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: ... Error: Task timed out after
@@ -1151,6 +1154,7 @@ def patch_event_target_envelope():
 # ---- 13. Lambda functions backed by a bundle, run in node ----------------------------------------------
 
 FIXTURE_BUNDLE = "moto-fixture:bundle"
+FIXTURE_ENDPOINT = "moto-fixture:endpoint"
 BUNDLE_INVOCATIONS_PATH = "/moto-api/fixtures/bundle-invocations"
 INVOKE_HANDLER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-handler.cjs")
 # node starts and loads the bundle before the handler's clock runs (Lambda does not count its init either).
@@ -1205,7 +1209,8 @@ def _run_bundle(fn, bundle, event_text, qualifier, region):
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "AWS_ENDPOINT_URL": SERVER["endpoint"],
+        # A test that puts a proxy between the bundle and the emulator names it (see the docstring).
+        "AWS_ENDPOINT_URL": (getattr(fn, "tags", None) or {}).get(FIXTURE_ENDPOINT) or SERVER["endpoint"],
     }
     timeout = float(getattr(fn, "timeout", 3) or 3)
     with tempfile.TemporaryDirectory(prefix="moto-bundle-") as tmp:

@@ -6,7 +6,9 @@
  * custom resource, the stack's shared provider function and the provider framework around it),
  * then the TagPolicyEngine `Tags` (its rules custom resource, handler, creator capture rule,
  * schedule and IAM), then the InstanceDecommissioner `Decommissioner` (its snapshot table, event
- * queue and rule, event source mapping, reconcile schedule and IAM). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
+ * queue and rule, event source mapping, reconcile schedule and IAM), then the EcsInstanceDrainer
+ * `Drainer` (its handler, the termination hook on the cluster's Auto Scaling group, the lifecycle
+ * and Spot rules, the state machine, IAM and alarms). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
  */
 'use strict';
 const fs = require('fs');
@@ -141,8 +143,8 @@ check('IAM: key pair deletion scoped to Packer key names', () => {
   assert(text.includes(':key-pair/packer_*') && text.includes(':key-pair/packer *'), `resources: ${text}`);
 });
 
-check('IAM: no inline policy on our roles (only the provider framework\'s own roles have one)', () => {
-  const ours = [onlyFunction('PackerCleaner'), onlyFunction('AmiManager'), onlyFunction('TagPolicyEngine'), onlyFunction('InstanceDecommissioner')].map(roleOf);
+check('IAM: no inline policy on our roles (only aws-cdk-lib\'s: the provider frameworks\', the state machines\', the container instances\')', () => {
+  const ours = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer'].map((service) => roleOf(onlyFunction(service)));
   for (const schedule of ofType('AWS::Scheduler::Schedule')) ours.push(refTo(schedule[1].Properties.Target.RoleArn));
   for (const role of ours) {
     assert(role && ofType('AWS::IAM::Role').some(([id]) => id === role), `no AWS::IAM::Role ${role}`);
@@ -151,9 +153,12 @@ check('IAM: no inline policy on our roles (only the provider framework\'s own ro
     const embedded = ofType('AWS::IAM::Role').find(([id]) => id === role)[1].Properties.Policies ?? [];
     assert(embedded.length === 0, `${role} has embedded Policies`);
   }
-  // Whatever else has an inline policy must be the provider framework's (CDK's code, not ours).
+  // Whatever else has an inline policy must be one aws-cdk-lib writes: the provider framework's, a
+  // state machine's (the drainer's is checked below), or the app's container instances' (the ECS
+  // cluster grants its agent there).
   const frameworkRoles = new Set([...frameworkFunction('onEvent'), ...frameworkFunction('isComplete'), ...frameworkFunction('onTimeout')].map(roleOf));
   for (const sm of ofType('AWS::StepFunctions::StateMachine')) frameworkRoles.add(refTo(sm[1].Properties.RoleArn));
+  for (const [, profile] of ofType('AWS::IAM::InstanceProfile')) for (const role of profile.Properties.Roles ?? []) frameworkRoles.add(refTo(role));
   for (const [id, policy] of ofType('AWS::IAM::Policy')) {
     const roles = (policy.Properties.Roles ?? []).map(refTo);
     assert(roles.every((r) => frameworkRoles.has(r)), `inline policy ${id} on ${roles.join(', ')}, not a provider framework role`);
@@ -163,7 +168,7 @@ check('IAM: no inline policy on our roles (only the provider framework\'s own ro
 check('dead-letter queue: for the function and the schedule', () => {
   const fn = onlyFunction('PackerCleaner');
   const [queue] = queueOf(fn, 'PackerCleaner');
-  const others = [onlyFunction('TagPolicyEngine'), onlyFunction('InstanceDecommissioner')].map((f) => refTo(f[1].Properties.DeadLetterConfig?.TargetArn));
+  const others = ['TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer'].map((service) => refTo(onlyFunction(service)[1].Properties.DeadLetterConfig?.TargetArn));
   assert(!others.includes(queue), `the PackerCleaner's queue ${queue} is another janitor's too`);
   const target = schedulesOf(fn)[0][1].Properties.Target;
   assert(refTo(target.DeadLetterConfig?.Arn) === queue, `schedule DeadLetterConfig: ${json(target.DeadLetterConfig)}`);
@@ -250,8 +255,10 @@ check('AmiManager: isComplete is the is-complete alias of the same function', ()
 });
 
 check('AmiManager: the waiter state machine polls isComplete every 30 s for at most an hour, with logging', () => {
-  const machines = ofType('AWS::StepFunctions::StateMachine');
-  assert(machines.length === 1, `expected 1 AWS::StepFunctions::StateMachine, found ${machines.length}`);
+  // The provider framework's waiter: the state machine that invokes its isComplete function (the drainer has one too).
+  const waiterOf = frameworkFunctionOf('isComplete', onlyFunction('AmiManager')).map(([fn]) => fn);
+  const machines = ofType('AWS::StepFunctions::StateMachine').filter(([, sm]) => waiterOf.some((fn) => json(sm.Properties.DefinitionString).includes(`"${fn}"`)));
+  assert(machines.length === 1, `expected 1 AWS::StepFunctions::StateMachine invoking the AmiManager framework's isComplete, found ${machines.length}`);
   const [id, sm] = machines[0];
   const definition = json(sm.Properties.DefinitionString);
   assert(definition.includes('\\"IntervalSeconds\\":30') && definition.includes('\\"MaxAttempts\\":120'), `${id} retries: ${definition.slice(0, 400)}`);
@@ -484,7 +491,7 @@ check('InstanceDecommissioner: the handler runs nodejs24.x on arm64, index.handl
 
 check('InstanceDecommissioner: handler asset is its own pre-built bundle, no TypeScript source', () => {
   const key = checkBundle(decommissioner(), 'InstanceDecommissioner');
-  const others = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine'].map((service) => [service, onlyFunction(service)[1].Properties.Code.S3Key]);
+  const others = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'EcsInstanceDrainer'].map((service) => [service, onlyFunction(service)[1].Properties.Code.S3Key]);
   for (const [service, other] of others) assert(key !== other, `InstanceDecommissioner uses the ${service} bundle ${key}`);
 });
 
@@ -618,6 +625,189 @@ check('InstanceDecommissioner: reports and alarms (errors, throttles, dead lette
   const alarms = [...alarmsOn(fn), ...onQueues];
   assert(alarms.length === 4, `expected 4 InstanceDecommissioner alarms (errors, throttles, dead letters, oldest event), found ${alarms.length}`);
   assert(onQueues.some(([, a]) => a.Properties.MetricName === 'ApproximateAgeOfOldestMessage'), 'no alarm on the age of the oldest event');
+  for (const [id, alarm] of alarms) {
+    const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
+    assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);
+  }
+});
+
+// ---------- EcsInstanceDrainer `Drainer`
+
+const R = EXPECTED.drainer;
+const drainer = () => onlyFunction('EcsInstanceDrainer');
+// Template ids named in a value (Refs and GetAtts anywhere in it).
+const idsIn = (v) => [...json(v).matchAll(/\{"Ref":"([^"]+)"\}|\{"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1] ?? m[2]).filter((id) => !id.startsWith('AWS::'));
+// The cluster and the Auto Scaling group the drainer works on: those its environment names.
+function drainedCluster() {
+  const clusters = ofType('AWS::ECS::Cluster').filter(([id]) => idsIn(env(drainer()).CLUSTER_ARN).includes(id));
+  assert(clusters.length === 1, `CLUSTER_ARN is not an ECS cluster of the stack: ${json(env(drainer()).CLUSTER_ARN)}`);
+  return clusters[0];
+}
+function drainedGroup() {
+  const groups = ofType('AWS::AutoScaling::AutoScalingGroup').filter(([id]) => idsIn(env(drainer()).AUTO_SCALING_GROUPS).includes(id));
+  assert(groups.length === 1, `AUTO_SCALING_GROUPS does not name exactly one group of the stack: ${json(env(drainer()).AUTO_SCALING_GROUPS)}`);
+  return groups[0];
+}
+const terminationHooksOn = (group) => ofType('AWS::AutoScaling::LifecycleHook')
+  .filter(([, h]) => refTo(h.Properties.AutoScalingGroupName) === group[0] && h.Properties.LifecycleTransition === 'autoscaling:EC2_INSTANCE_TERMINATING');
+function drainStateMachine() {
+  const name = json(env(drainer()).STATE_MACHINE_ARN);
+  const machines = ofType('AWS::StepFunctions::StateMachine').filter(([, sm]) => typeof sm.Properties.StateMachineName === 'string'
+    && name.endsWith(`:stateMachine:${sm.Properties.StateMachineName}"]]}`));
+  assert(machines.length === 1, `STATE_MACHINE_ARN does not name a state machine of the stack: ${name}`);
+  return machines[0];
+}
+const rulesTo = (fn) => ofType('AWS::Events::Rule').filter(([, r]) => (r.Properties.Targets ?? []).some((t) => refTo(t.Arn) === fn[0]));
+
+check('EcsInstanceDrainer: the handler runs nodejs24.x on arm64, index.handler', () => {
+  checkRuntime(drainer(), 'EcsInstanceDrainer');
+});
+
+check('EcsInstanceDrainer: handler asset is its own pre-built bundle, no TypeScript source', () => {
+  const key = checkBundle(drainer(), 'EcsInstanceDrainer');
+  for (const service of ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'InstanceDecommissioner']) {
+    assert(key !== onlyFunction(service)[1].Properties.Code.S3Key, `EcsInstanceDrainer uses the ${service} bundle ${key}`);
+  }
+});
+
+check('EcsInstanceDrainer environment: props reach the handler; the cluster, the group and the stack\'s state machine', () => {
+  const e = env(drainer());
+  const want = {
+    ON_TIMEOUT: R.onTimeout,
+    MAX_DRAIN_SECONDS: R.maxDrainSeconds,
+    HEARTBEAT_TIMEOUT_SECONDS: R.heartbeatTimeoutSeconds,
+    STOP_STANDALONE_AFTER_SECONDS: R.stopStandaloneAfterSeconds,
+    NOTIFY_ON_EVERY_DRAIN: R.notifyOnEveryDrain,
+    // The defaults.
+    POLL_INTERVAL_SECONDS: '10',
+    SPOT_INTERRUPTIONS: 'true',
+    DRY_RUN: 'false',
+  };
+  for (const [key, value] of Object.entries(want)) assert(e[key] === value, `${key}=${json(e[key])}, expected ${json(value)}`);
+  assert(json(e.CLUSTER_ARN) === json({ 'Fn::GetAtt': [drainedCluster()[0], 'Arn'] }), `CLUSTER_ARN is ${json(e.CLUSTER_ARN)}`);
+  assert(json(e.AUTO_SCALING_GROUPS) === json({ 'Fn::Join': ['', ['["', { Ref: drainedGroup()[0] }, '"]']] }), `AUTO_SCALING_GROUPS is ${json(e.AUTO_SCALING_GROUPS)}`);
+  const [, sm] = drainStateMachine();
+  assert(json(e.STATE_MACHINE_ARN).includes(':states:') && sm.Properties.StateMachineName.startsWith('ConsumerStack-Drainer-'), `STATE_MACHINE_ARN is ${json(e.STATE_MACHINE_ARN)}`);
+  assert(ofType('AWS::SNS::Topic').some(([t]) => t === refTo(e.TOPIC_ARN)), `TOPIC_ARN is not a Ref to a topic of the stack: ${json(e.TOPIC_ARN)}`);
+});
+
+check('EcsInstanceDrainer: the group is the cluster\'s capacity provider\'s, without ECS managed draining', () => {
+  const [groupId] = drainedGroup();
+  const providers = ofType('AWS::ECS::CapacityProvider').filter(([, c]) => refTo(c.Properties.AutoScalingGroupProvider?.AutoScalingGroupArn) === groupId);
+  assert(providers.length === 1, `expected 1 AWS::ECS::CapacityProvider of the group ${groupId}, found ${providers.length}`);
+  const [providerId, provider] = providers[0];
+  assert(provider.Properties.AutoScalingGroupProvider.ManagedDraining === 'DISABLED', `${providerId}.ManagedDraining is ${provider.Properties.AutoScalingGroupProvider.ManagedDraining}`);
+  const associations = ofType('AWS::ECS::ClusterCapacityProviderAssociations')
+    .filter(([, a]) => refTo(a.Properties.Cluster) === drainedCluster()[0] && (a.Properties.CapacityProviders ?? []).some((c) => refTo(c) === providerId));
+  assert(associations.length === 1, `${providerId} is not associated with the cluster ${drainedCluster()[0]}`);
+});
+
+check('EcsInstanceDrainer: one termination hook on the group, the drainer\'s (heartbeat timeout, CONTINUE); no aws-cdk-lib drain hook', () => {
+  const group = drainedGroup();
+  const hooks = terminationHooksOn(group);
+  assert(hooks.length === 1, `expected 1 termination lifecycle hook on ${group[0]}, found ${hooks.length}: ${hooks.map(([id]) => id).join(', ')}`);
+  const [id, hook] = hooks[0];
+  const p = hook.Properties;
+  assert(p.HeartbeatTimeout === Number(R.heartbeatTimeoutSeconds), `${id}.HeartbeatTimeout is ${p.HeartbeatTimeout}, expected ${R.heartbeatTimeoutSeconds}`);
+  assert(p.DefaultResult === 'CONTINUE', `${id}.DefaultResult is ${p.DefaultResult}`);
+  // The drainer's hook notifies EventBridge (no SNS/SQS target, no role); aws-cdk-lib's drain hook has a topic and a function.
+  assert(p.NotificationTargetARN === undefined && p.RoleARN === undefined, `${id} has a notification target: ${json(p.NotificationTargetARN)}`);
+  const drainHooks = ofType('AWS::Lambda::Function').filter(([, f]) => json(f.Properties.Code?.ZipFile ?? '').includes('DRAINING'));
+  assert(drainHooks.length === 0, `aws-cdk-lib's drain hook function: ${drainHooks.map(([fid]) => fid).join(', ')}`);
+});
+
+check('EcsInstanceDrainer: the group\'s termination events and Spot warnings invoke the handler, with the dead-letter queue', () => {
+  const fn = drainer();
+  const group = drainedGroup();
+  const [hookId] = terminationHooksOn(group)[0] ?? [];
+  const dlq = queueOf(fn, 'EcsInstanceDrainer')[0];
+  const rules = rulesTo(fn);
+  assert(rules.length === 2, `expected 2 AWS::Events::Rule with the EcsInstanceDrainer function as target (lifecycle, Spot), found ${rules.length}`);
+  const lifecycle = { 'source': ['aws.autoscaling'], 'detail-type': ['EC2 Instance-terminate Lifecycle Action'],
+    'detail': { AutoScalingGroupName: [{ Ref: group[0] }], LifecycleHookName: [{ Ref: hookId }] } };
+  const spot = { 'source': ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] };
+  for (const want of [lifecycle, spot]) {
+    const matching = rules.filter(([, r]) => canonical(r.Properties.EventPattern) === canonical(want));
+    assert(matching.length === 1, `no rule with the pattern ${json(want)}: ${rules.map(([, r]) => json(r.Properties.EventPattern)).join('; ')}`);
+    const [id, rule] = matching[0];
+    assert((rule.Properties.State ?? 'ENABLED') === 'ENABLED', `${id}.State is ${rule.Properties.State}`);
+    const targets = rule.Properties.Targets;
+    assert(targets.length === 1 && refTo(targets[0].Arn) === fn[0], `${id} targets ${json(targets.map((t) => t.Arn))}, not only the handler`);
+    assert(refTo(targets[0].DeadLetterConfig?.Arn) === dlq, `${id} target DeadLetterConfig: ${json(targets[0].DeadLetterConfig)}`);
+    const permissions = ofType('AWS::Lambda::Permission').filter(([, x]) => refTo(x.Properties.FunctionName) === fn[0] && refTo(x.Properties.SourceArn) === id);
+    assert(permissions.length === 1 && permissions[0][1].Properties.Principal === 'events.amazonaws.com', `no lambda:InvokeFunction permission for ${id}`);
+  }
+});
+
+check('EcsInstanceDrainer: a STANDARD state machine with tracing, logging ALL to its own log group, invoking the handler', () => {
+  const [id, sm] = drainStateMachine();
+  const p = sm.Properties;
+  assert(p.StateMachineType === 'STANDARD', `${id}.StateMachineType is ${p.StateMachineType}`);
+  assert(p.TracingConfiguration?.Enabled === true, `${id}.TracingConfiguration is ${json(p.TracingConfiguration)}`);
+  const logging = p.LoggingConfiguration ?? {};
+  assert(logging.Level === 'ALL' && (logging.Destinations ?? []).length === 1, `${id}.LoggingConfiguration is ${json(logging)}`);
+  const logGroup = refTo(logging.Destinations[0].CloudWatchLogsLogGroup?.LogGroupArn);
+  assert(ofType('AWS::Logs::LogGroup').some(([g]) => g === logGroup), `${id} logs to ${json(logging.Destinations)}, not a log group of the stack`);
+  assert(logGroup !== refTo(drainer()[1].Properties.LoggingConfig?.LogGroup), `${id} logs to the handler's log group ${logGroup}`);
+  const others = ofType('AWS::StepFunctions::StateMachine').filter(([other]) => other !== id)
+    .flatMap(([, o]) => (o.Properties.LoggingConfiguration?.Destinations ?? []).map((d) => refTo(d.CloudWatchLogsLogGroup?.LogGroupArn)));
+  assert(!others.includes(logGroup), `${id}'s log group ${logGroup} is another state machine's too`);
+  assert(json(p.DefinitionString).includes(`{"Fn::GetAtt":["${drainer()[0]}","Arn"]}`), `${id} does not invoke the handler ${drainer()[0]}`);
+  // Its role: invoke only the handler, start only its own executions, plus log delivery and X-Ray.
+  const role = refTo(p.RoleArn);
+  const statements = attachedTo('AWS::IAM::Policy', role).flatMap(([, x]) => asList(x.Properties.PolicyDocument.Statement));
+  for (const s of statements) {
+    const actions = asList(s.Action);
+    if (actions.includes('lambda:InvokeFunction')) assert(asList(s.Resource).every((r) => idsIn(r).length === 1 && idsIn(r)[0] === drainer()[0]), `${role} invokes ${json(s.Resource)}`);
+    else if (actions.includes('states:StartExecution')) assert(json(s.Resource) === json(env(drainer()).STATE_MACHINE_ARN), `${role} starts ${json(s.Resource)}`);
+    else assert(actions.every((a) => a.startsWith('logs:') || a.startsWith('xray:')), `${role} may ${actions.join(', ')}`);
+  }
+});
+
+check('EcsInstanceDrainer IAM: ECS actions only in the cluster (StopTask for stopStandaloneTasksAfter); lifecycle actions on the group; its executions; nothing more', () => {
+  const fn = drainer();
+  const statements = statementsOf(fn);
+  const [clusterId] = drainedCluster();
+  const inCluster = json({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [clusterId, 'Arn'] } } });
+  const stop = withAction(statements, 'ecs:StopTask');
+  assert(stop.length === 1, `ecs:StopTask in ${stop.length} statements, expected 1 (stopStandaloneTasksAfter is set)`);
+  assert(json(stop[0].Resource).includes(':task/",{"Ref":"' + clusterId + '"},"/*"'), `ecs:StopTask on ${json(stop[0].Resource)}`);
+  for (const s of statements.filter((x) => asList(x.Action).some((a) => a.startsWith('ecs:')))) {
+    if (json(asList(s.Action)) === '["ecs:ListContainerInstances"]') {
+      assert(json(s.Resource) === json({ 'Fn::GetAtt': [clusterId, 'Arn'] }), `ecs:ListContainerInstances on ${json(s.Resource)}`);
+      continue;
+    }
+    assert(json(s.Condition) === inCluster, `${asList(s.Action).join(', ')} (${s.Sid}) without the ecs:cluster condition: ${json(s.Condition)}`);
+  }
+  assert(withAction(statements, 'ecs:UpdateContainerInstancesState').length === 1, 'ecs:UpdateContainerInstancesState is not granted although dryRun is off');
+  const [groupId] = drainedGroup();
+  const lifecycle = statements.filter((s) => asList(s.Action).some((a) => a.startsWith('autoscaling:') && a !== 'autoscaling:DescribeAutoScalingInstances'));
+  assert(lifecycle.length === 1, `expected 1 statement with lifecycle actions, found ${lifecycle.length}`);
+  assert(json([...asList(lifecycle[0].Action)].sort()) === '["autoscaling:CompleteLifecycleAction","autoscaling:RecordLifecycleActionHeartbeat"]', `lifecycle actions: ${json(lifecycle[0].Action)}`);
+  assert(json(lifecycle[0].Resource).endsWith(`:autoScalingGroup:*:autoScalingGroupName/",{"Ref":"${groupId}"}]]}`), `lifecycle actions on ${json(lifecycle[0].Resource)}`);
+  const start = withAction(statements, 'states:StartExecution');
+  assert(start.length === 1 && json(start[0].Resource) === json(env(fn).STATE_MACHINE_ARN), `states:StartExecution on ${json(start.map((s) => s.Resource))}`);
+  const onAll = statements.filter((s) => asList(s.Resource).includes('*'));
+  // On *: only what has no resource-level permissions (the Spot warning's group lookup, X-Ray tracing).
+  const unscoped = onAll.flatMap((s) => asList(s.Action)).filter((a) => a !== 'autoscaling:DescribeAutoScalingInstances' && !a.startsWith('xray:'));
+  assert(unscoped.length === 0, `on *: ${unscoped.join(', ')}`);
+  assert(!statements.some((s) => asList(s.Action).some((a) => a.endsWith(':*') || a === '*')), 'a wildcard action');
+  assert(statements.flatMap((s) => asList(s.Action)).every((a) => !a.startsWith('ec2:')), 'an EC2 action');
+});
+
+check('EcsInstanceDrainer: reports and alarms (errors, throttles, dead letters, executions) go to its topic', () => {
+  const fn = drainer();
+  const topic = refTo(env(fn).TOPIC_ARN);
+  const publish = withAction(statementsOf(fn), 'sns:Publish');
+  assert(publish.some((s) => asList(s.Resource).some((r) => refTo(r) === topic)), `no sns:Publish on ${topic}: ${json(publish)}`);
+  const queue = queueOf(fn, 'EcsInstanceDrainer')[0];
+  const [machine] = drainStateMachine();
+  const onQueue = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => json(a.Properties.Dimensions ?? []).includes(`"${queue}"`));
+  const onExecutions = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => json(a.Properties.Metrics ?? []).includes(`{"Ref":"${machine}"}`));
+  const alarms = [...alarmsOn(fn), ...onQueue, ...onExecutions];
+  assert(alarms.length === 4, `expected 4 EcsInstanceDrainer alarms (errors, throttles, dead letters, executions), found ${alarms.length}`);
+  const metrics = json(onExecutions.map(([, a]) => a.Properties.Metrics));
+  for (const name of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) assert(metrics.includes(`"${name}"`), `the execution alarm does not count ${name}`);
   for (const [id, alarm] of alarms) {
     const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
     assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);

@@ -42,6 +42,15 @@ const EXPECTED = {
     instanceSelector: { team: 'platform' },
     snapshotRetentionSeconds: '2592000',
   },
+  // EcsInstanceDrainer `Drainer` (on the stack's ECS cluster and its Auto Scaling group): the handler's
+  // environment (every value a string) and the termination hook's heartbeat timeout (a number).
+  drainer: {
+    maxDrainSeconds: '14400',
+    heartbeatTimeoutSeconds: '600',
+    onTimeout: 'ABANDON',
+    stopStandaloneAfterSeconds: '3600',
+    notifyOnEveryDrain: 'true',
+  },
 };
 
 module.exports = { EXPECTED };

@@ -50,7 +50,8 @@ run_checker() {
 # Every language's package embeds the npm tarball jsii built; each handler bundle must be in it and
 # no TypeScript source may be. Usage: check_bundle_in_tarball <tgz file> <how it is named in the package>
 BUNDLES_IN_TARBALL=("package/assets/packer-cleaner/index.js" "package/assets/ami-manager/index.js"
-  "package/assets/tag-policy-engine/index.js" "package/assets/instance-decommissioner/index.js")
+  "package/assets/tag-policy-engine/index.js" "package/assets/instance-decommissioner/index.js"
+  "package/assets/ecs-instance-drainer/index.js")
 check_bundle_in_tarball() {
   local tgz="$1" label="$2" listing size bundle
   listing="$(tar -tvzf "$tgz")"

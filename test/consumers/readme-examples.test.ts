@@ -204,8 +204,44 @@ describe('README usage examples', () => {
     ],
   };
 
+  // The EcsInstanceDrainer `Drainer` (EXPECTED.drainer: the handler's environment, in seconds).
+  const drain: Record<string, string> = EXPECTED.drainer;
+  const drainHours = Number(drain.maxDrainSeconds) / 3600;
+  const heartbeatMinutes = Number(drain.heartbeatTimeoutSeconds) / 60;
+  const standaloneHours = Number(drain.stopStandaloneAfterSeconds) / 3600;
+  /** Props written on a line of their own. */
+  const DRAINER_PROPS: Record<string, string[]> = {
+    typescript: [
+      'cluster', 'autoScalingGroup: capacity', `maxDrainTime: Duration.hours(${drainHours})`, `heartbeatTimeout: Duration.minutes(${heartbeatMinutes})`,
+      `onTimeout: DrainTimeoutAction.${drain.onTimeout}`, `stopStandaloneTasksAfter: Duration.hours(${standaloneHours})`, `notifyOnEveryDrain: ${drain.notifyOnEveryDrain}`,
+    ],
+    python: [
+      'cluster=cluster', 'auto_scaling_group=capacity', `max_drain_time=Duration.hours(${drainHours})`, `heartbeat_timeout=Duration.minutes(${heartbeatMinutes})`,
+      `on_timeout=DrainTimeoutAction.${drain.onTimeout}`, `stop_standalone_tasks_after=Duration.hours(${standaloneHours})`,
+      `notify_on_every_drain=${upper(drain.notifyOnEveryDrain)}`,
+    ],
+    java: [
+      '.cluster(cluster)', '.autoScalingGroup(capacity)', `.maxDrainTime(Duration.hours(${drainHours}))`, `.heartbeatTimeout(Duration.minutes(${heartbeatMinutes}))`,
+      `.onTimeout(DrainTimeoutAction.${drain.onTimeout})`, `.stopStandaloneTasksAfter(Duration.hours(${standaloneHours}))`, `.notifyOnEveryDrain(${drain.notifyOnEveryDrain})`,
+    ],
+    go: [
+      'Cluster: cluster,', 'AutoScalingGroup: capacity,', `MaxDrainTime: awscdk.Duration_Hours(jsii.Number(${drainHours})),`,
+      `HeartbeatTimeout: awscdk.Duration_Minutes(jsii.Number(${heartbeatMinutes})),`, `OnTimeout: cdkfleetjanitor.DrainTimeoutAction_${drain.onTimeout},`,
+      `StopStandaloneTasksAfter: awscdk.Duration_Hours(jsii.Number(${standaloneHours})),`, `NotifyOnEveryDrain: jsii.Bool(${drain.notifyOnEveryDrain}),`,
+    ],
+  };
+  /** The capacity provider, added so that aws-cdk-lib adds no drain hook of its own (compared without whitespace). */
+  const DRAINER_CODE: Record<string, string[]> = {
+    typescript: ["new AsgCapacityProvider(stack, 'CapacityProvider', { autoScalingGroup: capacity, enableManagedDraining: false })", 'EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM)', 'requireImdsv2: true'],
+    python: ['AsgCapacityProvider(stack, "CapacityProvider", auto_scaling_group=capacity, enable_managed_draining=False)', 'EcsOptimizedImage.amazon_linux2023(AmiHardwareType.ARM)', 'require_imdsv2=True'],
+    java: ['AsgCapacityProvider.Builder.create(stack, "CapacityProvider").autoScalingGroup(capacity).enableManagedDraining(false).build()',
+      'EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM)', '.requireImdsv2(true)'],
+    go: ['awsecs.NewAsgCapacityProvider(stack, jsii.String("CapacityProvider"), &awsecs.AsgCapacityProviderProps{AutoScalingGroup: capacity, EnableManagedDraining: jsii.Bool(false)})',
+      'awsecs.EcsOptimizedImage_AmazonLinux2023(awsecs.AmiHardwareType_ARM, nil)', 'RequireImdsv2: jsii.Bool(true)'],
+  };
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine and InstanceDecommissioner props its consumer app is checked for', (language: string, example: unknown) => {
+  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner and EcsInstanceDrainer props its consumer app is checked for', (language: string, example: unknown) => {
     // Whitespace-insensitive: Go aligns its struct fields.
     const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
     expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
@@ -229,6 +265,11 @@ describe('README usage examples', () => {
     const decomLines = code.split('\n').filter((l) => DECOM_PROPS[language].some((p) => bare(l) === bare(p)));
     expect(decomLines).toHaveLength(DECOM_PROPS[language].length);
     for (const fragment of DECOM_CODE[language]) expect(compact(code)).toContain(compact(fragment));
+    expect(code).toMatch(/EcsInstanceDrainer/);
+    for (const prop of DRAINER_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
+    const drainerLines = code.split('\n').filter((l) => DRAINER_PROPS[language].some((p) => bare(l) === bare(p)));
+    expect(drainerLines).toHaveLength(DRAINER_PROPS[language].length);
+    for (const fragment of DRAINER_CODE[language]) expect(compact(code)).toContain(compact(fragment));
     expect(code).toMatch(/synth/i);
   });
 

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { synthConsumerApp } from './typescript/app';
 import { synthSignalsExample } from './typescript/signals';
 
-/* The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine and InstanceDecommissioner), checked by the same script as the Python, Java and Go apps. */
+/* The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner and EcsInstanceDrainer), checked by the same script as the Python, Java and Go apps. */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
 function runChecker(outdir: string): { status: number; output: string } {
@@ -24,7 +24,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 39 passed, 0 failed');
+    expect(output).toContain('[typescript] 48 passed, 0 failed');
     expect(status).toBe(0);
   });
 
@@ -53,7 +53,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 38 passed, 1 failed');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -95,7 +95,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
-    expect(output).toContain('[typescript] 38 passed, 1 failed');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
   });
 
   test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
@@ -108,7 +108,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
-    expect(output).toContain('[typescript] 38 passed, 1 failed');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner event source without partial batch responses', () => {
@@ -118,7 +118,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses: '
       + 'DecommissionerEventSource');
-    expect(output).toContain('[typescript] 38 passed, 1 failed');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner record change that may UPSERT', () => {
@@ -132,7 +132,31 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; '
       + 'nothing more: ChangeRecords may do more than DELETE and CREATE');
-    expect(output).toContain('[typescript] 38 passed, 1 failed');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
+  });
+
+  test('the checker fails on an EcsInstanceDrainer StopTask without the ecs:cluster condition', () => {
+    const { status, output } = checkChanged((resources) => {
+      for (const policy of ofType(resources, 'AWS::IAM::ManagedPolicy')) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          if (statement.Sid === 'StopStandaloneTasks') delete statement.Condition;
+        }
+      }
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL EcsInstanceDrainer IAM: ECS actions only in the cluster (StopTask for stopStandaloneTasksAfter); lifecycle actions on the group; '
+      + 'its executions; nothing more: ecs:StopTask (StopStandaloneTasks) without the ecs:cluster condition');
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
+  });
+
+  test('the checker fails on a second termination hook on the drained group (aws-cdk-lib\'s drain hook)', () => {
+    const { status, output } = checkChanged((resources) => {
+      const [hook] = ofType(resources, 'AWS::AutoScaling::LifecycleHook');
+      resources.DrainHook = { Type: 'AWS::AutoScaling::LifecycleHook', Properties: { ...hook.Properties, HeartbeatTimeout: 300 } };
+    });
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL EcsInstanceDrainer: one termination hook on the group, .*: expected 1 termination lifecycle hook on \w+, found 2: \w+, DrainHook/);
+    expect(output).toContain('[typescript] 47 passed, 1 failed');
   });
 });
 

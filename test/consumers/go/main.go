@@ -8,6 +8,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
@@ -83,6 +87,38 @@ func main() {
 	})
 	// decommissioner.Table() holds a snapshot of every instance; hooks get it when the instance dies.
 	fmt.Printf("snapshot table: %s\n", *decommissioner.Table().Node().Path())
+
+	// An ECS cluster on Graviton container instances (launch template: ECS-optimized AL2023, IMDSv2).
+	vpc := awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{MaxAzs: jsii.Number(2), NatGateways: jsii.Number(1)})
+	cluster := awsecs.NewCluster(stack, jsii.String("Cluster"), &awsecs.ClusterProps{Vpc: vpc})
+	launchTemplate := awsec2.NewLaunchTemplate(stack, jsii.String("ContainerInstances"), &awsec2.LaunchTemplateProps{
+		InstanceType: awsec2.NewInstanceType(jsii.String("m7g.large")),
+		MachineImage: awsecs.EcsOptimizedImage_AmazonLinux2023(awsecs.AmiHardwareType_ARM, nil),
+		UserData:     awsec2.UserData_ForLinux(nil), // the cluster adds ECS_CLUSTER=<name> to it
+		Role: awsiam.NewRole(stack, jsii.String("InstanceRole"), &awsiam.RoleProps{
+			AssumedBy: awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		}),
+		RequireImdsv2: jsii.Bool(true),
+	})
+	capacity := awsautoscaling.NewAutoScalingGroup(stack, jsii.String("Capacity"), &awsautoscaling.AutoScalingGroupProps{
+		Vpc: vpc, LaunchTemplate: launchTemplate, MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(10),
+	})
+	// EnableManagedDraining false: aws-cdk-lib adds no drain hook of its own; the drainer drains.
+	cluster.AddAsgCapacityProvider(awsecs.NewAsgCapacityProvider(stack, jsii.String("CapacityProvider"), &awsecs.AsgCapacityProviderProps{
+		AutoScalingGroup: capacity, EnableManagedDraining: jsii.Bool(false),
+	}), nil)
+
+	drainer := cdkfleetjanitor.NewEcsInstanceDrainer(stack, jsii.String("Drainer"), &cdkfleetjanitor.EcsInstanceDrainerProps{
+		Cluster:                  cluster,
+		AutoScalingGroup:         capacity,
+		MaxDrainTime:             awscdk.Duration_Hours(jsii.Number(4)),
+		HeartbeatTimeout:         awscdk.Duration_Minutes(jsii.Number(10)),
+		OnTimeout:                cdkfleetjanitor.DrainTimeoutAction_ABANDON,
+		StopStandaloneTasksAfter: awscdk.Duration_Hours(jsii.Number(1)),
+		NotifyOnEveryDrain:       jsii.Bool(true),
+	})
+	// drainer.StateMachine() carries each drain; drainer.Topic() gets the drain reports and the alarms.
+	fmt.Printf("drain state machine: %s\n", *drainer.StateMachine().Node().Path())
 
 	app.Synth(nil)
 	// --- end example ---

@@ -13,10 +13,13 @@
 const fs = require('fs');
 const path = require('path');
 const cdk = require('aws-cdk-lib');
-const { aws_ec2: ec2, aws_events: events, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_route53: route53, aws_sns: sns } = cdk;
+const {
+  aws_autoscaling: autoscaling, aws_ec2: ec2, aws_ecs: ecs, aws_events: events, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_route53: route53, aws_sns: sns,
+} = cdk;
 const nag = require('cdk-nag');
 const {
-  AmiManager, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction,
+  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, PackerCleanerAction,
+  TagPolicyEngine, TagValue, ViolationAction,
 } = require('cdk-fleet-janitor');
 
 const workDir = process.argv[2];
@@ -209,8 +212,78 @@ const CONFIGURATIONS = [
       return [vpc, securityGroup, ...zones, bus];
     },
   },
+  {
+    // The drainer needs a cluster and its Auto Scaling group: the consumer apps' (../typescript/app.ts), the user's.
+    name: 'EcsInstanceDrainer defaults',
+    build: (stack) => {
+      const { cluster, groups, constructs } = ecsCluster(stack, 1);
+      new EcsInstanceDrainer(stack, 'Drainer', { cluster, autoScalingGroup: groups[0] });
+      return constructs;
+    },
+  },
+  {
+    // Everything on: two groups of the cluster, in the team's VPC, every option set. (No reserveConcurrency:
+    // one reserved execution would serialize the checks of every drain.)
+    name: 'EcsInstanceDrainer everything on',
+    build: (stack) => {
+      const { vpc, cluster, groups, constructs } = ecsCluster(stack, 2);
+      const securityGroup = new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const drainer = new EcsInstanceDrainer(stack, 'Drainer', {
+        cluster,
+        autoScalingGroup: groups[0],
+        pollInterval: cdk.Duration.seconds(30),
+        heartbeatTimeout: cdk.Duration.minutes(10),
+        maxDrainTime: cdk.Duration.hours(4),
+        onTimeout: DrainTimeoutAction.ABANDON,
+        stopStandaloneTasksAfter: cdk.Duration.hours(1),
+        spotInterruptions: true,
+        notifyOnEveryDrain: true,
+        dryRun: false,
+        vpc,
+        securityGroups: [securityGroup],
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        topic: new sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+        tracing: lambda.Tracing.ACTIVE,
+        timeout: cdk.Duration.minutes(2),
+        memorySize: 1024,
+      });
+      drainer.addAutoScalingGroup(groups[1]);
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [drainer] });
+      return [...constructs, securityGroup];
+    },
+  },
   // ===== end of construct configurations =====
 ];
+
+/**
+ * An ECS cluster on `groups` Auto Scaling groups of Graviton container instances, as in the consumer
+ * apps: a launch template (ECS-optimized AL2023, IMDSv2, an instance role), each group added with an
+ * AsgCapacityProvider without managed draining. Returns the user's constructs with them.
+ */
+function ecsCluster(stack, groups) {
+  const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
+  const role = new iam.Role(stack, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+  const launchTemplate = new ec2.LaunchTemplate(stack, 'ContainerInstances', {
+    instanceType: new ec2.InstanceType('m7g.large'),
+    machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.ARM),
+    userData: ec2.UserData.forLinux(),
+    role,
+    requireImdsv2: true,
+  });
+  const constructs = [vpc, cluster, role, launchTemplate];
+  const asgs = [];
+  for (let i = 1; i <= groups; i++) {
+    const group = new autoscaling.AutoScalingGroup(stack, `Capacity${i}`, { vpc, launchTemplate, minCapacity: 1, maxCapacity: 10 });
+    const provider = new ecs.AsgCapacityProvider(stack, `CapacityProvider${i}`, { autoScalingGroup: group, enableManagedDraining: false });
+    cluster.addAsgCapacityProvider(provider);
+    asgs.push(group);
+    constructs.push(group, provider);
+  }
+  return { vpc, cluster, groups: asgs, constructs };
+}
 
 /** The TagPolicyEngine rules of the consumer apps (../typescript/app.ts). */
 function tagRules() {

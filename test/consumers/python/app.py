@@ -7,11 +7,17 @@ import os
 import sys
 
 from aws_cdk import App, Duration, RemovalPolicy, Stack
+from aws_cdk.aws_autoscaling import AutoScalingGroup
+from aws_cdk.aws_ec2 import InstanceType, LaunchTemplate, UserData, Vpc
+from aws_cdk.aws_ecs import AmiHardwareType, AsgCapacityProvider, Cluster, EcsOptimizedImage
+from aws_cdk.aws_iam import Role, ServicePrincipal
 from aws_cdk.aws_lambda import Function
 from aws_cdk.aws_route53 import HostedZone
 from aws_cdk.aws_scheduler import ScheduleExpression
 from cdk_fleet_janitor import (
     AmiManager,
+    DrainTimeoutAction,
+    EcsInstanceDrainer,
     InstanceDecommissioner,
     PackerCleaner,
     PackerCleanerAction,
@@ -98,6 +104,38 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # decommissioner.table holds a snapshot of every instance; hooks get it when the instance dies.
     print(f"snapshot table: {decommissioner.table.node.path}")
+
+    # An ECS cluster on Graviton container instances (launch template: ECS-optimized AL2023, IMDSv2).
+    vpc = Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    cluster = Cluster(stack, "Cluster", vpc=vpc)
+    launch_template = LaunchTemplate(
+        stack,
+        "ContainerInstances",
+        instance_type=InstanceType("m7g.large"),
+        machine_image=EcsOptimizedImage.amazon_linux2023(AmiHardwareType.ARM),
+        user_data=UserData.for_linux(),  # the cluster adds ECS_CLUSTER=<name> to it
+        role=Role(stack, "InstanceRole", assumed_by=ServicePrincipal("ec2.amazonaws.com")),
+        require_imdsv2=True,
+    )
+    capacity = AutoScalingGroup(stack, "Capacity", vpc=vpc, launch_template=launch_template, min_capacity=1, max_capacity=10)
+    # enable_managed_draining=False: aws-cdk-lib adds no drain hook of its own; the drainer drains.
+    cluster.add_asg_capacity_provider(
+        AsgCapacityProvider(stack, "CapacityProvider", auto_scaling_group=capacity, enable_managed_draining=False)
+    )
+
+    drainer = EcsInstanceDrainer(
+        stack,
+        "Drainer",
+        cluster=cluster,
+        auto_scaling_group=capacity,
+        max_drain_time=Duration.hours(4),
+        heartbeat_timeout=Duration.minutes(10),
+        on_timeout=DrainTimeoutAction.ABANDON,
+        stop_standalone_tasks_after=Duration.hours(1),
+        notify_on_every_drain=True,
+    )
+    # drainer.state_machine carries each drain; drainer.topic gets the drain reports and the alarms.
+    print(f"drain state machine: {drainer.state_machine.node.path}")
 
     app.synth()
     # --- end example ---

@@ -1,9 +1,16 @@
 // README example (TypeScript): the same stack every consumer app builds; checked by check-template.cjs.
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
+import { InstanceType, LaunchTemplate, UserData, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { AmiHardwareType, AsgCapacityProvider, Cluster, EcsOptimizedImage } from 'aws-cdk-lib/aws-ecs';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
-import { AmiManager, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue, ViolationAction } from '../../../src';
+import {
+  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue,
+  ViolationAction,
+} from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
   // --- example: typescript ---
@@ -57,6 +64,32 @@ export function synthConsumerApp(outdir: string): void {
   });
   // decommissioner.table holds a snapshot of every instance; hooks get it when the instance dies.
   console.log(`snapshot table: ${decommissioner.table.node.path}`);
+
+  // An ECS cluster on Graviton container instances (launch template: ECS-optimized AL2023, IMDSv2).
+  const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const cluster = new Cluster(stack, 'Cluster', { vpc });
+  const launchTemplate = new LaunchTemplate(stack, 'ContainerInstances', {
+    instanceType: new InstanceType('m7g.large'),
+    machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM),
+    userData: UserData.forLinux(), // the cluster adds ECS_CLUSTER=<name> to it
+    role: new Role(stack, 'InstanceRole', { assumedBy: new ServicePrincipal('ec2.amazonaws.com') }),
+    requireImdsv2: true,
+  });
+  const capacity = new AutoScalingGroup(stack, 'Capacity', { vpc, launchTemplate, minCapacity: 1, maxCapacity: 10 });
+  // enableManagedDraining: false: aws-cdk-lib adds no drain hook of its own; the drainer drains.
+  cluster.addAsgCapacityProvider(new AsgCapacityProvider(stack, 'CapacityProvider', { autoScalingGroup: capacity, enableManagedDraining: false }));
+
+  const drainer = new EcsInstanceDrainer(stack, 'Drainer', {
+    cluster,
+    autoScalingGroup: capacity,
+    maxDrainTime: Duration.hours(4),
+    heartbeatTimeout: Duration.minutes(10),
+    onTimeout: DrainTimeoutAction.ABANDON,
+    stopStandaloneTasksAfter: Duration.hours(1),
+    notifyOnEveryDrain: true,
+  });
+  // drainer.stateMachine carries each drain; drainer.topic gets the drain reports and the alarms.
+  console.log(`drain state machine: ${drainer.stateMachine.node.path}`);
 
   app.synth();
   // --- end example ---

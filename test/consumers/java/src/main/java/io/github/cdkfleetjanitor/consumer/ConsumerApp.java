@@ -1,6 +1,8 @@
 package io.github.cdkfleetjanitor.consumer;
 
 import io.github.cdkfleetjanitor.AmiManager;
+import io.github.cdkfleetjanitor.DrainTimeoutAction;
+import io.github.cdkfleetjanitor.EcsInstanceDrainer;
 import io.github.cdkfleetjanitor.InstanceDecommissioner;
 import io.github.cdkfleetjanitor.PackerCleaner;
 import io.github.cdkfleetjanitor.PackerCleanerAction;
@@ -14,6 +16,17 @@ import software.amazon.awscdk.App;
 import software.amazon.awscdk.Duration;
 import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Stack;
+import software.amazon.awscdk.services.autoscaling.AutoScalingGroup;
+import software.amazon.awscdk.services.ec2.InstanceType;
+import software.amazon.awscdk.services.ec2.LaunchTemplate;
+import software.amazon.awscdk.services.ec2.UserData;
+import software.amazon.awscdk.services.ec2.Vpc;
+import software.amazon.awscdk.services.ecs.AmiHardwareType;
+import software.amazon.awscdk.services.ecs.AsgCapacityProvider;
+import software.amazon.awscdk.services.ecs.Cluster;
+import software.amazon.awscdk.services.ecs.EcsOptimizedImage;
+import software.amazon.awscdk.services.iam.Role;
+import software.amazon.awscdk.services.iam.ServicePrincipal;
 import software.amazon.awscdk.services.lambda.Function;
 import software.amazon.awscdk.services.route53.HostedZone;
 import software.amazon.awscdk.services.route53.HostedZoneAttributes;
@@ -93,6 +106,34 @@ public final class ConsumerApp {
         .build();
     // decommissioner.getTable() holds a snapshot of every instance; hooks get it when the instance dies.
     System.out.println("snapshot table: " + decommissioner.getTable().getNode().getPath());
+
+    // An ECS cluster on Graviton container instances (launch template: ECS-optimized AL2023, IMDSv2).
+    Vpc vpc = Vpc.Builder.create(stack, "Vpc").maxAzs(2).natGateways(1).build();
+    Cluster cluster = Cluster.Builder.create(stack, "Cluster").vpc(vpc).build();
+    LaunchTemplate launchTemplate = LaunchTemplate.Builder.create(stack, "ContainerInstances")
+        .instanceType(new InstanceType("m7g.large"))
+        .machineImage(EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM))
+        .userData(UserData.forLinux()) // the cluster adds ECS_CLUSTER=<name> to it
+        .role(Role.Builder.create(stack, "InstanceRole").assumedBy(new ServicePrincipal("ec2.amazonaws.com")).build())
+        .requireImdsv2(true)
+        .build();
+    AutoScalingGroup capacity = AutoScalingGroup.Builder.create(stack, "Capacity")
+        .vpc(vpc).launchTemplate(launchTemplate).minCapacity(1).maxCapacity(10).build();
+    // enableManagedDraining(false): aws-cdk-lib adds no drain hook of its own; the drainer drains.
+    cluster.addAsgCapacityProvider(AsgCapacityProvider.Builder.create(stack, "CapacityProvider")
+        .autoScalingGroup(capacity).enableManagedDraining(false).build());
+
+    EcsInstanceDrainer drainer = EcsInstanceDrainer.Builder.create(stack, "Drainer")
+        .cluster(cluster)
+        .autoScalingGroup(capacity)
+        .maxDrainTime(Duration.hours(4))
+        .heartbeatTimeout(Duration.minutes(10))
+        .onTimeout(DrainTimeoutAction.ABANDON)
+        .stopStandaloneTasksAfter(Duration.hours(1))
+        .notifyOnEveryDrain(true)
+        .build();
+    // drainer.getStateMachine() carries each drain; drainer.getTopic() gets the drain reports and the alarms.
+    System.out.println("drain state machine: " + drainer.getStateMachine().getNode().getPath());
 
     app.synth();
     // --- end example ---

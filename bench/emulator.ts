@@ -10,6 +10,8 @@ import { startMoto } from '../test/emulator/moto';
 
 export interface CountingEmulator {
   readonly proxy: FaultProxy;
+  /** moto itself, for fixtures that must not be counted. */
+  readonly motoEndpoint: string;
   readonly aws: EmulatorClients;
   readonly topicArn: string;
 }
@@ -21,7 +23,7 @@ export async function withCountingEmulator<T>(topicName: string, body: (emulator
     try {
       const aws = emulatorClients(moto.endpoint);
       const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicName }));
-      return await body({ proxy, aws, topicArn: TopicArn! });
+      return await body({ proxy, motoEndpoint: moto.endpoint, aws, topicArn: TopicArn! });
     } finally {
       await proxy.stop();
     }

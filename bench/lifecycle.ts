@@ -13,9 +13,9 @@ export interface LifecycleResult {
 }
 
 export async function measureLifecycle(scenario: BenchScenario, lifecycle: LifecycleBench, log: (line: string) => void): Promise<LifecycleResult> {
-  return withCountingEmulator(`bench-${scenario.bundle}`, async ({ proxy, aws, topicArn }) => {
+  return withCountingEmulator(`bench-${scenario.bundle}`, async ({ proxy, motoEndpoint, aws, topicArn }) => {
     const counts = () => proxy.counts();
-    const steps = await lifecycle.measure({ proxyEndpoint: proxy.endpoint, aws, topicArn, counts, reset: () => proxy.reset(), log });
+    const steps = await lifecycle.measure({ proxyEndpoint: proxy.endpoint, motoEndpoint, aws, topicArn, counts, reset: () => proxy.reset(), log });
     return { steps, description: lifecycle.description, minimumRationale: lifecycle.minimumRationale, originals: lifecycle.originals };
   });
 }

@@ -88,6 +88,8 @@ export interface LifecycleBench {
 export interface LifecycleContext {
   /** The counting proxy in front of moto: the handler's endpoint. */
   readonly proxyEndpoint: string;
+  /** moto itself, for fixtures that must not be counted. */
+  readonly motoEndpoint: string;
   /** Clients straight to moto, for fixtures and checks (not counted). */
   readonly aws: EmulatorClients;
   /** A topic in moto for the construct's reports. */

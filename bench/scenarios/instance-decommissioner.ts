@@ -7,13 +7,10 @@
  * (about 8 minutes), N = 5,000 an evenly spread sample of its batches (every batch of 10 makes the
  * same calls whatever N is; the report scales the sample up and says so).
  */
-import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
-import * as path from 'path';
 import { performance } from 'perf_hooks';
-import * as readline from 'readline';
 import { CreateTableCommand, DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import {
   CreateTagsCommand, DescribeImagesCommand, DescribeSubnetsCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand,
@@ -28,10 +25,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { InstanceDecommissioner } from '../../src';
 import { ENV, SNAPSHOT_ATTRIBUTES, SNAPSHOT_STATUS, STATE_CHANGE_DETAIL_TYPE } from '../../src/instance-decommissioner/contract';
 import type { FaultProxy } from '../../test/emulator/fault-proxy';
-import { EMULATOR_ACCOUNT, EMULATOR_REGION, awsEnv } from '../../test/emulator/moto';
+import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../../test/emulator/moto';
 import { functionEnvironmentFromTemplate } from '../../test/emulator/stack-env';
 import { withCountingEmulator } from '../emulator';
-import { REPO_ROOT } from '../measure';
+import { Invoker, startInvoker } from '../invoker';
 import type { BenchScenario, EventBatchContext, EventBatchSize, PacedCalls } from '../scenario';
 import { chunks, forEachConcurrently, summarize, timeMs } from '../util';
 
@@ -63,8 +60,6 @@ const FIXTURE_CHANGES_PER_CALL = 500;
  * takes any SQS batch, and 100 per invocation stores 10,000 snapshots in a minute or two.
  */
 const SNAPSHOT_EVENTS_PER_INVOCATION = 100;
-const INVOKER = path.join(REPO_ROOT, 'test', 'emulator', 'invoke-many.cjs');
-const BUNDLE_PATH = path.join(REPO_ROOT, 'assets', BUNDLE, 'index.js');
 
 export interface DecommissionSize {
   readonly n: number;
@@ -142,7 +137,7 @@ export async function measureDecommissions(ctx: EventBatchContext, sizes: readon
     const env = synthesizedEnvironment(topicArn, zones);
     const imageId = await ubuntuImage(aws.ec2);
     const fleet = new Fleet(aws.ec2, r53, imageId, await defaultSubnets(aws.ec2), zones);
-    const snapshotter = startInvoker(env, motoEndpoint);
+    const snapshotter = startInvoker(BUNDLE, env, motoEndpoint);
     const results: EventBatchSize[] = [];
     let live = 0;
     try {
@@ -183,7 +178,7 @@ async function runBatches(
   const picked = sampled
     ? Array.from({ length: size.sampledBatches! }, (_, i) => batches[Math.floor((i * batches.length) / size.sampledBatches!)])
     : batches;
-  const invoker = startInvoker(env, run.tap.endpoint);
+  const invoker = startInvoker(BUNDLE, env, run.tap.endpoint);
   const calls: Record<string, number> = {};
   const minimum: Record<string, number> = {};
   const perBatch: string[] = [];
@@ -496,70 +491,6 @@ async function storeSnapshots(invoker: Invoker, instanceIds: readonly string[]):
 }
 
 // ---- one warm container ---------------------------------------------------------------------------
-
-interface Outcome {
-  readonly ok: boolean;
-  readonly result?: any;
-  readonly message?: string;
-  readonly durationMs: number;
-}
-
-interface Invoker {
-  invoke(event: unknown): Promise<Outcome>;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-/** The bundle loaded once in a node process that takes invocations one at a time (invoke-many.cjs --serve). */
-function startInvoker(env: Record<string, string>, endpoint: string): Invoker {
-  const child: ChildProcess = spawn(process.execPath, [INVOKER, BUNDLE_PATH, '--serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      AWS_LAMBDA_FUNCTION_NAME: BUNDLE,
-      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
-      TZ: 'UTC',
-      ...env,
-      ...awsEnv(endpoint),
-    },
-    stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-8_000); });
-  const waiting = new Map<number, (outcome: Outcome) => void>();
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    for (const resolveOne of waiting.values()) resolveOne({ ok: false, message: `the runner exited; stderr:\n${stderr}`, durationMs: 0 });
-    waiting.clear();
-    resolve();
-  }));
-  readline.createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).on('line', (line) => {
-    const outcome = JSON.parse(line);
-    const resolveOne = waiting.get(outcome.id);
-    waiting.delete(outcome.id);
-    resolveOne?.(outcome);
-  });
-  let next = 0;
-  return {
-    invoke(event) {
-      if (exited) return Promise.reject(new Error(`the runner has exited; stderr:\n${stderr}`));
-      const id = next++;
-      return new Promise<Outcome>((resolve) => {
-        waiting.set(id, resolve);
-        child.stdin!.write(`${JSON.stringify({ id, event })}\n`);
-      });
-    },
-    stderr: () => stderr,
-    async stop() {
-      if (exited) return;
-      child.stdin!.end();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
-}
 
 // ---- Route 53 requests by operation, with their times ----------------------------------------------
 

@@ -1,5 +1,6 @@
 /** Every construct's demo segment, run in this order. Add a construct: one file here, one line below. */
 import { amiManager } from './ami-manager';
+import { ecsInstanceDrainer } from './ecs-instance-drainer';
 import { instanceDecommissioner } from './instance-decommissioner';
 import { packerCleaner } from './packer-cleaner';
 import { tagPolicyEngine } from './tag-policy-engine';
@@ -10,4 +11,5 @@ export const SEGMENTS: readonly DemoSegment[] = [
   amiManager,
   tagPolicyEngine,
   instanceDecommissioner,
+  ecsInstanceDrainer,
 ];

@@ -85,7 +85,7 @@ export function destroyClients(clients: DrainerClients | undefined): void {
   for (const client of Object.values(clients)) (client as { destroy(): void }).destroy();
 }
 
-async function motoApi(endpoint: string, path: string, body?: unknown): Promise<any> {
+export async function motoApi(endpoint: string, path: string, body?: unknown): Promise<any> {
   const response = await fetch(`${endpoint}${path}`, body === undefined ? {} : {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
   });

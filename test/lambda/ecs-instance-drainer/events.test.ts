@@ -176,3 +176,165 @@ describe('readConfig', () => {
     expect(readConfig({ ...ENV, HEARTBEAT_TIMEOUT_SECONDS: '30', MAX_DRAIN_SECONDS: '3000' }).maxDrainSeconds).toBe(3_000);
   });
 });
+
+/** The exact message of a rejection (the class checked too). */
+const rejected = (reason: string) => new EventShapeError(reason);
+
+describe('parseStartEvent: each field\'s message, and the edges of its pattern', () => {
+  test('an envelope field of the wrong shape is named, with what it must be and the value', () => {
+    expect(() => parseStartEvent(lifecycleEvent({}, { account: '1234' }))).toThrow(EventShapeError);
+    expect(() => parseStartEvent(lifecycleEvent({}, { account: '1234' }))).toThrow(rejected('"account" must be a 12-digit account id, got "1234"'));
+  });
+
+  test.each([
+    ['a string', 'x', 'string'],
+    ['an array', [], 'an array'],
+    ['null', null, 'null'],
+  ])('a detail that is %s, not an object', (_name, detail, described) => {
+    const event = { ...lifecycleEvent(), detail };
+    expect(() => parseStartEvent(event)).toThrow(EventShapeError);
+    expect(() => parseStartEvent(event)).toThrow(rejected(`"detail" must be an object, got ${described}`));
+  });
+
+  test('another detail-type: both accepted ones named, and the one sent', () => {
+    expect(() => parseStartEvent(lifecycleEvent({}, { 'detail-type': 'EC2 Instance-launch Lifecycle Action' }))).toThrow(rejected(
+      '"detail-type" must be "EC2 Instance-terminate Lifecycle Action" or "EC2 Spot Instance Interruption Warning", got "EC2 Instance-launch Lifecycle Action"'));
+  });
+
+  test.each([
+    ['junk before', `x${TOKEN}`],
+    ['junk after', `${TOKEN}x`],
+  ])('a token with %s is no UUID', (_name, token) => {
+    expect(() => parseStartEvent(lifecycleEvent({ LifecycleActionToken: token }))).toThrow(rejected(
+      `"detail.LifecycleActionToken" must be a lifecycle action token (a UUID), got "${token}"`));
+  });
+
+  test('a hook name of 255 characters is read; 256, a space before or after, are refused', () => {
+    expect(parseStartEvent(lifecycleEvent({ LifecycleHookName: 'h'.repeat(255) })).lifecycleHookName).toBe('h'.repeat(255));
+    for (const name of ['h'.repeat(256), ' fleet-janitor-drain', 'fleet-janitor-drain ']) {
+      expect(() => parseStartEvent(lifecycleEvent({ LifecycleHookName: name }))).toThrow(rejected(
+        `"detail.LifecycleHookName" must be a lifecycle hook name, got ${JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}...` : name)}`));
+    }
+  });
+});
+
+describe('parseStepInput: each field\'s message, its bounds and its pattern', () => {
+  const check = (drainProps: Record<string, unknown>) => ({ step: 'check', drain: drain(drainProps) });
+
+  test.each([
+    ['an array', [], 'an array'],
+    ['null', null, 'null'],
+    ['a string', 'check', 'string'],
+  ])('a step input that is %s, not an object', (_name, input, described) => {
+    expect(() => parseStepInput(input)).toThrow(EventShapeError);
+    expect(() => parseStepInput(input)).toThrow(rejected(`expected a step input object, got ${described}`));
+  });
+
+  test.each([
+    ['instanceId', 'i-xyz', '"drain.instanceId" must be an instance id such as "i-0123456789abcdef0", got "i-xyz"'],
+    // an array of one id reads as that id once made a string: refused by its type
+    ['instanceId', ['i-0123456789abcdef0'], '"drain.instanceId" must be an instance id such as "i-0123456789abcdef0", got an array'],
+    ['autoScalingGroupName', 'arn:aws:autoscaling:x', '"drain.autoScalingGroupName" must be an Auto Scaling group name, got "arn:aws:autoscaling:x"'],
+    ['lifecycleHookName', 'hook name', '"drain.lifecycleHookName" must be a lifecycle hook name, got "hook name"'],
+    ['lifecycleActionToken', 'abc', '"drain.lifecycleActionToken" must be a lifecycle action token (a UUID), got "abc"'],
+    ['startedAt', 'now', '"drain.startedAt" must be an ISO 8601 time, got "now"'],
+    ['heartbeatAt', 'now', '"drain.heartbeatAt" must be an ISO 8601 time, got "now"'],
+    // a date Date.parse reads, but not ISO 8601
+    ['heartbeatAt', 'Mon, 01 Jun 2026 10:00:00 GMT', '"drain.heartbeatAt" must be an ISO 8601 time, got "Mon, 01 Jun 2026 10:00:00 GMT"'],
+    // the expanded-year form Date.parse reads: the pattern wants the four-digit year first
+    ['heartbeatAt', '+002026-06-01T10:00:00Z', '"drain.heartbeatAt" must be an ISO 8601 time, got "+002026-06-01T10:00:00Z"'],
+    // an array of one ISO time reads as that time once made a string: refused by its type
+    ['startedAt', ['2026-06-01T10:00:00.000Z'], '"drain.startedAt" must be an ISO 8601 time, got an array'],
+    ['executionName', 'x'.repeat(81), `"drain.executionName" must be an execution name, got "${'x'.repeat(64)}..."`],
+    ['generation', 1_001, '"drain.generation" must be an integer from 0 to 1000, got number'],
+    ['checks', 100_001, '"drain.checks" must be an integer from 0 to 100000, got number'],
+    ['checks', 1.5, '"drain.checks" must be an integer from 0 to 100000, got number'],
+    ['checks', '5', '"drain.checks" must be an integer from 0 to 100000, got "5"'],
+    ['stoppedTasks', 100_001, '"drain.stoppedTasks" must be an integer from 0 to 100000, got number'],
+    ['waitSeconds', 86_401, '"drain.waitSeconds" must be an integer from 0 to 86400, got number'],
+  ])('drain.%s = %j is refused, named', (field, value, reason) => {
+    expect(() => parseStepInput(check({ [field]: value }))).toThrow(EventShapeError);
+    expect(() => parseStepInput(check({ [field]: value }))).toThrow(rejected(reason));
+  });
+
+  test('the largest counts and wait are read', () => {
+    const edge = { generation: 1_000, checks: 100_000, stoppedTasks: 100_000, waitSeconds: 86_400 };
+    expect(parseStepInput(check(edge)).drain).toMatchObject(edge);
+  });
+
+  test('a drain without a container instance (none was found) is read without one', () => {
+    const { containerInstanceArn: _found, ...none } = drainOf();
+    const parsed = parseStepInput({ step: 'check', drain: none }).drain;
+    expect(parsed).toEqual(none);
+    expect(parsed).not.toHaveProperty('containerInstanceArn');
+  });
+
+  const CI = 'container-instance/prod/0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c';
+  test.each([
+    `arn:aws-cn:ecs:cn-north-1:111122223333:${CI}`,
+    `arn:aws-us-gov:ecs:us-gov-west-1:111122223333:${CI}`,
+  ])('a container instance ARN of another partition is read: %s', (arn) => {
+    expect(parseStepInput(check({ containerInstanceArn: arn })).drain.containerInstanceArn).toBe(arn);
+  });
+
+  test.each([
+    ['junk before', `x-arn:aws:ecs:eu-west-1:111122223333:${CI}`],
+    ['junk after', `arn:aws:ecs:eu-west-1:111122223333:${CI} `],
+    ['another service', `arn:aws:ec2:eu-west-1:111122223333:${CI}`],
+  ])('a container instance ARN with %s is refused', (_name, arn) => {
+    expect(() => parseStepInput(check({ containerInstanceArn: arn }))).toThrow(rejected(`"drain.containerInstanceArn" must be a container instance ARN, got ${JSON.stringify(`${arn.slice(0, 64)}...`)}`));
+  });
+
+  test('the caught error: text cut at 2000 characters, anything but a string dropped', () => {
+    const long = 'c'.repeat(2_001);
+    expect(parseStepInput({ step: 'failed', drain: drain(), error: { Error: 'States.Timeout', Cause: long } }).error).toEqual({ Error: 'States.Timeout', Cause: 'c'.repeat(2_000) });
+    expect(parseStepInput({ step: 'failed', drain: drain(), error: { Error: 7, Cause: { nested: true } } }).error).toEqual({ Error: undefined, Cause: undefined });
+  });
+
+  test('an error that is null is no object', () => {
+    expect(() => parseStepInput({ step: 'failed', drain: drain(), error: null })).toThrow(rejected('"error" must be the object Step Functions caught, got null'));
+  });
+});
+
+describe('readConfig: the ARN patterns', () => {
+  const ENV = {
+    TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:drains',
+    CLUSTER_ARN: 'arn:aws:ecs:eu-west-1:111122223333:cluster/prod',
+    STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:EcsInstanceDrainer-1A2B3C',
+    AUTO_SCALING_GROUPS: '["ecs-capacity"]',
+    POLL_INTERVAL_SECONDS: '10',
+    HEARTBEAT_TIMEOUT_SECONDS: '300',
+    MAX_DRAIN_SECONDS: '3600',
+    ON_TIMEOUT: 'CONTINUE',
+  };
+  const cluster = (prefix: string, name: string) => `${prefix}:ecs:eu-west-1:111122223333:cluster/${name}`;
+  const machine = (prefix: string, name: string) => `${prefix}:states:eu-west-1:111122223333:stateMachine:${name}`;
+
+  test.each(['arn:aws-cn', 'arn:aws-us-gov'])('the partition %s is accepted', (partition) => {
+    const env = { ...ENV, CLUSTER_ARN: cluster(partition, 'prod'), STATE_MACHINE_ARN: machine(partition, 'drainer') };
+    expect(readConfig(env)).toMatchObject({ clusterArn: env.CLUSTER_ARN, stateMachineArn: env.STATE_MACHINE_ARN });
+  });
+
+  test('a cluster name of 255 characters and a state machine name of 80 are accepted', () => {
+    const env = { ...ENV, CLUSTER_ARN: cluster('arn:aws', 'c'.repeat(255)), STATE_MACHINE_ARN: machine('arn:aws', 'm'.repeat(80)) };
+    expect(readConfig(env)).toMatchObject({ clusterArn: env.CLUSTER_ARN, stateMachineArn: env.STATE_MACHINE_ARN });
+  });
+
+  test.each([
+    ['one character too long', cluster('arn:aws', 'c'.repeat(256))],
+    ['junk before', `x${cluster('arn:aws', 'prod')}`],
+    ['junk after', `${cluster('arn:aws', 'prod')}/x`],
+    ['another service', 'arn:aws:eks:eu-west-1:111122223333:cluster/prod'],
+  ])('a cluster ARN %s is refused', (_name, arn) => {
+    expect(() => readConfig({ ...ENV, CLUSTER_ARN: arn })).toThrow(new ConfigError('CLUSTER_ARN', arn, 'expected an ECS cluster ARN'));
+  });
+
+  test.each([
+    ['one character too long', machine('arn:aws', 'm'.repeat(81))],
+    ['junk before', `x${machine('arn:aws', 'drainer')}`],
+    ['junk after', `${machine('arn:aws', 'drainer')}:1`],
+    ['another service', 'arn:aws:lambda:eu-west-1:111122223333:stateMachine:drainer'],
+  ])('a state machine ARN %s is refused', (_name, arn) => {
+    expect(() => readConfig({ ...ENV, STATE_MACHINE_ARN: arn })).toThrow(new ConfigError('STATE_MACHINE_ARN', arn, 'expected a Step Functions state machine ARN'));
+  });
+});

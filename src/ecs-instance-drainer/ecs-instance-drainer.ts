@@ -281,14 +281,12 @@ export class EcsInstanceDrainer extends FleetJanitorBase {
       actions: this.dryRun ? ['autoscaling:CompleteLifecycleAction'] : ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
       resources: [group.autoScalingGroupArn],
     }));
-    if (group.autoScalingGroupArn.includes(':autoScalingGroup:*:')) {
-      acknowledgeNagFindings(this.handlerFunction.policy, [{
-        id: 'AwsSolutions-IAM5',
-        reason: 'An Auto Scaling group\'s ARN holds an id assigned at creation: autoScalingGroup:*:autoScalingGroupName/<name> names the '
-          + 'one group by its name (the form aws-cdk-lib gives every group\'s ARN).',
-        appliesTo: [resourceFinding(this, group.autoScalingGroupArn)],
-      }]);
-    }
+    acknowledgeNagFindings(this.handlerFunction.policy, [{
+      id: 'AwsSolutions-IAM5',
+      reason: 'An Auto Scaling group\'s ARN holds an id assigned at creation: autoScalingGroup:*:autoScalingGroupName/<name> names the '
+        + 'one group by its name (the form aws-cdk-lib gives every group\'s ARN).',
+      appliesTo: [resourceFinding(this, group.autoScalingGroupArn)],
+    }]);
   }
 
   /** Seconds each drain lasted, from its event to its end (the longest drain that ended in the period). */
@@ -413,7 +411,8 @@ export class EcsInstanceDrainer extends FleetJanitorBase {
       if (!groups.has(JSON.stringify(stack.resolve(construct.autoScalingGroupName)))) continue;
       Annotations.of(this).addWarningV2('@cdk-fleet-janitor/ecs-instance-drainer:otherTerminationHook',
         `The Auto Scaling group already has another termination lifecycle hook (${construct.node.path}). Two hooks both hold the `
-        + 'instance; if it is aws-cdk-lib\'s ECS drain hook, turn it off with taskDrainTime: Duration.seconds(0).');
+        + 'instance; if it is aws-cdk-lib\'s ECS drain hook (Cluster.addCapacity), add the group with an AsgCapacityProvider '
+        + '(enableManagedDraining: false) instead.');
     }
     return [];
   }

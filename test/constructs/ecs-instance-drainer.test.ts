@@ -1,8 +1,12 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as nodePath from 'path';
+import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { ASSETS_DIR } from '../../src/common/handler-function';
 import { ENV, LIFECYCLE_DETAIL_TYPE, SPOT_DETAIL_TYPE } from '../../src/ecs-instance-drainer/contract';
 import { DrainTimeoutAction } from '../../src/ecs-instance-drainer/drain-timeout-action';
 import { EcsInstanceDrainer, EcsInstanceDrainerProps } from '../../src/ecs-instance-drainer/ecs-instance-drainer';
@@ -141,6 +145,22 @@ describe('resources', () => {
     template.hasResourceProperties('AWS::AutoScaling::LifecycleHook', { HeartbeatTimeout: 600 });
   });
 
+  test('the handler runs the pre-built ecs-instance-drainer bundle; the alarms are the four', () => {
+    const { template, drainer } = build();
+    const expected = lambda.Code.fromAsset(nodePath.join(ASSETS_DIR, 'ecs-instance-drainer')).bind(newStack()).s3Location!.objectKey;
+    template.hasResourceProperties('AWS::Lambda::Function', { Code: { S3Key: expected }, Handler: 'index.handler', Architectures: ['arm64'] });
+    expect(drainer.alarms).toEqual([drainer.errorAlarm, drainer.throttleAlarm, drainer.deadLetterAlarm, drainer.executionAlarm]);
+  });
+
+  test('logRetention applies to the state machine\'s log group too; its timeout is the longest drain plus an hour', () => {
+    const { template } = build({ logRetention: logs.RetentionDays.ONE_WEEK, heartbeatTimeout: Duration.hours(2), maxDrainTime: Duration.hours(48) });
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup')).map((g: any) => g.Properties.RetentionInDays);
+    expect(groups).toEqual([7, 7]);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { DefinitionString: Match.anyValue() });
+    const definition = JSON.stringify(Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0].Properties.DefinitionString);
+    expect(definition).toContain('\\"TimeoutSeconds\\":176400');
+  });
+
   test('the defaults: 10 s poll, 5 min heartbeat, 1 h drain, CONTINUE, standalone tasks never stopped, a 1-minute check', () => {
     const { template } = build();
     const env = envOf(template);
@@ -223,9 +243,9 @@ describe('validation: a clear error naming the bad value, before any resource ex
     ['a heartbeat timeout over 2 h', { heartbeatTimeout: Duration.seconds(7_201) }, /heartbeatTimeout .*: must be at most 2 hours/],
     ['a drain over 48 h', { heartbeatTimeout: Duration.hours(2), maxDrainTime: Duration.hours(49) }, /maxDrainTime \(2 days 1 hour\): must be at most 2 days/],
     ['a drain over 100 heartbeats', { heartbeatTimeout: Duration.seconds(30), maxDrainTime: Duration.seconds(3_001) },
-      /maxDrainTime \(50 minutes 1 second\): must be at most 100 × heartbeatTimeout \(30 seconds\)/],
+      /maxDrainTime \(50 minutes 1 second\): must be at most 100 × heartbeatTimeout \(30 seconds\): Auto Scaling ends a lifecycle action after 100 heartbeat timeouts$/],
     ['a poll that leaves no time within the heartbeat', { heartbeatTimeout: Duration.seconds(30), pollInterval: Duration.seconds(16) },
-      /pollInterval \(16 seconds\): must leave 15 seconds to a check within heartbeatTimeout \(30 seconds\)/],
+      /pollInterval \(16 seconds\): must leave 15 seconds to a check within heartbeatTimeout \(30 seconds\): a heartbeat is sent at a check, and the hook must not expire between two$/],
     ['a poll of a fraction of a second', { pollInterval: Duration.millis(1_500) }, /pollInterval \(1.5 seconds\): must be a whole number of seconds/],
     ['a standalone grace as long as the drain', { stopStandaloneTasksAfter: Duration.hours(1) }, /stopStandaloneTasksAfter \(1 hour\): must be shorter than maxDrainTime \(1 hour\)/],
     ['a check timeout over 15 minutes', { timeout: Duration.minutes(16) }, /timeout \(16 minutes\): must be at most 15 minutes/],
@@ -236,6 +256,28 @@ describe('validation: a clear error naming the bad value, before any resource ex
     const before = stack.node.findAll().length;
     expect(() => new EcsInstanceDrainer(stack, 'Drainer', { ...given, ...props })).toThrow(message);
     expect(stack.node.findAll().length).toBe(before);
+  });
+
+  test('a plain JavaScript caller without the required props gets an error naming them', () => {
+    const stack = newStack();
+    const { cluster } = fleet(stack);
+    expect(() => new EcsInstanceDrainer(stack, 'A', undefined as unknown as EcsInstanceDrainerProps)).toThrow(/^EcsInstanceDrainer: invalid cluster \(undefined\): is required$/);
+    expect(() => new EcsInstanceDrainer(stack, 'B', {} as EcsInstanceDrainerProps)).toThrow(/invalid cluster .*: is required/);
+    expect(() => new EcsInstanceDrainer(stack, 'C', { cluster } as EcsInstanceDrainerProps)).toThrow(/^EcsInstanceDrainer: invalid autoScalingGroup \(undefined\): is required$/);
+  });
+
+  test('durations known only at deploy are not checked against each other', () => {
+    const stack = newStack();
+    const given = fleet(stack);
+    const seconds = new CfnParameter(stack, 'Seconds', { type: 'Number', default: 60 });
+    const token = Duration.seconds(seconds.valueAsNumber);
+    const cases: Array<Partial<EcsInstanceDrainerProps>> = [
+      { pollInterval: token, heartbeatTimeout: Duration.seconds(30), maxDrainTime: Duration.minutes(50) },
+      { heartbeatTimeout: token, maxDrainTime: Duration.hours(48) },
+      { heartbeatTimeout: Duration.seconds(30), maxDrainTime: token },
+      { pollInterval: Duration.seconds(29), heartbeatTimeout: token },
+    ];
+    cases.forEach((props, i) => expect(() => new EcsInstanceDrainer(stack, `Drainer${i}`, { ...given, ...props })).not.toThrow());
   });
 
   test('accepted at the boundaries: 30 s heartbeat with a 15 s poll and 100 heartbeats of drain; 48 h with a 2 h heartbeat', () => {

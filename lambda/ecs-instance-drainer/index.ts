@@ -111,7 +111,7 @@ async function begin(cfg: EcsInstanceDrainerConfig, drain: Drain, now: Date): Pr
 }
 
 async function check(cfg: EcsInstanceDrainerConfig, drain: Drain, now: Date): Promise<Drain> {
-  const { tasks } = await tasksOn(ecs, cfg.clusterArn, drain.containerInstanceArn!);
+  const tasks = await tasksOn(ecs, cfg.clusterArn, drain.containerInstanceArn!);
   const decision = decideCheck(drain, tasks, cfg, now);
 
   // A dry run sets nothing DRAINING, so waiting would only last until the timeout: it reports what

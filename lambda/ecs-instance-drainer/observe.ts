@@ -40,8 +40,7 @@ export async function findContainerInstance(ecs: ECSClient, cluster: string, ins
 }
 
 /** Every task on the container instance that ECS still lists, with what the decision needs. */
-export async function tasksOn(ecs: ECSClient, cluster: string, containerInstance: string): Promise<{ tasks: TaskView[]; calls: number }> {
-  let calls = 0;
+export async function tasksOn(ecs: ECSClient, cluster: string, containerInstance: string): Promise<TaskView[]> {
   const arns = new Set<string>();
   for (const desiredStatus of [DesiredStatus.RUNNING, DesiredStatus.STOPPED]) {
     const listed = await collectPages(
@@ -49,13 +48,11 @@ export async function tasksOn(ecs: ECSClient, cluster: string, containerInstance
       (page) => page.nextToken,
       (page) => page.taskArns ?? [],
     );
-    calls += listed.pages;
     listed.items.forEach((arn) => arns.add(arn));
   }
   const tasks: TaskView[] = [];
   for (const group of chunk([...arns], ECS_PAGE_SIZE)) {
     const described = await ecs.send(new DescribeTasksCommand({ cluster, tasks: group }));
-    calls++;
     for (const t of described.tasks ?? []) {
       if (!t.taskArn) continue;
       tasks.push({
@@ -68,7 +65,7 @@ export async function tasksOn(ecs: ECSClient, cluster: string, containerInstance
       });
     }
   }
-  return { tasks, calls };
+  return tasks;
 }
 
 /** The Auto Scaling group of an instance (a Spot warning does not say), or undefined when it is in none. */

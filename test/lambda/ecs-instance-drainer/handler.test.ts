@@ -1,13 +1,16 @@
 /*
  * The handler through whole drains, step by step (harness.ts plays the state machine and AWS).
  */
-import { CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeTasksCommand, ECSServiceException, ListTasksCommand, StopTaskCommand, UpdateContainerInstancesStateCommand } from '@aws-sdk/client-ecs';
+import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeContainerInstancesCommand, DescribeTasksCommand, ECSServiceException, ListContainerInstancesCommand, ListTasksCommand, StopTaskCommand,
+  UpdateContainerInstancesStateCommand,
+} from '@aws-sdk/client-ecs';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import 'aws-sdk-client-mock-jest';
 import {
-  addTasks, asgMock, at, CLUSTER, CONTAINER_INSTANCE, ecsMock, GROUP, HOOK, INSTANCE, installDrainerHarness, lifecycleEvent, loadHandler, published,
-  sfnMock, snsMock, spotEvent, started, STATE_MACHINE, step, stopAll, TOKEN, world, START,
+  ACCOUNT, addTasks, asgError, asgMock, at, CLUSTER, CONTAINER_INSTANCE, drainOf, ecsError, ecsMock, GROUP, HOOK, INSTANCE, installDrainerHarness,
+  lifecycleEvent, loadHandler, published, REGION, sfnMock, snsMock, spotEvent, started, STATE_MACHINE, step, stopAll, TOKEN, world, START,
 } from './harness';
 import { CHECKS_PER_EXECUTION } from '../../../src/ecs-instance-drainer/contract';
 import { emfRecords, logLines } from '../helpers';
@@ -320,5 +323,323 @@ describe('a Spot drain', () => {
     expect(asgMock.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
     expect(asgMock.commandCalls(RecordLifecycleActionHeartbeatCommand)).toHaveLength(0);
     expect(published()[0].Message).toContain('the Spot interruption came with 4 task(s) still running');
+  });
+});
+
+/** The report's log line for the drain itself (one per drain's end). */
+const drainLine = () => logLines('info').filter((l) => l.message === 'decision' && l.resourceType === 'ec2-instance');
+const taskLines = () => logLines('info').filter((l) => l.message === 'decision' && l.resourceType === 'ecs-task');
+
+describe('what a start says and asks', () => {
+  test('started and duplicate starts are logged with the execution name; an ignored one with its reason', async () => {
+    const handler = loadHandler();
+    await handler(lifecycleEvent());
+    await handler(lifecycleEvent());
+    const executionName = `${INSTANCE}-${TOKEN}`;
+    expect(logLines('info')).toEqual(expect.arrayContaining([
+      expect.objectContaining({ message: 'drain started', instanceId: INSTANCE, executionName, kind: 'lifecycle' }),
+      expect.objectContaining({ message: 'drain already started for this event', instanceId: INSTANCE, executionName, kind: 'lifecycle' }),
+    ]));
+    await handler(spotEvent());
+    expect(logLines('info')).toContainEqual(expect.objectContaining({
+      message: 'not drained', instanceId: INSTANCE, kind: 'spot', reason: 'the instance is in no Auto Scaling group',
+    }));
+  });
+
+  test('spotInterruptions off leaves lifecycle actions drained', async () => {
+    await expect(loadHandler({ SPOT_INTERRUPTIONS: 'false' })(lifecycleEvent())).resolves.toMatchObject({ outcome: 'STARTED' });
+  });
+
+  test('a Spot event with a long id: the execution name is cut to the 80 characters Step Functions takes', async () => {
+    world.groups.set(INSTANCE, GROUP);
+    const id = 'a'.repeat(100);
+    const result = await loadHandler()({ ...spotEvent(), id });
+    const name = `${INSTANCE}-spot-${id}`.slice(0, 80);
+    expect(name).toHaveLength(80);
+    expect(result).toMatchObject({ outcome: 'STARTED', executionName: name });
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name).toBe(name);
+  });
+
+  test('DescribeAutoScalingInstances answering without the instance (or with no list): in no group, ignored', async () => {
+    asgMock.on(DescribeAutoScalingInstancesCommand).resolvesOnce({ AutoScalingInstances: [{ InstanceId: 'i-0fffffffffffffff0', AutoScalingGroupName: GROUP } as never] }).resolvesOnce({});
+    const handler = loadHandler();
+    const ignored = { outcome: 'IGNORED', instanceId: INSTANCE, reason: 'the instance is in no Auto Scaling group' };
+    await expect(handler(spotEvent())).resolves.toEqual(ignored);
+    await expect(handler(spotEvent())).resolves.toEqual(ignored);
+    expect(sfnMock.calls()).toHaveLength(0);
+  });
+
+  test('StartExecution failing otherwise than ExecutionAlreadyExists: the error is rethrown', async () => {
+    sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('User is not authorized to perform states:StartExecution'), { name: 'AccessDeniedException' }));
+    await expect(loadHandler()(lifecycleEvent())).rejects.toMatchObject({ name: 'AccessDeniedException' });
+  });
+
+  test('the clients identify the handler in their user agent; the logs carry the service name', async () => {
+    await loadHandler({ POWERTOOLS_SERVICE_NAME: 'drains-prod' })(lifecycleEvent());
+    const client = sfnMock.send.getCall(0).thisValue as { config: { customUserAgent: unknown } };
+    expect(client.config.customUserAgent).toEqual([['cdk-fleet-janitor/ecs-instance-drainer']]);
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'drain started', service: 'drains-prod' }));
+    await loadHandler({ POWERTOOLS_SERVICE_NAME: undefined })(lifecycleEvent({ LifecycleActionToken: '00000000-0000-4000-8000-000000000000' }));
+    expect(logLines('info').at(-1)).toMatchObject({ message: 'drain started', service: 'EcsInstanceDrainer' });
+  });
+});
+
+describe('finding the container instance', () => {
+  test('ListContainerInstances over several pages, one without ARNs, one throttled once: asked again from its own token, the instance on the last page found', async () => {
+    const tokens: Array<string | undefined> = [];
+    let throttled = false;
+    ecsMock.on(ListContainerInstancesCommand).callsFake((input) => {
+      tokens.push(input.nextToken);
+      if (input.nextToken === undefined) return { nextToken: 'p2' };
+      if (!throttled) { throttled = true; throw ecsError('ThrottlingException', 'Rate exceeded'); }
+      return { containerInstanceArns: [CONTAINER_INSTANCE] };
+    });
+    const handler = loadHandler();
+    await step(handler, 'begin', await started(handler));
+    expect(tokens).toEqual([undefined, 'p2', 'p2']);
+    expect(ecsMock.commandCalls(DescribeContainerInstancesCommand).map((c) => c.args[0].input.containerInstances)).toEqual([[CONTAINER_INSTANCE]]);
+    expect(ecsMock.commandCalls(UpdateContainerInstancesStateCommand)[0].args[0].input).toEqual({ cluster: CLUSTER, containerInstances: [CONTAINER_INSTANCE], status: 'DRAINING' });
+  });
+
+  test('two registrations of the EC2 instance: the active one is drained, not the inactive one listed first', async () => {
+    const old = `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/prod/00000000000000000000000000000old`;
+    ecsMock.on(ListContainerInstancesCommand).resolves({ containerInstanceArns: [old, CONTAINER_INSTANCE] });
+    ecsMock.on(DescribeContainerInstancesCommand).resolves({
+      containerInstances: [
+        { containerInstanceArn: old, ec2InstanceId: INSTANCE, status: 'INACTIVE' },
+        { containerInstanceArn: CONTAINER_INSTANCE, ec2InstanceId: INSTANCE, status: 'ACTIVE' },
+      ],
+    });
+    const handler = loadHandler();
+    const drain = await step(handler, 'begin', await started(handler));
+    expect(drain.containerInstanceArn).toBe(CONTAINER_INSTANCE);
+    expect(ecsMock.commandCalls(UpdateContainerInstancesStateCommand).map((c) => c.args[0].input.containerInstances)).toEqual([[CONTAINER_INSTANCE]]);
+  });
+
+  test('descriptions of another EC2 instance, or without an ARN, are not taken for this one', async () => {
+    const other = `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/prod/0000000000000000000000000000other`;
+    ecsMock.on(DescribeContainerInstancesCommand).resolves({
+      containerInstances: [
+        { containerInstanceArn: other, ec2InstanceId: 'i-0fffffffffffffff0', status: 'ACTIVE' },
+        { ec2InstanceId: INSTANCE, status: 'ACTIVE' },
+        { containerInstanceArn: CONTAINER_INSTANCE, ec2InstanceId: INSTANCE, status: 'ACTIVE' },
+      ],
+    });
+    const handler = loadHandler();
+    const drain = await step(handler, 'begin', await started(handler));
+    expect(drain.containerInstanceArn).toBe(CONTAINER_INSTANCE);
+    expect(ecsMock.commandCalls(UpdateContainerInstancesStateCommand).map((c) => c.args[0].input.containerInstances)).toEqual([[CONTAINER_INSTANCE]]);
+  });
+
+  test('begin logs what it found and did; a description without a status is UNKNOWN, not drained', async () => {
+    const handler = loadHandler();
+    await step(handler, 'begin', await started(handler));
+    expect(logLines('info')).toContainEqual(expect.objectContaining({
+      message: 'drain begun', instanceId: INSTANCE, containerInstance: CONTAINER_INSTANCE, status: 'ACTIVE', setDraining: true, dryRun: false,
+    }));
+    world.containerInstances.get(INSTANCE)!.status = 'DRAINING';
+    await step(handler, 'begin', drainOf());
+    expect(logLines('info').filter((l) => l.message === 'drain begun').at(-1)).toMatchObject({ status: 'DRAINING', setDraining: false });
+
+    ecsMock.on(DescribeContainerInstancesCommand).resolves({
+      containerInstances: [{ containerInstanceArn: CONTAINER_INSTANCE, ec2InstanceId: INSTANCE }],
+    });
+    world.actions.set(TOKEN, { open: true, heartbeats: 0 });
+    await expect(step(handler, 'begin', drainOf())).resolves.toMatchObject({ next: 'END' });
+    expect(drainLine().at(-1)).toMatchObject({ outcome: 'REPORTED', reason: 'nothing to drain: its container instance is UNKNOWN; lifecycle action completed CONTINUE' });
+  });
+
+  test('a check uses the container instance the drain carries; it does not look it up again', async () => {
+    addTasks(1);
+    const handler = loadHandler();
+    world.containerInstances.clear();
+    await expect(step(handler, 'check', drainOf())).resolves.toMatchObject({ next: 'WAIT', checks: 1 });
+    expect(ecsMock.commandCalls(ListContainerInstancesCommand)).toHaveLength(0);
+  });
+
+  test('a Spot drain of an instance not in the cluster: reported, no lifecycle action to complete', async () => {
+    world.containerInstances.clear();
+    const handler = loadHandler();
+    await step(handler, 'begin', drainOf({ kind: 'spot', lifecycleHookName: undefined, lifecycleActionToken: undefined }));
+    expect(asgMock.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
+    expect(drainLine()).toEqual([expect.objectContaining({
+      outcome: 'REPORTED', reason: 'nothing to drain: no container instance of the cluster runs on this EC2 instance',
+    })]);
+  });
+});
+
+describe('ECS refusing DRAINING', () => {
+  test('the refusal\'s reason and detail are in the error; no reason given says so', async () => {
+    ecsMock.on(UpdateContainerInstancesStateCommand)
+      .resolvesOnce({ failures: [{ arn: CONTAINER_INSTANCE, reason: 'MISSING', detail: 'the container instance was deregistered' }] })
+      .resolvesOnce({ failures: [{ arn: CONTAINER_INSTANCE }] })
+      .resolvesOnce({});
+    const handler = loadHandler();
+    const drain = await started(handler);
+    await expect(step(handler, 'begin', drain)).rejects.toMatchObject({
+      name: 'DrainRefused', message: `ECS refused DRAINING for ${CONTAINER_INSTANCE}: MISSING (the container instance was deregistered)`,
+    });
+    await expect(step(handler, 'begin', drain)).rejects.toMatchObject({ name: 'DrainRefused', message: `ECS refused DRAINING for ${CONTAINER_INSTANCE}: no reason` });
+    // an answer without a failures list is a success
+    await expect(step(handler, 'begin', drain)).resolves.toMatchObject({ next: 'END' });
+  });
+});
+
+describe('tasks as ECS describes them', () => {
+  test('a listing page without task ARNs adds none; with no task at all, nothing is described', async () => {
+    ecsMock.on(ListTasksCommand).resolves({});
+    const handler = loadHandler();
+    await expect(step(handler, 'begin', await started(handler))).resolves.toMatchObject({ next: 'END' });
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+  });
+
+  test('a described task without an ARN is not counted', async () => {
+    const [task] = addTasks(1);
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'RUNNING', desiredStatus: 'RUNNING', group: 'service:web' }, { ...task }] });
+    await step(loadHandler(), 'check', drainOf());
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'drain check', remaining: 1 }));
+  });
+
+  test('dry run: each task reported with its status and group; one with neither is UNKNOWN, group empty, and counts as standalone', async () => {
+    const [batch] = addTasks(1, { group: 'family:batch', lastStatus: 'PENDING' });
+    const bare = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/prod/0000000000000000000000000000bare`;
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ ...batch }, { taskArn: bare }] });
+    const handler = loadHandler({ DRY_RUN: 'true' });
+    await step(handler, 'begin', drainOf());
+    expect(drainLine()).toEqual([{
+      ...drainLine()[0],
+      'resourceType': 'ec2-instance',
+      'resourceId': INSTANCE,
+      'action': 'DRAIN',
+      'outcome': 'DRY_RUN',
+      'reason': 'would drain 2 task(s); lifecycle action completed CONTINUE',
+      'group': GROUP,
+      'kind': 'lifecycle',
+      'duration': '0s',
+      'stopped tasks': '0',
+    }]);
+    expect(taskLines()).toEqual([
+      expect.objectContaining({ resourceId: batch.taskArn, action: 'NONE', outcome: 'KEPT', reason: 'on the instance', status: 'PENDING (desired RUNNING)', group: 'family:batch' }),
+      expect.objectContaining({ resourceId: bare, action: 'NONE', outcome: 'KEPT', reason: 'on the instance', status: 'UNKNOWN (desired UNKNOWN)' }),
+    ]);
+    // the group is empty, and the Logger leaves empty values out
+    expect(taskLines()[1]).not.toHaveProperty('group');
+  });
+
+  test('a Spot dry run: nothing to complete, said without a lifecycle note', async () => {
+    addTasks(1);
+    await step(loadHandler({ DRY_RUN: 'true' }), 'begin', drainOf({ kind: 'spot', lifecycleHookName: undefined, lifecycleActionToken: undefined }));
+    expect(asgMock.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
+    expect(drainLine()).toEqual([expect.objectContaining({ outcome: 'DRY_RUN', reason: 'would drain 1 task(s)', kind: 'spot' })]);
+  });
+});
+
+describe('stopping standalone tasks', () => {
+  const REASON = `fleet-janitor EcsInstanceDrainer: standalone task stopped to drain ${INSTANCE} (its Auto Scaling group is terminating it)`;
+
+  test('each stop is logged; a task already gone counts as stopped; a refusal is FAILED with its code and not counted', async () => {
+    const [ok, gone, denied, invalid, noCluster] = addTasks(5, { group: 'family:nightly' });
+    ecsMock.on(StopTaskCommand, { task: gone.taskArn }).rejects(ecsError('InvalidParameterException', 'The referenced task was not found.'));
+    ecsMock.on(StopTaskCommand, { task: denied.taskArn }).rejects(ecsError('AccessDeniedException', 'not authorized'));
+    ecsMock.on(StopTaskCommand, { task: invalid.taskArn }).rejects(ecsError('InvalidParameterException', 'reason is too long'));
+    ecsMock.on(StopTaskCommand, { task: noCluster.taskArn }).rejects(ecsError('ClusterNotFoundException', 'Cluster not found.'));
+    const handler = loadHandler({ STOP_STANDALONE_AFTER_SECONDS: '0' });
+    const drain = await step(handler, 'check', drainOf({ stoppedTasks: 2 }));
+    expect(drain.stoppedTasks).toBe(4);
+    expect(ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual(
+      [ok, gone, denied, invalid, noCluster].map((t) => ({ cluster: CLUSTER, task: t.taskArn, reason: REASON })));
+    const line = (task: string, outcome: string, errorCode?: string) => ({
+      ...(outcome === 'DONE' ? { message: 'decision' } : { message: 'action failed' }),
+      resourceType: 'ecs-task',
+      resourceId: task,
+      action: 'STOP',
+      outcome,
+      ...(errorCode ? { errorCode } : {}),
+      reason: 'standalone task past stopStandaloneTasksAfter',
+      instance: INSTANCE,
+    });
+    expect(taskLines().map(({ resourceType, resourceId, action, outcome, reason, instance, message, errorCode }) =>
+      ({ resourceType, resourceId, action, outcome, reason, instance, message, ...(errorCode ? { errorCode } : {}) }))).toEqual([line(ok.taskArn, 'DONE'), line(gone.taskArn, 'DONE')]);
+    expect(logLines('warn').filter((l) => l.message === 'action failed').map(({ resourceType, resourceId, action, outcome, reason, instance, message, errorCode }) =>
+      ({ resourceType, resourceId, action, outcome, reason, instance, message, errorCode }))).toEqual([
+      line(denied.taskArn, 'FAILED', 'AccessDeniedException'), line(invalid.taskArn, 'FAILED', 'InvalidParameterException'),
+      line(noCluster.taskArn, 'FAILED', 'ClusterNotFoundException'),
+    ]);
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'drain check', remaining: 5, stopped: 5, heartbeat: false, waitSeconds: 10 }));
+  });
+});
+
+describe('the lifecycle action at the end', () => {
+  test('already completed by someone else when the drain ends: said so, not claimed completed', async () => {
+    world.actions.get(TOKEN)!.open = false;
+    await expect(step(loadHandler(), 'check', drainOf())).resolves.toMatchObject({ next: 'END' });
+    expect(drainLine()).toEqual([expect.objectContaining({ outcome: 'DONE', reason: 'drained; the lifecycle action was already gone' })]);
+  });
+
+  test('CompleteLifecycleAction failing otherwise: the step fails with the error', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).rejects(asgError('AccessDenied', 'User is not authorized to perform autoscaling:CompleteLifecycleAction'));
+    await expect(step(loadHandler(), 'check', drainOf())).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
+  test.each([
+    ['another code', asgError('AccessDenied', 'User is not authorized to perform autoscaling:RecordLifecycleActionHeartbeat')],
+    ['a ValidationError about something else', asgError('ValidationError', 'Lifecycle hook named fleet-janitor-drain not found')],
+    ['a server fault whose message mentions the action', asgError('InternalFailure', 'No active Lifecycle Action could be read')],
+  ])('a heartbeat error that is not "No active Lifecycle Action" (%s): the step fails with it', async (_name, error) => {
+    addTasks(1);
+    asgMock.on(RecordLifecycleActionHeartbeatCommand).rejects(error);
+    at(280);
+    await expect(step(loadHandler(), 'check', drainOf())).rejects.toBe(error);
+  });
+
+  test('the action gone at a heartbeat: reported in the logs only, with the drain\'s details', async () => {
+    addTasks(2);
+    world.actions.get(TOKEN)!.open = false;
+    at(280);
+    await step(loadHandler(), 'check', drainOf());
+    expect(published()).toEqual([]);
+    expect(drainLine()).toEqual([expect.objectContaining({
+      'resourceType': 'ec2-instance', 'resourceId': INSTANCE, 'action': 'DRAIN', 'outcome': 'REPORTED', 'group': GROUP, 'kind': 'lifecycle', 'duration': '4m', 'stopped tasks': '0',
+    })]);
+  });
+
+  test('a timeout reports the drain and each task still running, with the cluster and execution in the notification', async () => {
+    const [stuck] = addTasks(1, { group: 'service:api' });
+    at(3_600);
+    await step(loadHandler(), 'check', drainOf());
+    expect(drainLine()).toEqual([expect.objectContaining({ outcome: 'REPORTED', reason: 'maxDrainTime passed with 1 task(s) still running; lifecycle action completed CONTINUE', duration: '1h 00m' })]);
+    expect(taskLines()).toEqual([expect.objectContaining({
+      resourceId: stuck.taskArn, action: 'NONE', outcome: 'KEPT', reason: 'still running when the drain ended', status: 'RUNNING (desired RUNNING)', group: 'service:api',
+    })]);
+    const body = published()[0].Message!;
+    expect(body).toContain(`Cluster ${CLUSTER}, instance ${INSTANCE} (lifecycle), execution ${INSTANCE}-${TOKEN}`);
+    expect(body).toContain('EcsInstanceDrainer run started');
+  });
+
+  test('a Spot drain past its deadline: reported without a lifecycle note', async () => {
+    addTasks(1);
+    at(120);
+    await step(loadHandler(), 'check', drainOf({ kind: 'spot', lifecycleHookName: undefined, lifecycleActionToken: undefined }));
+    expect(drainLine()).toEqual([expect.objectContaining({ outcome: 'REPORTED', reason: 'the Spot interruption came with 1 task(s) still running', kind: 'spot' })]);
+  });
+});
+
+describe('the failed step', () => {
+  test('the error\'s code is the entry\'s; a long cause is cut to 500 characters', async () => {
+    const cause = 'x'.repeat(600);
+    await loadHandler()({ step: 'failed', drain: drainOf(), error: { Error: 'States.TaskFailed', Cause: cause } });
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({
+      message: 'action failed', outcome: 'FAILED', errorCode: 'States.TaskFailed', reason: `the drain could not go on: States.TaskFailed (${'x'.repeat(500)})`,
+    }));
+  });
+
+  test('without a cause, or without an error at all', async () => {
+    const handler = loadHandler();
+    await handler({ step: 'failed', drain: drainOf(), error: { Error: 'States.Timeout' } });
+    await expect(handler({ step: 'failed', drain: drainOf() })).resolves.toMatchObject({ next: 'END' });
+    expect(logLines('warn').filter((l) => l.message === 'action failed').map((l) => [l.reason, l.errorCode])).toEqual([
+      ['the drain could not go on: States.Timeout', 'States.Timeout'],
+      ['the drain could not go on: unknown error', undefined],
+    ]);
   });
 });

@@ -248,6 +248,7 @@ describe('validation: a clear error naming the bad value, before any resource ex
       /pollInterval \(16 seconds\): must leave 15 seconds to a check within heartbeatTimeout \(30 seconds\): a heartbeat is sent at a check, and the hook must not expire between two$/],
     ['a poll of a fraction of a second', { pollInterval: Duration.millis(1_500) }, /pollInterval \(1.5 seconds\): must be a whole number of seconds/],
     ['a standalone grace as long as the drain', { stopStandaloneTasksAfter: Duration.hours(1) }, /stopStandaloneTasksAfter \(1 hour\): must be shorter than maxDrainTime \(1 hour\)/],
+    ['a standalone grace over 48 h', { stopStandaloneTasksAfter: Duration.hours(49) }, /stopStandaloneTasksAfter \(2 days 1 hour\): must be at most 2 days/],
     ['a check timeout over 15 minutes', { timeout: Duration.minutes(16) }, /timeout \(16 minutes\): must be at most 15 minutes/],
     ['an unknown onTimeout', { onTimeout: 'DEFAULT' as DrainTimeoutAction }, /onTimeout \("DEFAULT"\): must be one of CONTINUE, ABANDON/],
   ])('%s', (_name, props, message) => {
@@ -297,6 +298,10 @@ describe('another termination hook on the group', () => {
     const warnings = Annotations.fromStack(stack).findWarning('/TestStack/Drainer', Match.stringLikeRegexp('another termination lifecycle hook'));
     expect(warnings).toHaveLength(1);
     expect(String(warnings[0].entry.data)).toContain('TestStack/Cluster/Capacity/LifecycleHookDrainHook/Resource');
+    expect(String(warnings[0].entry.data)).toContain('Two hooks both hold the instance; if it is aws-cdk-lib\'s ECS drain hook (Cluster.addCapacity), '
+      + 'add the group with an AsgCapacityProvider (enableManagedDraining: false) instead.');
+    // acknowledgeable by its id, as every construct warning is
+    expect(String(warnings[0].entry.data)).toContain('[ack: @cdk-fleet-janitor/ecs-instance-drainer:otherTerminationHook]');
   });
 
   test('no warning for the construct\'s own hook, nor for a launch hook', () => {

@@ -92,7 +92,10 @@ async function measureDrains(ctx: LifecycleContext): Promise<LifecycleStep[]> {
   const stack = new Stack(new App(), 'BenchDrainer', { env: { account: EMULATOR_ACCOUNT, region: EMULATOR_REGION } });
   const { cluster, autoScalingGroup } = importedFleet(stack);
   new EcsInstanceDrainer(stack, 'Drainer', {
-    cluster, autoScalingGroup, pollInterval: Duration.seconds(POLL_SECONDS), heartbeatTimeout: Duration.seconds(HEARTBEAT_SECONDS),
+    cluster,
+    autoScalingGroup,
+    pollInterval: Duration.seconds(POLL_SECONDS),
+    heartbeatTimeout: Duration.seconds(HEARTBEAT_SECONDS),
     // The longest drain measured must end drained, not timed out.
     maxDrainTime: Duration.minutes(Math.max(...DRAINS_MINUTES) + 10),
   });

@@ -4,10 +4,7 @@
  * invoking the shipped bundle (a fresh process per call, or one long-lived runner), and readers for
  * the images and snapshots a resource owns in moto.
  */
-import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
-import * as path from 'path';
-import * as readline from 'readline';
 import {
   DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client, Image,
   RunInstancesCommand, Snapshot, Tag,
@@ -15,8 +12,9 @@ import {
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { awsEnv, EMULATOR_ACCOUNT, EMULATOR_REGION } from './moto';
+import { EMULATOR_ACCOUNT, EMULATOR_REGION } from './moto';
 import { runBundle, shippedBundle } from './run-bundle';
+import { startWarmRunner } from './warm-runner';
 import { AmiManager, AmiManagerProps } from '../../src/ami-manager/ami-manager';
 import { AMI_RESOURCE_TYPE, IS_COMPLETE_ALIAS, OWNERSHIP_TAGS } from '../../src/ami-manager/contract';
 
@@ -153,49 +151,13 @@ export function processPerCallInvoker(endpoint: string): Invoker {
  * `delayScale` shortens the handler's timers (retry backoffs) by that factor.
  */
 export function longLivedInvoker(endpoint: string, delayScale?: number): Invoker {
-  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'invoke-many.cjs'), AMI_BUNDLE, '--serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...functionEnv(),
-      ...awsEnv(endpoint),
-      ...(delayScale !== undefined ? { INVOKE_MANY_DELAY_SCALE: String(delayScale) } : {}),
-    },
-    stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-8_000); });
-  const waiting = new Map<number, (outcome: any) => void>();
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    for (const [, resolveOne] of waiting) resolveOne({ ok: false, message: `the runner exited; stderr:\n${stderr}` });
-    waiting.clear();
-    resolve();
-  }));
-  readline.createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).on('line', (line) => {
-    const outcome = JSON.parse(line);
-    const resolveOne = waiting.get(outcome.id);
-    waiting.delete(outcome.id);
-    resolveOne?.(outcome);
-  });
-  let next = 0;
+  const runner = startWarmRunner({ bundlePath: AMI_BUNDLE, env: functionEnv(), endpoint, delayScale });
   return {
-    invoke(event, qualifier) {
-      if (exited) return Promise.reject(new Error(`the runner has exited; stderr:\n${stderr}`));
-      const id = next++;
-      return new Promise<Invocation>((resolve) => {
-        waiting.set(id, (o) => resolve(o.ok ? { ok: true, result: o.result } : { ok: false, message: o.message }));
-        child.stdin!.write(`${JSON.stringify({ id, event, qualifier })}\n`);
-      });
+    async invoke(event, qualifier) {
+      const o = await runner.invoke(event, qualifier);
+      return o.ok ? { ok: true, result: o.result } : { ok: false, message: o.message };
     },
-    async stop() {
-      if (!exited) {
-        child.stdin!.end();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exit;
-        clearTimeout(timer);
-      }
-    },
+    stop: () => runner.stop(),
   };
 }
 

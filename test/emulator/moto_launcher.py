@@ -1067,6 +1067,16 @@ def _lambda_invocations(backend):
     return backend.fixture_invocations
 
 
+def _fixture_records(backends, attribute, sort_key):
+    """Every record a patch keeps on `attribute` of the region backends of every account, oldest first."""
+    found = []
+    for _account, regions in list(backends.items()):
+        for _region, backend in list(regions.items()):
+            found.extend(getattr(backend, attribute, []))
+    found.sort(key=lambda r: r[sort_key])
+    return found
+
+
 def patch_lambda_fixture_functions():
     import json
 
@@ -1122,11 +1132,7 @@ def patch_lambda_fixture_functions():
         return result.encode("utf-8")
 
     def invocations(request, full_url, headers):
-        found = []
-        for _account, regions in list(lambda_backends.items()):
-            for _region, backend in list(regions.items()):
-                found.extend(getattr(backend, "fixture_invocations", []))
-        found.sort(key=lambda i: i["At"])
+        found = _fixture_records(lambda_backends, "fixture_invocations", "At")
         return 200, {"content-type": "application/json"}, json.dumps({"Invocations": found})
 
     backend_class.invoke = invoke
@@ -1314,11 +1320,7 @@ def patch_lambda_bundle_functions():
         return result
 
     def invocations(request, full_url, headers):
-        found = []
-        for _account, regions in list(lambda_backends.items()):
-            for _region, backend in list(regions.items()):
-                found.extend(getattr(backend, "fixture_bundle_invocations", []))
-        found.sort(key=lambda i: i["StartTime"])
+        found = _fixture_records(lambda_backends, "fixture_bundle_invocations", "StartTime")
         return 200, {"content-type": "application/json"}, json.dumps({"Invocations": found})
 
     backend_class.invoke = invoke
@@ -1506,14 +1508,10 @@ def patch_autoscaling_lifecycle_actions():
             }
             _lifecycle_actions(backend).append(action)
             return 201, {"content-type": "application/json"}, json.dumps(action)
-        found = []
+        found = _fixture_records(autoscaling_backends, "fixture_lifecycle_actions", "StartTime")
         now = time.time()
-        for _account, regions in list(autoscaling_backends.items()):
-            for _region, backend in list(regions.items()):
-                for action in getattr(backend, "fixture_lifecycle_actions", []):
-                    _lifecycle_expired(action, now)
-                    found.append(action)
-        found.sort(key=lambda a: a["StartTime"])
+        for action in found:
+            _lifecycle_expired(action, now)
         return 200, {"content-type": "application/json"}, json.dumps({"LifecycleActions": found})
 
     backend_class.complete_lifecycle_action = complete_lifecycle_action

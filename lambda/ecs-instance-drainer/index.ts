@@ -178,8 +178,13 @@ function actionNote(outcome: LifecycleOutcome | undefined, result: string | unde
   return outcome === 'DONE' ? `; lifecycle action completed ${result}` : '; the lifecycle action was already gone';
 }
 
+/** How long the drain has lasted, from its event (never negative: the event's clock may run ahead). */
+function drainSeconds(drain: Drain, now: Date): number {
+  return Math.max(0, (now.getTime() - Date.parse(drain.startedAt)) / 1000);
+}
+
 function drainEntry(drain: Drain, now: Date, outcome: Outcome, reason: string, code?: string): ReportEntry {
-  const seconds = Math.max(0, Math.round((now.getTime() - Date.parse(drain.startedAt)) / 1000));
+  const seconds = Math.round(drainSeconds(drain, now));
   return {
     resourceType: 'ec2-instance',
     id: drain.instanceId,
@@ -215,7 +220,7 @@ async function report(
   cfg: EcsInstanceDrainerConfig, drain: Drain, now: Date, fill: (recorder: RunRecorder) => void, noteworthy = false,
 ): Promise<void> {
   // Published with the run's counts (runSweep flushes the stored metrics).
-  metrics.addMetric(DRAINER_METRIC_NAMES.drainDuration, MetricUnit.Seconds, Math.max(0, (now.getTime() - Date.parse(drain.startedAt)) / 1000));
+  metrics.addMetric(DRAINER_METRIC_NAMES.drainDuration, MetricUnit.Seconds, drainSeconds(drain, now));
   await runSweep({
     construct: NAME,
     dryRun: cfg.dryRun,

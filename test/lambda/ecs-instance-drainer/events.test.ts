@@ -127,17 +127,19 @@ describe('parseStepInput', () => {
   });
 });
 
+/** The environment the construct sets, with its defaults. */
+const ENV = {
+  TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:drains',
+  CLUSTER_ARN: 'arn:aws:ecs:eu-west-1:111122223333:cluster/prod',
+  STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:EcsInstanceDrainer-1A2B3C',
+  AUTO_SCALING_GROUPS: '["ecs-capacity"]',
+  POLL_INTERVAL_SECONDS: '10',
+  HEARTBEAT_TIMEOUT_SECONDS: '300',
+  MAX_DRAIN_SECONDS: '3600',
+  ON_TIMEOUT: 'CONTINUE',
+};
+
 describe('readConfig', () => {
-  const ENV = {
-    TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:drains',
-    CLUSTER_ARN: 'arn:aws:ecs:eu-west-1:111122223333:cluster/prod',
-    STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:EcsInstanceDrainer-1A2B3C',
-    AUTO_SCALING_GROUPS: '["ecs-capacity"]',
-    POLL_INTERVAL_SECONDS: '10',
-    HEARTBEAT_TIMEOUT_SECONDS: '300',
-    MAX_DRAIN_SECONDS: '3600',
-    ON_TIMEOUT: 'CONTINUE',
-  };
 
   test('the settings, with the defaults of the optional ones', () => {
     expect(readConfig(ENV)).toEqual({
@@ -297,16 +299,6 @@ describe('parseStepInput: each field\'s message, its bounds and its pattern', ()
 });
 
 describe('readConfig: the ARN patterns', () => {
-  const ENV = {
-    TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:drains',
-    CLUSTER_ARN: 'arn:aws:ecs:eu-west-1:111122223333:cluster/prod',
-    STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:EcsInstanceDrainer-1A2B3C',
-    AUTO_SCALING_GROUPS: '["ecs-capacity"]',
-    POLL_INTERVAL_SECONDS: '10',
-    HEARTBEAT_TIMEOUT_SECONDS: '300',
-    MAX_DRAIN_SECONDS: '3600',
-    ON_TIMEOUT: 'CONTINUE',
-  };
   const cluster = (prefix: string, name: string) => `${prefix}:ecs:eu-west-1:111122223333:cluster/${name}`;
   const machine = (prefix: string, name: string) => `${prefix}:states:eu-west-1:111122223333:stateMachine:${name}`;
 

@@ -23,7 +23,7 @@ const AWS_SDK_VERSION = '3.1169.0';
 const POWERTOOLS_VERSION = '2.36.0';
 
 /** Handlers bundled by `bundle:handlers`; one folder per construct under lambda/. */
-const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine', 'instance-decommissioner', 'ecs-instance-drainer'];
+const HANDLERS = ['packer-cleaner', 'ami-manager', 'tag-policy-engine', 'instance-decommissioner', 'ecs-instance-drainer', 'image-retention'];
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-fleet-janitor',
@@ -96,6 +96,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-ecs@3.1164.0',
     '@aws-sdk/client-sfn@3.1164.0',
     `@aws-sdk/client-auto-scaling@${AWS_SDK_VERSION}`,
+    // ImageRetention: ECR, consumer accounts through STS, EventBridge Scheduler schedules that run tasks.
+    `@aws-sdk/client-ecr@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sts@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-scheduler@${AWS_SDK_VERSION}`,
     // Partial batch responses for the SQS-fed InstanceDecommissioner; the newest release on the day.
     '@aws-lambda-powertools/batch@2.35.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,

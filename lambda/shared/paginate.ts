@@ -35,3 +35,19 @@ export async function collectPages<Page, Item>(
   }
   return { items, pages };
 }
+
+/**
+ * The pages of a NextToken listing whose SDK client has no paginator (EventBridge's List* calls),
+ * in the shape collectPages takes.
+ */
+export async function* tokenPages<Page extends { NextToken?: string }>(
+  fetchPage: (token: string | undefined) => Promise<Page>,
+  startingToken?: string,
+): AsyncIterable<Page> {
+  let token = startingToken;
+  do {
+    const page = await fetchPage(token);
+    yield page;
+    token = page.NextToken;
+  } while (token);
+}

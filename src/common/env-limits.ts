@@ -47,3 +47,13 @@ export const ECS_INSTANCE_DRAINER_ENV_LIMITS = {
   MAX_DRAIN_SECONDS: { min: 60, max: 2 * DAY_SECONDS },
   STOP_STANDALONE_AFTER_SECONDS: { min: 0, max: 2 * DAY_SECONDS },
 } as const satisfies Record<string, EnvLimit>;
+
+/** ImageRetention's variables. */
+export const IMAGE_RETENTION_ENV_LIMITS = {
+  ...COMMON_ENV_LIMITS,
+  // ECR keeps at most 100,000 images per repository (raisable); a larger count would keep everything.
+  KEEP_NEWEST: { min: 0, max: 100_000 },
+  MIN_AGE_SECONDS: { min: 0, max: 3_660 * DAY_SECONDS },
+  // An ECS family holds at most 1,000,000 revisions.
+  KEEP_NEWEST_REVISIONS: { min: 1, max: 1_000_000 },
+} as const satisfies Record<string, EnvLimit>;

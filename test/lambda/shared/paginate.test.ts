@@ -1,6 +1,6 @@
 import { DescribeInstancesCommand, DescribeInstancesCommandOutput, EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { collectPages } from '../../../lambda/shared/paginate';
+import { collectPages, tokenPages } from '../../../lambda/shared/paginate';
 import { ec2Error, instantRetry } from '../helpers';
 
 interface FakePage {
@@ -136,5 +136,30 @@ describe('collectPages', () => {
     } finally {
       ec2Mock.restore();
     }
+  });
+});
+
+describe('tokenPages', () => {
+  test('follows NextToken from the starting token until a page has none, and resumes through collectPages after a transient failure', async () => {
+    const asked: Array<string | undefined> = [];
+    let failOnce = true;
+    const fetchPage = async (token: string | undefined) => {
+      asked.push(token);
+      if (token === 'b' && failOnce) {
+        failOnce = false;
+        throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
+      }
+      const next: Record<string, string | undefined> = { start: 'a', a: 'b', b: undefined };
+      return { Items: [token], NextToken: next[token ?? 'start'] };
+    };
+    const { items, pages } = await collectPages(
+      (startingToken) => tokenPages(fetchPage, startingToken),
+      (page) => page.NextToken,
+      (page) => page.Items,
+      instantRetry().options,
+    );
+    expect(items).toEqual([undefined, 'a', 'b']);
+    expect(pages).toBe(3);
+    expect(asked).toEqual([undefined, 'a', 'b', 'b']);
   });
 });

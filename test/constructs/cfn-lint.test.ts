@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AmiManager, EcsInstanceDrainer, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, TagPolicyEngine } from '../../src';
+import { AmiManager, EcsInstanceDrainer, FleetJanitorDashboard, ImageRetention, InstanceDecommissioner, PackerCleaner, TagPolicyEngine } from '../../src';
 import {
   CFN_LINT_INSTALL_HINT,
   CFN_LINT_VERSION,
@@ -25,8 +25,8 @@ import {
   stackTemplate,
 } from '../helpers/cfn-lint';
 import {
-  amiManagerEverythingOn, ecsFleet, ecsInstanceDrainerEverythingOn, instanceDecommissionerEverythingOn, packerCleanerEverythingOn,
-  tagPolicyEngineEverythingOn, tagPolicyRules,
+  amiManagerEverythingOn, ecsFleet, ecsInstanceDrainerEverythingOn, imageRetentionEverythingOn, instanceDecommissionerEverythingOn,
+  packerCleanerEverythingOn, tagPolicyEngineEverythingOn, tagPolicyRules,
 } from '../helpers/configurations';
 
 interface LintConfiguration {
@@ -113,6 +113,14 @@ const CONFIGURATIONS: readonly LintConfiguration[] = [
       new EcsInstanceDrainer(stack, 'Drainer', props).addAutoScalingGroup(second);
     },
     thirdParty: STATE_MACHINE_W3005,
+  },
+  {
+    name: 'ImageRetention-defaults',
+    build: (stack) => new ImageRetention(stack, 'Retention'),
+  },
+  {
+    name: 'ImageRetention-everything-on',
+    build: (stack) => new ImageRetention(stack, 'Retention', imageRetentionEverythingOn(stack).props),
   },
   {
     name: 'FleetJanitorDashboard-defaults',

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,7 +10,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AmiManagerProps, DrainTimeoutAction, EcsInstanceDrainerProps, InstanceDecommissionerProps, PackerCleanerAction, PackerCleanerProps, TagPolicyEngineProps, TagValue, ViolationAction } from '../../src';
+import {
+  AmiManagerProps, DrainTimeoutAction, EcsInstanceDrainerProps, ImageRetentionProps, InstanceDecommissionerProps, PackerCleanerAction,
+  PackerCleanerProps, RetentionAction, TagPolicyEngineProps, TagValue, ViolationAction,
+} from '../../src';
 
 /*
  * The configurations every compliance check (cdk-nag packs, cfn-lint) runs besides the defaults:
@@ -189,6 +193,41 @@ export function ecsInstanceDrainerEverythingOn(stack: Stack): {
       topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
       timeout: Duration.minutes(2),
       memorySize: 256,
+    },
+  };
+}
+
+/** A read-only role in an account that pulls the team's images (see ImageRetention.usageReaderPolicy()). */
+export const IMAGE_USAGE_READER_ROLE_ARN = 'arn:aws:iam::222222222222:role/fleet-janitor/ImageUsageReader';
+
+/**
+ * ImageRetention with everything on: two repositories of the team's (imported by name), deletion of
+ * images and task definitions, pins, tag patterns, a consumer account, in the team's VPC with keys.
+ */
+export function imageRetentionEverythingOn(stack: Stack): { props: ImageRetentionProps; user: ec2.Vpc } {
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  return {
+    user: vpc,
+    props: {
+      repositories: [ecr.Repository.fromRepositoryName(stack, 'WebRepo', 'team/web'), ecr.Repository.fromRepositoryName(stack, 'ApiRepo', 'team/api')],
+      keepNewest: 20,
+      minAge: Duration.days(14),
+      keepTagPatterns: ['latest', 'release-*', 'v?.*'],
+      pinnedImages: [`team/web@sha256:${'a'.repeat(64)}`, 'team/api:v1.2.3'],
+      consumerAccountRoles: [IMAGE_USAGE_READER_ROLE_ARN],
+      action: RetentionAction.DELETE,
+      taskDefinitions: { keepNewestRevisions: 3, deregisterUnused: true, deleteInactive: true },
+      maxActionsPerRun: 500,
+      schedule: scheduler.ScheduleExpression.rate(Duration.hours(12)),
+      vpc,
+      securityGroups: [new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' })],
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+      environmentEncryptionKey: new kms.Key(stack, 'EnvKey', { enableKeyRotation: true }),
+      topic: new sns.Topic(stack, 'Alerts', { masterKey: new kms.Key(stack, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true }),
+      reserveConcurrency: true,
+      tracing: lambda.Tracing.ACTIVE,
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
     },
   };
 }

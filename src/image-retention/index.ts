@@ -1,0 +1,3 @@
+export * from './image-retention';
+export * from './retention-action';
+export * from './task-definition-retention';

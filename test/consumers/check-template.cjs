@@ -8,7 +8,9 @@
  * schedule and IAM), then the InstanceDecommissioner `Decommissioner` (its snapshot table, event
  * queue and rule, event source mapping, reconcile schedule and IAM), then the EcsInstanceDrainer
  * `Drainer` (its handler, the termination hook on the cluster's Auto Scaling group, the lifecycle
- * and Spot rules, the state machine, IAM and alarms). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
+ * and Spot rules, the state machine, IAM and alarms), then the ImageRetention `Retention` (its handler,
+ * bundle and environment, the schedule, IAM on the stack's ECR repository, the consumer role and task
+ * definitions, and alarms). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
  */
 'use strict';
 const fs = require('fs');
@@ -144,7 +146,8 @@ check('IAM: key pair deletion scoped to Packer key names', () => {
 });
 
 check('IAM: no inline policy on our roles (only aws-cdk-lib\'s: the provider frameworks\', the state machines\', the container instances\')', () => {
-  const ours = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer'].map((service) => roleOf(onlyFunction(service)));
+  const ours = ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer', 'ImageRetention']
+    .map((service) => roleOf(onlyFunction(service)));
   for (const schedule of ofType('AWS::Scheduler::Schedule')) ours.push(refTo(schedule[1].Properties.Target.RoleArn));
   for (const role of ours) {
     assert(role && ofType('AWS::IAM::Role').some(([id]) => id === role), `no AWS::IAM::Role ${role}`);
@@ -168,7 +171,8 @@ check('IAM: no inline policy on our roles (only aws-cdk-lib\'s: the provider fra
 check('dead-letter queue: for the function and the schedule', () => {
   const fn = onlyFunction('PackerCleaner');
   const [queue] = queueOf(fn, 'PackerCleaner');
-  const others = ['TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer'].map((service) => refTo(onlyFunction(service)[1].Properties.DeadLetterConfig?.TargetArn));
+  const others = ['TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer', 'ImageRetention']
+    .map((service) => refTo(onlyFunction(service)[1].Properties.DeadLetterConfig?.TargetArn));
   assert(!others.includes(queue), `the PackerCleaner's queue ${queue} is another janitor's too`);
   const target = schedulesOf(fn)[0][1].Properties.Target;
   assert(refTo(target.DeadLetterConfig?.Arn) === queue, `schedule DeadLetterConfig: ${json(target.DeadLetterConfig)}`);
@@ -808,6 +812,162 @@ check('EcsInstanceDrainer: reports and alarms (errors, throttles, dead letters, 
   assert(alarms.length === 4, `expected 4 EcsInstanceDrainer alarms (errors, throttles, dead letters, executions), found ${alarms.length}`);
   const metrics = json(onExecutions.map(([, a]) => a.Properties.Metrics));
   for (const name of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) assert(metrics.includes(`"${name}"`), `the execution alarm does not count ${name}`);
+  for (const [id, alarm] of alarms) {
+    const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
+    assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);
+  }
+});
+
+// ---------- ImageRetention `Retention`
+
+const I = EXPECTED.retention;
+const retention = () => onlyFunction('ImageRetention');
+// The repository the retention works on: the one of the stack named I.repositoryName.
+function retainedRepository() {
+  const repositories = ofType('AWS::ECR::Repository').filter(([, r]) => r.Properties.RepositoryName === I.repositoryName);
+  assert(repositories.length === 1, `expected 1 AWS::ECR::Repository named ${I.repositoryName}, found ${repositories.length}`);
+  return repositories[0];
+}
+const repositoryArn = () => json({ 'Fn::GetAtt': [retainedRepository()[0], 'Arn'] });
+const anyRevision = ':task-definition/*"]]}';
+const unprotectedOnly = '{"Null":{"aws:ResourceTag/fleet-janitor:protect":"true"}}';
+// What the handler reads to find the images in use (read-only; on *: the listings name no resource).
+const USAGE_READS = ['ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
+  'events:ListEventBuses', 'events:ListRules', 'events:ListTargetsByRule', 'scheduler:ListSchedules', 'scheduler:GetSchedule',
+  'lambda:ListFunctions', 'lambda:GetFunction'];
+const sorted = (v) => json([...asList(v)].sort());
+const retentionSids = () => Object.fromEntries(statementsOf(retention()).filter((s) => s.Sid).map((s) => [s.Sid, s]));
+
+check('ImageRetention: the handler runs nodejs24.x on arm64, index.handler', () => {
+  checkRuntime(retention(), 'ImageRetention');
+});
+
+check('ImageRetention: handler asset is its own pre-built bundle (image-retention), no TypeScript source', () => {
+  const fn = retention();
+  const key = checkBundle(fn, 'ImageRetention');
+  for (const service of ['PackerCleaner', 'AmiManager', 'TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer']) {
+    assert(key !== onlyFunction(service)[1].Properties.Code.S3Key, `ImageRetention uses the ${service} bundle ${key}`);
+  }
+  // The image-retention bundle: the one that assumes the consumer roles under this session name.
+  const code = fs.readFileSync(path.join(outdir, `asset.${key.replace('.zip', '')}`, 'index.js'), 'utf8');
+  assert(code.includes('cdk-fleet-janitor-image-retention') && code.includes('CONSUMER_ACCOUNT_ROLES'), `${key} is not the image-retention bundle`);
+});
+
+check('ImageRetention environment: props reach the handler; the repository by reference; the defaults; nothing more', () => {
+  const e = env(retention());
+  const want = {
+    KEEP_NEWEST: I.keepNewest,
+    MIN_AGE_SECONDS: I.minAgeSeconds,
+    KEEP_TAG_PATTERNS: json(I.keepTagPatterns),
+    PINNED_IMAGES: json(I.pinnedImages),
+    CONSUMER_ACCOUNT_ROLES: json(I.consumerAccountRoles),
+    ACTION: I.action,
+    TASK_DEFINITIONS: json(I.taskDefinitions),
+    // The defaults.
+    PROTECTION_TAG_KEY: 'fleet-janitor:protect',
+    DRY_RUN: 'false',
+    MAX_ACTIONS_PER_RUN: '100',
+    // The runtime's.
+    NODE_OPTIONS: '--enable-source-maps',
+    POWERTOOLS_SERVICE_NAME: 'ImageRetention',
+    POWERTOOLS_METRICS_NAMESPACE: 'CdkFleetJanitor',
+  };
+  for (const [key, value] of Object.entries(want)) assert(e[key] === value, `${key}=${json(e[key])}, expected ${json(value)}`);
+  const [repository] = retainedRepository();
+  assert(json(e.REPOSITORIES) === json({ 'Fn::Join': ['', ['["', { Ref: repository }, '"]']] }), `REPOSITORIES is ${json(e.REPOSITORIES)}, not the list of ${repository}`);
+  assert(ofType('AWS::SNS::Topic').some(([t]) => t === refTo(e.TOPIC_ARN)), `TOPIC_ARN is not a Ref to a topic of the stack: ${json(e.TOPIC_ARN)}`);
+  const extra = Object.keys(e).filter((k) => !(k in want) && k !== 'REPOSITORIES' && k !== 'TOPIC_ARN');
+  assert(extra.length === 0, `unexpected environment variables: ${extra.join(', ')}`);
+});
+
+check(`ImageRetention: its schedule (${I.scheduleExpression}) starts the sweep, with its own dead-letter queue`, () => {
+  const fn = retention();
+  const schedules = schedulesOf(fn);
+  assert(schedules.length === 1, `expected 1 AWS::Scheduler::Schedule of the ImageRetention function, found ${schedules.length}`);
+  const p = schedules[0][1].Properties;
+  assert(p.ScheduleExpression === I.scheduleExpression, `ScheduleExpression is ${p.ScheduleExpression}, expected ${I.scheduleExpression}`);
+  assert((p.State ?? 'ENABLED') === 'ENABLED', `the schedule's State is ${p.State}`);
+  const [queue] = queueOf(fn, 'ImageRetention');
+  assert(refTo(p.Target.DeadLetterConfig?.Arn) === queue, `schedule DeadLetterConfig: ${json(p.Target.DeadLetterConfig)}`);
+  const others = ['PackerCleaner', 'TagPolicyEngine', 'InstanceDecommissioner', 'EcsInstanceDrainer'].map((service) => refTo(onlyFunction(service)[1].Properties.DeadLetterConfig?.TargetArn));
+  assert(!others.includes(queue), `the ImageRetention's queue ${queue} is another janitor's too`);
+});
+
+check('ImageRetention IAM: reads and BatchDeleteImage on the repository only, BatchDeleteImage without the protection tag; no registry-wide listing', () => {
+  const statements = statementsOf(retention());
+  const bySid = retentionSids();
+  const read = bySid.ReadRepositories;
+  assert(read, `no ReadRepositories statement (Sids: ${Object.keys(bySid).join(', ')})`);
+  assert(sorted(read.Action) === sorted(['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr:ListTagsForResource', 'ecr:GetRepositoryPolicy', 'ecr:DescribeRepositories']),
+    `ReadRepositories actions: ${json(read.Action)}`);
+  assert(json(read.Resource) === repositoryArn(), `ReadRepositories on ${json(read.Resource)}, not only ${repositoryArn()}`);
+  const del = withAction(statements, 'ecr:BatchDeleteImage');
+  assert(del.length === 1, `ecr:BatchDeleteImage in ${del.length} statements, expected 1 (action is DELETE, no dry run)`);
+  assert(json(asList(del[0].Action)) === '["ecr:BatchDeleteImage"]', `${del[0].Sid} also allows ${json(del[0].Action)}`);
+  assert(json(del[0].Resource) === repositoryArn(), `ecr:BatchDeleteImage on ${json(del[0].Resource)}, not only ${repositoryArn()}`);
+  assert(json(del[0].Condition) === unprotectedOnly, `ecr:BatchDeleteImage without the protection-tag Null condition: ${json(del[0].Condition)}`);
+  assert(!bySid.ListRepositories, 'ListRepositories granted although the repositories are given');
+  const ecr = statements.filter((s) => asList(s.Action).some((a) => a.startsWith('ecr:')));
+  assert(ecr.every((s) => json(s.Resource) === repositoryArn()), `an ECR action beyond the repository: ${json(ecr.map((s) => s.Resource))}`);
+});
+
+check('ImageRetention IAM: sts:AssumeRole on the consumer account\'s reader role only; the usage reads on *, read-only', () => {
+  const statements = statementsOf(retention());
+  const assume = withAction(statements, 'sts:AssumeRole');
+  assert(assume.length === 1 && assume[0].Sid === 'ReadConsumerAccounts', `sts:AssumeRole in ${assume.length} statements (${assume.map((s) => s.Sid).join(', ')})`);
+  assert(json(asList(assume[0].Action)) === '["sts:AssumeRole"]', `ReadConsumerAccounts actions: ${json(assume[0].Action)}`);
+  assert(json(asList(assume[0].Resource)) === json(I.consumerAccountRoles), `sts:AssumeRole on ${json(assume[0].Resource)}, expected ${json(I.consumerAccountRoles)}`);
+  const usage = retentionSids().ReadImageUsage;
+  assert(usage, 'no ReadImageUsage statement');
+  assert(sorted(usage.Action) === sorted(USAGE_READS), `ReadImageUsage actions: ${json(usage.Action)}`);
+  assert(json(usage.Resource) === '"*"' && usage.Condition === undefined, `ReadImageUsage on ${json(usage.Resource)} with ${json(usage.Condition)}`);
+});
+
+check('ImageRetention IAM: task definitions listed, their tags read, deregistered, and deleted only without the protection tag; nothing more', () => {
+  const statements = statementsOf(retention());
+  const bySid = retentionSids();
+  const want = {
+    ListTaskDefinitions: [['ecs:ListTaskDefinitions'], '"*"'],
+    ReadTaskDefinitionTags: [['ecs:ListTagsForResource'], anyRevision],
+    DeregisterTaskDefinitions: [['ecs:DeregisterTaskDefinition'], '"*"'],
+    DeleteTaskDefinitions: [['ecs:DeleteTaskDefinitions'], anyRevision],
+  };
+  for (const [sid, [actions, resource]] of Object.entries(want)) {
+    const s = bySid[sid];
+    assert(s, `no ${sid} statement (Sids: ${Object.keys(bySid).join(', ')})`);
+    assert(sorted(s.Action) === sorted(actions), `${sid} actions: ${json(s.Action)}`);
+    assert(json(s.Resource).endsWith(resource), `${sid} on ${json(s.Resource)}`);
+  }
+  assert(json(bySid.DeleteTaskDefinitions.Condition) === unprotectedOnly, `DeleteTaskDefinitions conditions: ${json(bySid.DeleteTaskDefinitions.Condition)}`);
+  for (const action of ['ecs:DeregisterTaskDefinition', 'ecs:DeleteTaskDefinitions']) {
+    assert(withAction(statements, action).length === 1, `${action} in ${withAction(statements, action).length} statements`);
+  }
+  // Nothing more: the construct's statements above, its reports, and the runtime's (logs, X-Ray, dead-letter queue).
+  const known = new Set(['ReadRepositories', 'DeleteImages', 'ReadImageUsage', 'ReadConsumerAccounts', ...Object.keys(want),
+    'PublishReports', 'EncryptReports', 'WriteOwnLogs', 'Tracing', 'DeadLetterQueue']);
+  const unknown = statements.filter((s) => !known.has(s.Sid)).map((s) => `${s.Sid}: ${json(s.Action)}`);
+  assert(unknown.length === 0, `unexpected statements: ${unknown.join('; ')}`);
+  const onAll = statements.filter((s) => asList(s.Resource).includes('*')).flatMap((s) => asList(s.Action))
+    .filter((a) => !USAGE_READS.includes(a) && !['ecs:ListTaskDefinitions', 'ecs:DeregisterTaskDefinition'].includes(a) && !a.startsWith('xray:'));
+  assert(onAll.length === 0, `on *: ${onAll.join(', ')}`);
+  assert(!statements.some((s) => asList(s.Action).some((a) => a.endsWith(':*') || a === '*')), 'a wildcard action');
+  assert(statements.flatMap((s) => asList(s.Action)).every((a) => !a.startsWith('ec2:') && !a.startsWith('iam:')), 'an EC2 or IAM action');
+});
+
+check('ImageRetention: reports and alarms (errors, throttles, dead letters) go to its topic', () => {
+  const fn = retention();
+  const topic = refTo(env(fn).TOPIC_ARN);
+  const publish = withAction(statementsOf(fn), 'sns:Publish');
+  assert(publish.length === 1 && json(asList(publish[0].Resource)) === json([{ Ref: topic }]), `sns:Publish on ${json(publish.map((s) => s.Resource))}, not only ${topic}`);
+  const topicKey = refTo(ofType('AWS::SNS::Topic').find(([t]) => t === topic)?.[1].Properties.KmsMasterKeyId);
+  const encrypt = withAction(statementsOf(fn), 'kms:GenerateDataKey');
+  assert(topicKey && encrypt.length === 1 && refTo(asList(encrypt[0].Resource)[0]) === topicKey, `kms:GenerateDataKey on ${json(encrypt.map((s) => s.Resource))}, not the topic's key ${topicKey}`);
+  const queue = queueOf(fn, 'ImageRetention')[0];
+  const onQueue = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => json(a.Properties.Dimensions ?? []).includes(`"${queue}"`));
+  const alarms = [...alarmsOn(fn), ...onQueue];
+  assert(alarms.length === 3, `expected 3 ImageRetention alarms (errors, throttles, dead letters), found ${alarms.length}`);
+  const metrics = alarms.map(([, a]) => a.Properties.MetricName).sort();
+  assert(json(metrics) === '["ApproximateNumberOfMessagesVisible","Errors","Throttles"]', `the alarms watch ${json(metrics)}`);
   for (const [id, alarm] of alarms) {
     const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
     assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);

@@ -51,6 +51,20 @@ const EXPECTED = {
     stopStandaloneAfterSeconds: '3600',
     notifyOnEveryDrain: 'true',
   },
+  // ImageRetention `Retention` (on the stack's ECR repository): the handler's environment (every value a
+  // string, the lists and the task-definition settings as JSON), the schedule and what IAM may touch.
+  retention: {
+    repositoryName: 'web-images',
+    keepNewest: '5',
+    minAgeSeconds: '1209600',
+    keepTagPatterns: ['latest', 'release-*'],
+    pinnedImages: ['web-images:v1.0.0'],
+    consumerAccountRoles: ['arn:aws:iam::111122223333:role/ImageUsageReader'],
+    action: 'DELETE',
+    // keepNewestRevisions and deleteInactive as set; deregisterUnused at its default (true).
+    taskDefinitions: { keepNewestRevisions: 3, deregisterUnused: true, deleteInactive: true },
+    scheduleExpression: 'rate(12 hours)',
+  },
 };
 
 module.exports = { EXPECTED };

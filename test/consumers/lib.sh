@@ -51,7 +51,7 @@ run_checker() {
 # no TypeScript source may be. Usage: check_bundle_in_tarball <tgz file> <how it is named in the package>
 BUNDLES_IN_TARBALL=("package/assets/packer-cleaner/index.js" "package/assets/ami-manager/index.js"
   "package/assets/tag-policy-engine/index.js" "package/assets/instance-decommissioner/index.js"
-  "package/assets/ecs-instance-drainer/index.js")
+  "package/assets/ecs-instance-drainer/index.js" "package/assets/image-retention/index.js")
 check_bundle_in_tarball() {
   local tgz="$1" label="$2" listing size bundle
   listing="$(tar -tvzf "$tgz")"

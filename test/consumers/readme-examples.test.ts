@@ -240,8 +240,67 @@ describe('README usage examples', () => {
       'awsecs.EcsOptimizedImage_AmazonLinux2023(awsecs.AmiHardwareType_ARM, nil)', 'RequireImdsv2: jsii.Bool(true)'],
   };
 
+  // The ImageRetention `Retention` on the stack's repository (EXPECTED.retention: the handler's environment, lists as JSON).
+  interface RetentionExpected {
+    readonly repositoryName: string;
+    readonly keepNewest: string;
+    readonly minAgeSeconds: string;
+    readonly keepTagPatterns: string[];
+    readonly pinnedImages: string[];
+    readonly consumerAccountRoles: string[];
+    readonly action: string;
+    readonly taskDefinitions: { keepNewestRevisions: number; deregisterUnused: boolean; deleteInactive: boolean };
+    readonly scheduleExpression: string;
+  }
+  const ret: RetentionExpected = EXPECTED.retention;
+  const minAgeDays = Number(ret.minAgeSeconds) / 86_400;
+  const retentionHours = Number(/^rate\((\d+) hours\)$/.exec(ret.scheduleExpression)![1]);
+  const strings = (q: string, values: string[]) => values.map((v) => `${q}${v}${q}`).join(', ');
+  const revisions = ret.taskDefinitions.keepNewestRevisions;
+  // deregisterUnused is left at its default (true, as EXPECTED has it): the apps set the other two.
+  /** Props written on a line of their own. */
+  const RETENTION_PROPS: Record<string, string[]> = {
+    typescript: [
+      'repositories: [images]', `keepNewest: ${ret.keepNewest}`, `minAge: Duration.days(${minAgeDays})`,
+      `keepTagPatterns: [${strings("'", ret.keepTagPatterns)}]`, `pinnedImages: [${strings("'", ret.pinnedImages)}]`,
+      `consumerAccountRoles: [${strings("'", ret.consumerAccountRoles)}]`, `action: RetentionAction.${ret.action}`,
+      `taskDefinitions: { keepNewestRevisions: ${revisions}, deleteInactive: ${ret.taskDefinitions.deleteInactive} }`,
+      `schedule: ScheduleExpression.rate(Duration.hours(${retentionHours}))`,
+    ],
+    python: [
+      'repositories=[images]', `keep_newest=${ret.keepNewest}`, `min_age=Duration.days(${minAgeDays})`,
+      `keep_tag_patterns=[${strings('"', ret.keepTagPatterns)}]`, `pinned_images=[${strings('"', ret.pinnedImages)}]`,
+      `consumer_account_roles=[${strings('"', ret.consumerAccountRoles)}]`, `action=RetentionAction.${ret.action}`,
+      `task_definitions=TaskDefinitionRetention(keep_newest_revisions=${revisions}, delete_inactive=${upper(String(ret.taskDefinitions.deleteInactive))})`,
+      `schedule=ScheduleExpression.rate(Duration.hours(${retentionHours}))`,
+    ],
+    java: [
+      '.repositories(List.of(images))', `.keepNewest(${ret.keepNewest})`, `.minAge(Duration.days(${minAgeDays}))`,
+      `.keepTagPatterns(List.of(${strings('"', ret.keepTagPatterns)}))`, `.pinnedImages(List.of(${strings('"', ret.pinnedImages)}))`,
+      `.consumerAccountRoles(List.of(${strings('"', ret.consumerAccountRoles)}))`, `.action(RetentionAction.${ret.action})`,
+      `.taskDefinitions(TaskDefinitionRetention.builder().keepNewestRevisions(${revisions}).deleteInactive(${ret.taskDefinitions.deleteInactive}).build())`,
+      `.schedule(ScheduleExpression.rate(Duration.hours(${retentionHours})))`,
+    ],
+    go: [
+      'Repositories: &[]awsecr.IRepository{images},', `KeepNewest: jsii.Number(${ret.keepNewest}),`, `MinAge: awscdk.Duration_Days(jsii.Number(${minAgeDays})),`,
+      `KeepTagPatterns: jsii.Strings(${strings('"', ret.keepTagPatterns)}),`, `PinnedImages: jsii.Strings(${strings('"', ret.pinnedImages)}),`,
+      `ConsumerAccountRoles: jsii.Strings(${strings('"', ret.consumerAccountRoles)}),`, `Action: cdkfleetjanitor.RetentionAction_${ret.action},`,
+      `TaskDefinitions: &cdkfleetjanitor.TaskDefinitionRetention{KeepNewestRevisions: jsii.Number(${revisions}), DeleteInactive: jsii.Bool(${ret.taskDefinitions.deleteInactive})},`,
+      `Schedule: awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Hours(jsii.Number(${retentionHours}))),`,
+    ],
+  };
+  /** The repository, with its name (compared without whitespace). */
+  const RETENTION_CODE: Record<string, string[]> = {
+    typescript: [`new Repository(stack, 'Images', { repositoryName: '${ret.repositoryName}' })`, "new ImageRetention(stack, 'Retention', {"],
+    python: [`Repository(stack, "Images", repository_name="${ret.repositoryName}")`, 'ImageRetention(stack, "Retention",'],
+    java: [`Repository.Builder.create(stack, "Images").repositoryName("${ret.repositoryName}").build()`, 'ImageRetention.Builder.create(stack, "Retention")'],
+    go: [`awsecr.NewRepository(stack, jsii.String("Images"), &awsecr.RepositoryProps{RepositoryName: jsii.String("${ret.repositoryName}")})`,
+      'cdkfleetjanitor.NewImageRetention(stack, jsii.String("Retention"), &cdkfleetjanitor.ImageRetentionProps{'],
+  };
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner and EcsInstanceDrainer props its consumer app is checked for', (language: string, example: unknown) => {
+  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer and ImageRetention props '
+    + 'its consumer app is checked for', (language: string, example: unknown) => {
     // Whitespace-insensitive: Go aligns its struct fields.
     const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
     expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
@@ -270,6 +329,11 @@ describe('README usage examples', () => {
     const drainerLines = code.split('\n').filter((l) => DRAINER_PROPS[language].some((p) => bare(l) === bare(p)));
     expect(drainerLines).toHaveLength(DRAINER_PROPS[language].length);
     for (const fragment of DRAINER_CODE[language]) expect(compact(code)).toContain(compact(fragment));
+    expect(code).toMatch(/ImageRetention/);
+    for (const prop of RETENTION_PROPS[language]) expect(code).toContain(prop.replace(/[ \t]+/g, ' '));
+    const retentionLines = code.split('\n').filter((l) => RETENTION_PROPS[language].some((p) => bare(l) === bare(p)));
+    expect(retentionLines).toHaveLength(RETENTION_PROPS[language].length);
+    for (const fragment of RETENTION_CODE[language]) expect(compact(code)).toContain(compact(fragment));
     expect(code).toMatch(/synth/i);
   });
 

@@ -5,7 +5,10 @@ import * as path from 'path';
 import { synthConsumerApp } from './typescript/app';
 import { synthSignalsExample } from './typescript/signals';
 
-/* The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner and EcsInstanceDrainer), checked by the same script as the Python, Java and Go apps. */
+/*
+ * The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer and
+ * ImageRetention), checked by the same script as the Python, Java and Go apps.
+ */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
 function runChecker(outdir: string): { status: number; output: string } {
@@ -24,7 +27,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 48 passed, 0 failed');
+    expect(output).toContain('[typescript] 56 passed, 0 failed');
     expect(status).toBe(0);
   });
 
@@ -53,7 +56,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -95,7 +98,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
@@ -108,7 +111,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner event source without partial batch responses', () => {
@@ -118,7 +121,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses: '
       + 'DecommissionerEventSource');
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner record change that may UPSERT', () => {
@@ -132,7 +135,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; '
       + 'nothing more: ChangeRecords may do more than DELETE and CREATE');
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on an EcsInstanceDrainer StopTask without the ecs:cluster condition', () => {
@@ -146,7 +149,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL EcsInstanceDrainer IAM: ECS actions only in the cluster (StopTask for stopStandaloneTasksAfter); lifecycle actions on the group; '
       + 'its executions; nothing more: ecs:StopTask (StopStandaloneTasks) without the ecs:cluster condition');
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 
   test('the checker fails on a second termination hook on the drained group (aws-cdk-lib\'s drain hook)', () => {
@@ -156,7 +159,49 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL EcsInstanceDrainer: one termination hook on the group, .*: expected 1 termination lifecycle hook on \w+, found 2: \w+, DrainHook/);
-    expect(output).toContain('[typescript] 47 passed, 1 failed');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
+  });
+
+  /** Applies `change` to every statement of the managed policies whose Sid is `sid`. */
+  const changeStatement = (sid: string, change: (statement: any) => void) => (resources: Record<string, any>) => {
+    for (const policy of ofType(resources, 'AWS::IAM::ManagedPolicy')) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) if (statement.Sid === sid) change(statement);
+    }
+  };
+
+  test('the checker fails on an ImageRetention BatchDeleteImage that would delete in a protected repository', () => {
+    const { status, output } = checkChanged(changeStatement('DeleteImages', (statement) => delete statement.Condition));
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, BatchDeleteImage without the protection tag; '
+      + 'no registry-wide listing: ecr:BatchDeleteImage without the protection-tag Null condition: undefined');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
+  });
+
+  test('the checker fails on an ImageRetention BatchDeleteImage beyond the repository', () => {
+    const { status, output } = checkChanged(changeStatement('DeleteImages', (statement) => {
+      statement.Resource = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':repository/*']] };
+    }));
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, .*: ecr:BatchDeleteImage on .*repository\/\*.*, not only \{"Fn::GetAtt":\["Images\w+","Arn"\]\}/);
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
+  });
+
+  test('the checker fails on an ImageRetention that may assume any role', () => {
+    const { status, output } = checkChanged(changeStatement('ReadConsumerAccounts', (statement) => { statement.Resource = 'arn:aws:iam::*:role/*'; }));
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL ImageRetention IAM: sts:AssumeRole on the consumer account\'s reader role only; the usage reads on *, read-only: '
+      + 'sts:AssumeRole on "arn:aws:iam::*:role/*", expected ["arn:aws:iam::111122223333:role/ImageUsageReader"]');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
+  });
+
+  test('the checker fails on an ImageRetention environment the handler would read differently', () => {
+    const { status, output } = checkChanged((resources) => {
+      const fn = ofType(resources, 'AWS::Lambda::Function').find((f) => f.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'ImageRetention');
+      fn.Properties.Environment.Variables.TASK_DEFINITIONS = '{"keepNewestRevisions":3,"deregisterUnused":true,"deleteInactive":false}';
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL ImageRetention environment: props reach the handler; the repository by reference; the defaults; nothing more: TASK_DEFINITIONS=');
+    expect(output).toContain('[typescript] 55 passed, 1 failed');
   });
 });
 

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -119,6 +120,21 @@ func main() {
 	})
 	// drainer.StateMachine() carries each drain; drainer.Topic() gets the drain reports and the alarms.
 	fmt.Printf("drain state machine: %s\n", *drainer.StateMachine().Node().Path())
+
+	images := awsecr.NewRepository(stack, jsii.String("Images"), &awsecr.RepositoryProps{RepositoryName: jsii.String("web-images")})
+	retention := cdkfleetjanitor.NewImageRetention(stack, jsii.String("Retention"), &cdkfleetjanitor.ImageRetentionProps{
+		Repositories:         &[]awsecr.IRepository{images},
+		KeepNewest:           jsii.Number(5),
+		MinAge:               awscdk.Duration_Days(jsii.Number(14)),
+		KeepTagPatterns:      jsii.Strings("latest", "release-*"),
+		PinnedImages:         jsii.Strings("web-images:v1.0.0"),
+		ConsumerAccountRoles: jsii.Strings("arn:aws:iam::111122223333:role/ImageUsageReader"),
+		Action:               cdkfleetjanitor.RetentionAction_DELETE,
+		TaskDefinitions:      &cdkfleetjanitor.TaskDefinitionRetention{KeepNewestRevisions: jsii.Number(3), DeleteInactive: jsii.Bool(true)},
+		Schedule:             awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Hours(jsii.Number(12))),
+	})
+	// retention.Role() is the principal the consumer accounts' reader roles trust; retention.Topic() gets each run's report.
+	fmt.Printf("retention role: %s\n", *retention.Role().Node().Path())
 
 	app.Synth(nil)
 	// --- end example ---

@@ -14,12 +14,13 @@ const fs = require('fs');
 const path = require('path');
 const cdk = require('aws-cdk-lib');
 const {
-  aws_autoscaling: autoscaling, aws_ec2: ec2, aws_ecs: ecs, aws_events: events, aws_iam: iam, aws_kms: kms, aws_lambda: lambda, aws_route53: route53, aws_sns: sns,
+  aws_autoscaling: autoscaling, aws_ec2: ec2, aws_ecr: ecr, aws_ecs: ecs, aws_events: events, aws_iam: iam, aws_kms: kms, aws_lambda: lambda,
+  aws_route53: route53, aws_sns: sns,
 } = cdk;
 const nag = require('cdk-nag');
 const {
-  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, FleetJanitorDashboard, InstanceDecommissioner, PackerCleaner, PackerCleanerAction,
-  TagPolicyEngine, TagValue, ViolationAction,
+  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, FleetJanitorDashboard, ImageRetention, InstanceDecommissioner, PackerCleaner,
+  PackerCleanerAction, RetentionAction, TagPolicyEngine, TagValue, ViolationAction,
 } = require('cdk-fleet-janitor');
 
 const workDir = process.argv[2];
@@ -252,6 +253,60 @@ const CONFIGURATIONS = [
       drainer.addAutoScalingGroup(groups[1]);
       new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [drainer] });
       return [...constructs, securityGroup];
+    },
+  },
+  {
+    // Every repository tagged fleet-janitor:image-retention = enabled, REPORT: reads only.
+    name: 'ImageRetention defaults',
+    build: (stack) => {
+      new ImageRetention(stack, 'Retention');
+      return [];
+    },
+  },
+  {
+    // The tagged repositories with DELETE: BatchDeleteImage on repository/*, conditioned on the tags.
+    name: 'ImageRetention tagged repositories, DELETE',
+    build: (stack) => {
+      new ImageRetention(stack, 'Retention', {
+        action: RetentionAction.DELETE,
+        taskDefinitions: { deleteInactive: true },
+      });
+      return [];
+    },
+  },
+  {
+    // Everything on: the consumer apps' repository (../typescript/app.ts) and one imported by name, deletion of
+    // images and task definitions, pins, tag patterns, a consumer account, in the team's VPC with keys.
+    name: 'ImageRetention everything on',
+    build: (stack) => {
+      const vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      const securityGroup = new ec2.SecurityGroup(stack, 'HandlerSg', { vpc, description: 'fleet-janitor handler' });
+      const images = new ecr.Repository(stack, 'Images', { repositoryName: 'web-images' });
+      const key = (id) => new kms.Key(stack, id, { enableKeyRotation: true });
+      const retention = new ImageRetention(stack, 'Retention', {
+        repositories: [images, ecr.Repository.fromRepositoryName(stack, 'ApiImages', 'team/api')],
+        keepNewest: 5,
+        minAge: cdk.Duration.days(14),
+        keepTagPatterns: ['latest', 'release-*'],
+        pinnedImages: ['web-images:v1.0.0', `team/api@sha256:${'a'.repeat(64)}`],
+        consumerAccountRoles: ['arn:aws:iam::111122223333:role/ImageUsageReader'],
+        action: RetentionAction.DELETE,
+        taskDefinitions: { keepNewestRevisions: 3, deregisterUnused: true, deleteInactive: true },
+        maxActionsPerRun: 500,
+        dryRun: false,
+        schedule: cdk.aws_scheduler.ScheduleExpression.rate(cdk.Duration.hours(12)),
+        vpc,
+        securityGroups: [securityGroup],
+        logEncryptionKey: key('LogKey'),
+        environmentEncryptionKey: key('EnvKey'),
+        topic: new sns.Topic(stack, 'Alerts', { masterKey: key('AlertsKey'), enforceSSL: true }),
+        reserveConcurrency: true,
+        tracing: lambda.Tracing.ACTIVE,
+        timeout: cdk.Duration.minutes(10),
+        memorySize: 1024,
+      });
+      new FleetJanitorDashboard(stack, 'Dashboard', { janitors: [retention] });
+      return [vpc, securityGroup, images];
     },
   },
   // ===== end of construct configurations =====

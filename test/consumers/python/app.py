@@ -9,6 +9,7 @@ import sys
 from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk.aws_autoscaling import AutoScalingGroup
 from aws_cdk.aws_ec2 import InstanceType, LaunchTemplate, UserData, Vpc
+from aws_cdk.aws_ecr import Repository
 from aws_cdk.aws_ecs import AmiHardwareType, AsgCapacityProvider, Cluster, EcsOptimizedImage
 from aws_cdk.aws_iam import Role, ServicePrincipal
 from aws_cdk.aws_lambda import Function
@@ -18,12 +19,15 @@ from cdk_fleet_janitor import (
     AmiManager,
     DrainTimeoutAction,
     EcsInstanceDrainer,
+    ImageRetention,
     InstanceDecommissioner,
     PackerCleaner,
     PackerCleanerAction,
+    RetentionAction,
     TagPolicyEngine,
     TagRule,
     TagValue,
+    TaskDefinitionRetention,
     ViolationAction,
 )
 
@@ -136,6 +140,23 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # drainer.state_machine carries each drain; drainer.topic gets the drain reports and the alarms.
     print(f"drain state machine: {drainer.state_machine.node.path}")
+
+    images = Repository(stack, "Images", repository_name="web-images")
+    retention = ImageRetention(
+        stack,
+        "Retention",
+        repositories=[images],
+        keep_newest=5,
+        min_age=Duration.days(14),
+        keep_tag_patterns=["latest", "release-*"],
+        pinned_images=["web-images:v1.0.0"],
+        consumer_account_roles=["arn:aws:iam::111122223333:role/ImageUsageReader"],
+        action=RetentionAction.DELETE,
+        task_definitions=TaskDefinitionRetention(keep_newest_revisions=3, delete_inactive=True),
+        schedule=ScheduleExpression.rate(Duration.hours(12)),
+    )
+    # retention.role is the principal the consumer accounts' reader roles trust; retention.topic gets each run's report.
+    print(f"retention role: {retention.role.node.path}")
 
     app.synth()
     # --- end example ---

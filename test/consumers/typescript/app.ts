@@ -2,14 +2,15 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { InstanceType, LaunchTemplate, UserData, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Repository } from 'aws-cdk-lib/aws-ecr';
 import { AmiHardwareType, AsgCapacityProvider, Cluster, EcsOptimizedImage } from 'aws-cdk-lib/aws-ecs';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import {
-  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, TagPolicyEngine, TagValue,
-  ViolationAction,
+  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, ImageRetention, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, RetentionAction,
+  TagPolicyEngine, TagValue, ViolationAction,
 } from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
@@ -90,6 +91,21 @@ export function synthConsumerApp(outdir: string): void {
   });
   // drainer.stateMachine carries each drain; drainer.topic gets the drain reports and the alarms.
   console.log(`drain state machine: ${drainer.stateMachine.node.path}`);
+
+  const images = new Repository(stack, 'Images', { repositoryName: 'web-images' });
+  const retention = new ImageRetention(stack, 'Retention', {
+    repositories: [images],
+    keepNewest: 5,
+    minAge: Duration.days(14),
+    keepTagPatterns: ['latest', 'release-*'],
+    pinnedImages: ['web-images:v1.0.0'],
+    consumerAccountRoles: ['arn:aws:iam::111122223333:role/ImageUsageReader'],
+    action: RetentionAction.DELETE,
+    taskDefinitions: { keepNewestRevisions: 3, deleteInactive: true },
+    schedule: ScheduleExpression.rate(Duration.hours(12)),
+  });
+  // retention.role is the principal the consumer accounts' reader roles trust; retention.topic gets each run's report.
+  console.log(`retention role: ${retention.role.node.path}`);
 
   app.synth();
   // --- end example ---

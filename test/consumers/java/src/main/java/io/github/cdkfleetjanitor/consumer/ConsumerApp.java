@@ -3,12 +3,15 @@ package io.github.cdkfleetjanitor.consumer;
 import io.github.cdkfleetjanitor.AmiManager;
 import io.github.cdkfleetjanitor.DrainTimeoutAction;
 import io.github.cdkfleetjanitor.EcsInstanceDrainer;
+import io.github.cdkfleetjanitor.ImageRetention;
 import io.github.cdkfleetjanitor.InstanceDecommissioner;
 import io.github.cdkfleetjanitor.PackerCleaner;
 import io.github.cdkfleetjanitor.PackerCleanerAction;
+import io.github.cdkfleetjanitor.RetentionAction;
 import io.github.cdkfleetjanitor.TagPolicyEngine;
 import io.github.cdkfleetjanitor.TagRule;
 import io.github.cdkfleetjanitor.TagValue;
+import io.github.cdkfleetjanitor.TaskDefinitionRetention;
 import io.github.cdkfleetjanitor.ViolationAction;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +24,7 @@ import software.amazon.awscdk.services.ec2.InstanceType;
 import software.amazon.awscdk.services.ec2.LaunchTemplate;
 import software.amazon.awscdk.services.ec2.UserData;
 import software.amazon.awscdk.services.ec2.Vpc;
+import software.amazon.awscdk.services.ecr.Repository;
 import software.amazon.awscdk.services.ecs.AmiHardwareType;
 import software.amazon.awscdk.services.ecs.AsgCapacityProvider;
 import software.amazon.awscdk.services.ecs.Cluster;
@@ -134,6 +138,21 @@ public final class ConsumerApp {
         .build();
     // drainer.getStateMachine() carries each drain; drainer.getTopic() gets the drain reports and the alarms.
     System.out.println("drain state machine: " + drainer.getStateMachine().getNode().getPath());
+
+    Repository images = Repository.Builder.create(stack, "Images").repositoryName("web-images").build();
+    ImageRetention retention = ImageRetention.Builder.create(stack, "Retention")
+        .repositories(List.of(images))
+        .keepNewest(5)
+        .minAge(Duration.days(14))
+        .keepTagPatterns(List.of("latest", "release-*"))
+        .pinnedImages(List.of("web-images:v1.0.0"))
+        .consumerAccountRoles(List.of("arn:aws:iam::111122223333:role/ImageUsageReader"))
+        .action(RetentionAction.DELETE)
+        .taskDefinitions(TaskDefinitionRetention.builder().keepNewestRevisions(3).deleteInactive(true).build())
+        .schedule(ScheduleExpression.rate(Duration.hours(12)))
+        .build();
+    // retention.getRole() is the principal the consumer accounts' reader roles trust; retention.getTopic() gets each run's report.
+    System.out.println("retention role: " + retention.getRole().getNode().getPath());
 
     app.synth();
     // --- end example ---

@@ -44,7 +44,7 @@ export function readConfig(env: Record<string, string | undefined>): ImageRetent
   }
   const pinnedImages = readStringList(env, ENV.pinnedImages, { fallback: [] }).map((value) => {
     const pinned = parsePinnedImage(value);
-    if (!pinned) throw new ConfigError(ENV.pinnedImages, env[ENV.pinnedImages], `${JSON.stringify(value)} is neither "repository@sha256:<64 hex digits>" nor "repository:tag"`);
+    if (!pinned) throw new ConfigError(ENV.pinnedImages, env[ENV.pinnedImages], `${JSON.stringify(value)} is neither "repository@sha256:<64 hex digits>" nor "repository:tag" (a repository name, not an image URI)`);
     return pinned;
   });
   const consumerAccountRoles = readStringList(env, ENV.consumerAccountRoles, { fallback: [] });

@@ -67,21 +67,16 @@ export function decideImages(input: DecideInput, settings: Settings, budget: num
   for (const repository of input.repositories) {
     const used = usesOf(repository, input.uses, settings.pinnedImages);
     const links = linksOf(repository);
-    const reasons = keepReasons(repository, links, used, patterns, settings, now);
     const unknown = input.unknownConsumers.get(repository.name) ?? [];
+    const reasons = keepReasons(repository, links, used, patterns, settings, now, unknown);
     const phases = new Map<string, number>();
     const deleted = repository.images.filter((i) => !reasons.has(i.digest));
     for (const image of deleted) phases.set(image.digest, 0);
     for (const image of deleted) phases.set(image.digest, phaseOf(image.digest, links, phases, new Set()));
     for (const image of repository.images) {
       const reason = reasons.get(image.digest);
-      if (reason) {
-        items.push({ repository: repository.name, image, disposition: 'KEEP', keepReason: reason.reason, usedBy: reason.usedBy, phase: 0 });
-      } else if (unknown.length > 0) {
-        items.push({ repository: repository.name, image, disposition: 'KEEP', keepReason: 'unknown-consumer', usedBy: unknown.join(', '), phase: 0 });
-      }
+      if (reason) items.push({ repository: repository.name, image, disposition: 'KEEP', keepReason: reason.reason, usedBy: reason.usedBy, phase: 0 });
     }
-    if (unknown.length > 0) continue;
     candidates.set(repository, phases);
     units.push(...unitsOf(repository, deleted, links));
   }
@@ -170,6 +165,7 @@ function keepReasons(
   patterns: RegExp[],
   settings: Settings,
   now: Date,
+  unknownConsumers: readonly string[],
 ): Map<string, { reason: KeepReason; usedBy?: string }> {
   const reasons = new Map<string, { reason: KeepReason; usedBy?: string }>();
   const topLevel = repository.images.filter((i) => !links.role.has(i.digest));
@@ -187,8 +183,22 @@ function keepReasons(
     // An image without a push time has an unknown age: it is kept as young.
     else if (isTopLevel && (image.pushedAt === undefined || now.getTime() - image.pushedAt.getTime() < minAgeMs)) reasons.set(image.digest, { reason: 'young' });
   }
-  // What a kept image needs stays: an index's children, and the referrers about it, transitively.
-  const queue = [...reasons.keys()];
+  keepDependants(reasons, links, [...reasons.keys()]);
+  if (unknownConsumers.length > 0) {
+    // What would be deleted is kept for the accounts that could not be read: the candidates by that
+    // reason, and what goes with them by theirs (an index's children, referrers).
+    const usedBy = unknownConsumers.join(', ');
+    const candidates = topLevel.filter((i) => !reasons.has(i.digest)).map((i) => i.digest);
+    for (const digest of candidates) reasons.set(digest, { reason: 'unknown-consumer', usedBy });
+    keepDependants(reasons, links, candidates);
+    for (const image of repository.images) if (!reasons.has(image.digest)) reasons.set(image.digest, { reason: 'unknown-consumer', usedBy });
+  }
+  return reasons;
+}
+
+/** What a kept image needs stays: an index's children, and the referrers about it, transitively. */
+function keepDependants(reasons: Map<string, { reason: KeepReason; usedBy?: string }>, links: Links, kept: string[]): void {
+  const queue = [...kept];
   while (queue.length > 0) {
     const digest = queue.pop()!;
     const dependants: Array<[string, KeepReason]> = [
@@ -201,7 +211,6 @@ function keepReasons(
       queue.push(dependant);
     }
   }
-  return reasons;
 }
 
 /** An image is deleted after every deleted image that references it: indexes before children, referrers before subjects. */

@@ -20,6 +20,7 @@ import { parseSweepEvent } from '../shared/event';
 import { createPacer } from '../shared/pace';
 import { collectPages } from '../shared/paginate';
 import { RunSummary } from '../shared/report';
+import { retryTransient } from '../shared/retry';
 import { RunRecorder, runSweep } from '../shared/sweep';
 import { createTelemetry } from '../shared/telemetry';
 
@@ -110,7 +111,8 @@ export async function handler(event: unknown): Promise<RunSummary & { entriesOmi
 async function consumerUsage(role: string): Promise<AccountUsage | FailedConsumer> {
   const account = accountOfArn(role) ?? role;
   try {
-    const out = await sts.send(new AssumeRoleCommand({ RoleArn: role, RoleSessionName: ROLE_SESSION_NAME }));
+    // Beyond the SDK's own attempts: a consumer taken as unreadable keeps everything it may pull.
+    const out = await retryTransient(() => sts.send(new AssumeRoleCommand({ RoleArn: role, RoleSessionName: ROLE_SESSION_NAME })));
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw Object.assign(new Error('AssumeRole returned no credentials'), { name: 'NoCredentials' });
     const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };

@@ -220,7 +220,7 @@ export function policyMayGrant(policyText: string | undefined, account: string):
     if (st.Effect !== 'Allow') return false;
     if (st.NotAction !== undefined || st.NotPrincipal !== undefined) return true;
     const actions = (Array.isArray(st.Action) ? st.Action : [st.Action]).map((a) => String(a).toLowerCase());
-    const pulls = actions.some((a) => a === '*' || a === 'ecr:*' || PULL_ACTIONS.includes(a) || (a.includes('*') && PULL_ACTIONS.some((p) => globMatch(a, p))));
+    const pulls = actions.some((a) => a === '*' || a === 'ecr:*' || PULL_ACTIONS.includes(a) || (/[*?]/.test(a) && PULL_ACTIONS.some((p) => globMatch(a, p))));
     return pulls && principalMayBe(st.Principal, account);
   });
 }
@@ -236,6 +236,6 @@ function principalMayBe(principal: unknown, account: string): boolean {
 }
 
 function globMatch(pattern: string, value: string): boolean {
-  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  const source = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
   return new RegExp(`^${source}$`).test(value);
 }

@@ -59,6 +59,8 @@ export function decideRevisions(
       else candidates.push({ arn, id, action: 'DELETE' });
     }
   }
+  // Oldest first under the cap, as images: the lowest revisions of each family, then INACTIVE ones.
+  candidates.sort((a, b) => Number(a.action === 'DELETE') - Number(b.action === 'DELETE') || byRevision(a.id, b.id));
   let left = budget;
   for (const candidate of candidates) {
     const fits = !capped || left > 0;
@@ -66,4 +68,10 @@ export function decideRevisions(
     items.push({ ...candidate, disposition: fits ? 'ACT' : 'CAP' });
   }
   return items;
+}
+
+function byRevision(a: string, b: string): number {
+  const [familyA, revisionA] = [a.slice(0, a.lastIndexOf(':')), Number(a.slice(a.lastIndexOf(':') + 1))];
+  const [familyB, revisionB] = [b.slice(0, b.lastIndexOf(':')), Number(b.slice(b.lastIndexOf(':') + 1))];
+  return familyA.localeCompare(familyB) || revisionA - revisionB;
 }

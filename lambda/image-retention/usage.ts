@@ -1,11 +1,11 @@
 import {
-  DescribeServicesCommand, DescribeTaskDefinitionCommand, DescribeTasksCommand, DesiredStatus, ECSClient,
+  DescribeServiceRevisionsCommand, DescribeServicesCommand, DescribeTaskDefinitionCommand, DescribeTasksCommand, DesiredStatus, ECSClient,
   paginateListClusters, paginateListServices, paginateListTasks,
 } from '@aws-sdk/client-ecs';
 import { EventBridgeClient, ListEventBusesCommand, ListRulesCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetFunctionCommand, LambdaClient, paginateListFunctions } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, paginateListSchedules, SchedulerClient } from '@aws-sdk/client-scheduler';
-import { ECS_DESCRIBE_SERVICES_MAX, ECS_DESCRIBE_TASKS_MAX } from '../../src/image-retention/contract';
+import { ECS_DESCRIBE_SERVICE_REVISIONS_MAX, ECS_DESCRIBE_SERVICES_MAX, ECS_DESCRIBE_TASKS_MAX } from '../../src/image-retention/contract';
 import { chunk } from '../shared/batch';
 import { errorCode } from '../shared/errors';
 import { collectPages, tokenPages } from '../shared/paginate';
@@ -112,6 +112,7 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
       (page) => page.serviceArns ?? [],
     );
     count(services.pages);
+    const serviceRevisions = new Map<string, string>();
     for (const batch of chunk(services.items, ECS_DESCRIBE_SERVICES_MAX)) {
       const out = await retryTransient(() => ecs.send(new DescribeServicesCommand({ cluster, services: batch })));
       count(1);
@@ -128,8 +129,10 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
           ...(service.taskSets ?? []).map((t) => t.taskDefinition),
         ];
         for (const reference of revisions) if (reference) taskDefinitions.push({ reference, usedBy });
+        for (const revision of service.currentServiceRevisions ?? []) if (revision.arn) serviceRevisions.set(revision.arn, usedBy);
       }
     }
+    await pinnedDigests(ecs, serviceRevisions, uses, count);
     // Tasks that are not STOPPED: those meant to run, and those on their way down.
     for (const desiredStatus of [DesiredStatus.RUNNING, DesiredStatus.STOPPED]) {
       const tasks = await collectPages(
@@ -151,6 +154,25 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
             if (container.image) uses.push({ image: container.image, ...(container.imageDigest ? { digest: container.imageDigest } : {}), usedBy });
           }
         }
+      }
+    }
+  }
+}
+
+/**
+ * The digests ECS resolved each service's images to when it deployed them (version consistency):
+ * a service scaling up later starts those digests, not what its tags name now. A revision ECS
+ * cannot describe (made before service revisions existed, October 2024) leaves its tags as the
+ * only reference, as before.
+ */
+async function pinnedDigests(ecs: ECSClient, revisions: Map<string, string>, uses: ImageUse[], count: Count): Promise<void> {
+  for (const batch of chunk([...revisions.keys()], ECS_DESCRIBE_SERVICE_REVISIONS_MAX)) {
+    const out = await retryTransient(() => ecs.send(new DescribeServiceRevisionsCommand({ serviceRevisionArns: batch })));
+    count(1);
+    for (const revision of out.serviceRevisions ?? []) {
+      const usedBy = revisions.get(revision.serviceRevisionArn ?? '') ?? `ecs-service-revision ${revision.serviceRevisionArn}`;
+      for (const image of revision.containerImages ?? []) {
+        if (image.image) uses.push({ image: image.image, ...(image.imageDigest ? { digest: image.imageDigest } : {}), usedBy });
       }
     }
   }

@@ -21,6 +21,8 @@ export const ECS_DELETE_TASK_DEFINITIONS_MAX = 10;
 /** ECS DescribeServices takes 10 services, DescribeTasks 100 tasks per call. */
 export const ECS_DESCRIBE_SERVICES_MAX = 10;
 export const ECS_DESCRIBE_TASKS_MAX = 100;
+/** ECS DescribeServiceRevisions takes up to 20 revisions per call. */
+export const ECS_DESCRIBE_SERVICE_REVISIONS_MAX = 20;
 /**
  * DeregisterTaskDefinition and DeleteTaskDefinitions are rate-limited to about one call per second
  * sustained (a small burst aside), so the task-definition sweep spaces its calls this far apart.
@@ -87,7 +89,12 @@ export type PinnedImage =
   | { readonly repository: string; readonly tag: string };
 
 /** Parses `repository@sha256:<digest>` or `repository:tag`; undefined when it is neither. */
+/** `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/`: the registry part of an image URI. */
+const REGISTRY_HOST = /^[^/]*\.dkr\.ecr[^/]*\.amazonaws\.com(\.cn)?\//;
+
 export function parsePinnedImage(value: string): PinnedImage | undefined {
+  // A full image URI fits the name grammar too (dots are allowed) but would pin nothing: refused.
+  if (REGISTRY_HOST.test(value)) return undefined;
   const at = value.indexOf('@');
   if (at > 0) {
     const repository = value.slice(0, at);

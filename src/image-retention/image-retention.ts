@@ -92,7 +92,8 @@ const DEFAULT_DELETE_INACTIVE = false;
 
 /** What the handler reads to find the images in use, in this account and in each consumer account. */
 const USAGE_READ_ACTIONS = [
-  'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
+  'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:DescribeServiceRevisions',
+  'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
   'events:ListEventBuses', 'events:ListRules', 'events:ListTargetsByRule',
   'scheduler:ListSchedules', 'scheduler:GetSchedule',
   'lambda:ListFunctions', 'lambda:GetFunction',
@@ -348,7 +349,7 @@ function validateProps(props: ImageRetentionProps): void {
   for (const image of props.pinnedImages ?? []) {
     if (Token.isUnresolved(image)) continue;
     const pinned = parsePinnedImage(image);
-    if (!pinned) fail(NAME, 'pinnedImages', image, 'must be "repository@sha256:<64 hex digits>" or "repository:tag"');
+    if (!pinned) fail(NAME, 'pinnedImages', image, 'must be "repository@sha256:<64 hex digits>" or "repository:tag" (a repository name, not an image URI)');
     if (knownNames && !knownNames.includes(pinned.repository)) {
       fail(NAME, 'pinnedImages', image, `names repository "${pinned.repository}", which is not one of the repositories (${knownNames.join(', ')})`);
     }

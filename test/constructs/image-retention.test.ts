@@ -81,7 +81,7 @@ const ANY_REPOSITORY = arn('ecr', 'repository/*');
 const ANY_REVISION = arn('ecs', 'task-definition/*');
 const REPOSITORY_READS = ['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr:ListTagsForResource', 'ecr:GetRepositoryPolicy'];
 const USAGE_READS = [
-  'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
+  'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:DescribeServiceRevisions', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
   'events:ListEventBuses', 'events:ListRules', 'events:ListTargetsByRule',
   'scheduler:ListSchedules', 'scheduler:GetSchedule',
   'lambda:ListFunctions', 'lambda:GetFunction',
@@ -394,7 +394,7 @@ describe('usageReaderPolicy', () => {
         Sid: 'ReadImageUsage',
         Effect: 'Allow',
         Action: [
-          'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
+          'ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:DescribeServiceRevisions', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
           'events:ListEventBuses', 'events:ListRules', 'events:ListTargetsByRule',
           'scheduler:ListSchedules', 'scheduler:GetSchedule',
           'lambda:ListFunctions', 'lambda:GetFunction',
@@ -572,7 +572,9 @@ describe('validation: a clear error naming the prop and the value, before any re
     ['a keepTagPatterns token', () => ({ keepTagPatterns: [Lazy.string({ produce: () => 'latest' })] }),
       /^ImageRetention: invalid keepTagPatterns \("\$\{Token\[TOKEN\.\d+\]\}"\): patterns must be known at synth time$/],
     ['a pinned image that is neither by digest nor by tag', () => ({ pinnedImages: ['web'] }),
-      'invalid pinnedImages ("web"): must be "repository@sha256:<64 hex digits>" or "repository:tag"'],
+      'invalid pinnedImages ("web"): must be "repository@sha256:<64 hex digits>" or "repository:tag" (a repository name, not an image URI)'],
+    ['a pinned image given as a full image URI (it would pin nothing)', () => ({ pinnedImages: ['111122223333.dkr.ecr.eu-west-1.amazonaws.com/web:v1'] }),
+      'invalid pinnedImages ("111122223333.dkr.ecr.eu-west-1.amazonaws.com/web:v1"): must be'],
     ['a pinned image with a short digest', () => ({ pinnedImages: ['web@sha256:abc'] }), 'invalid pinnedImages ("web@sha256:abc"): must be'],
     ['a pinned image of a repository that is not given', (stack) => ({ repositories: teamRepositories(stack), pinnedImages: ['team/web:v1', 'web:v1'] }),
       'invalid pinnedImages ("web:v1"): names repository "web", which is not one of the repositories (team/web, api)'],

@@ -832,7 +832,7 @@ const repositoryArn = () => json({ 'Fn::GetAtt': [retainedRepository()[0], 'Arn'
 const anyRevision = ':task-definition/*"]]}';
 const unprotectedOnly = '{"Null":{"aws:ResourceTag/fleet-janitor:protect":"true"}}';
 // What the handler reads to find the images in use (read-only; on *: the listings name no resource).
-const USAGE_READS = ['ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
+const USAGE_READS = ['ecs:ListClusters', 'ecs:ListServices', 'ecs:DescribeServices', 'ecs:DescribeServiceRevisions', 'ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeTaskDefinition',
   'events:ListEventBuses', 'events:ListRules', 'events:ListTargetsByRule', 'scheduler:ListSchedules', 'scheduler:GetSchedule',
   'lambda:ListFunctions', 'lambda:GetFunction'];
 const sorted = (v) => json([...asList(v)].sort());

@@ -163,6 +163,18 @@ describe('protection, unknown consumers and the cap', () => {
     expect(plan.items[0].usedBy).toBe('111111111111, 222222222222');
   });
 
+  test('under a failed consumer, a candidate index keeps unknown-consumer and what goes with it keeps its own derived reason', () => {
+    const idx = image(1, 99, [], { mediaType: 'application/vnd.oci.image.index.v1+json' });
+    const plan = decide({
+      repositories: [repo('app', [idx, image(2, 99), image(3, 99), image(4, 99)], {
+        children: new Map([[digest(1), [digest(2), digest(3)]]]), subjects: new Map([[digest(4), digest(1)]]),
+      })],
+      unknownConsumers: new Map([['app', ['111111111111']]]),
+    });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:unknown-consumer', 2: 'KEEP:index-child', 3: 'KEEP:index-child', 4: 'KEEP:referrer' });
+    expect(plan.deletions).toBe(0);
+  });
+
   test('the cap takes whole units, oldest first across repositories; the rest is CAP', () => {
     const idx = image(1, 50, [], { mediaType: 'application/vnd.oci.image.index.v1+json' });
     const plan = decide({

@@ -38,9 +38,10 @@ test('without deregisterUnused, old ACTIVE revisions are neither acted on nor li
 test('the cap counts each revision; uncapped (REPORT) takes all; a budget of 0 takes none', () => {
   const active = [arn('web', 1), arn('web', 2), arn('web', 3), arn('web', 4), arn('web', 5)];
   const acts = (budget: number, capped: boolean) => decideRevisions(active, [], new Set(), ALL, budget, capped).filter((i) => i.action !== 'NONE').map((i) => `${i.id} ${i.disposition}`);
-  expect(acts(2, true)).toEqual(['web:3 ACT', 'web:2 ACT', 'web:1 CAP']);
-  expect(acts(0, true)).toEqual(['web:3 CAP', 'web:2 CAP', 'web:1 CAP']);
-  expect(acts(0, false)).toEqual(['web:3 ACT', 'web:2 ACT', 'web:1 ACT']);
+  // Oldest first: the lowest revisions take the budget.
+  expect(acts(2, true)).toEqual(['web:1 ACT', 'web:2 ACT', 'web:3 CAP']);
+  expect(acts(0, true)).toEqual(['web:1 CAP', 'web:2 CAP', 'web:3 CAP']);
+  expect(acts(0, false)).toEqual(['web:1 ACT', 'web:2 ACT', 'web:3 ACT']);
 });
 
 test('ARNs that are not task definition revisions are ignored', () => {

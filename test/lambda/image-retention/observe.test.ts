@@ -1,0 +1,240 @@
+/*
+ * What the handler reads from ECR: which accounts a repository policy may let pull, the repositories
+ * in scope, and the manifests that link images (index children, referrers by subject).
+ */
+import { ECRClient } from '@aws-sdk/client-ecr';
+import {
+  ACCOUNT, child, CONSUMER, digestsOf, ecrError, image, imageIndex, installHandlerHarness, MEDIA, OPT_IN, OTHER_CONSUMER, PROTECTION_TAG,
+  pullPolicy, referrer, REGION, repositoryArn, serve, throttled, uri, World,
+} from './harness';
+import type { ImageRetentionConfig } from '../../../lambda/image-retention/config';
+import { listRepositories, mayPull, observeRepository, policyMayGrant, TaggedRepository } from '../../../lambda/image-retention/observe';
+
+const policy = (...statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+const allow = (principal: unknown, action: unknown = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer']) => ({ Effect: 'Allow', Principal: principal, Action: action });
+
+describe('policyMayGrant', () => {
+  test.each([
+    ['no policy', undefined, false],
+    ['an empty policy text', '', false],
+    ['another account', policy(allow({ AWS: `arn:aws:iam::${OTHER_CONSUMER}:root` })), false],
+    ['other accounts, as ids', policy(allow({ AWS: [OTHER_CONSUMER, '999999999999'] })), false],
+    ['the account, as a root ARN', policy(allow({ AWS: `arn:aws:iam::${CONSUMER}:root` })), true],
+    ['the account, as an id', policy(allow({ AWS: CONSUMER })), true],
+    ['a role in the account', policy(allow({ AWS: [`arn:aws:iam::${OTHER_CONSUMER}:root`, `arn:aws:iam::${CONSUMER}:role/deployer`] })), true],
+    ['"*" as the principal', policy(allow('*')), true],
+    ['{"AWS": "*"}', policy(allow({ AWS: '*' })), true],
+    ['{"AWS": ["*"]}', policy(allow({ AWS: ['*'] })), true],
+    ['a service principal (Lambda pulling for functions)', policy(allow({ Service: 'lambda.amazonaws.com' })), true],
+    ['a Deny only', policy({ ...allow({ AWS: CONSUMER }), Effect: 'Deny' }), false],
+    ['NotAction (may include the pull actions)', policy({ Effect: 'Allow', Principal: { AWS: CONSUMER }, NotAction: 'ecr:PutImage' }), true],
+    ['NotPrincipal', policy({ Effect: 'Allow', NotPrincipal: { AWS: OTHER_CONSUMER }, Action: 'ecr:BatchGetImage' }), true],
+    ['"*" as the action', policy(allow({ AWS: CONSUMER }, '*')), true],
+    ['ecr:*', policy(allow({ AWS: CONSUMER }, 'ecr:*')), true],
+    ['ecr:Batch* (wildcard)', policy(allow({ AWS: CONSUMER }, 'ecr:Batch*')), true],
+    ['ecr:Get* (wildcard)', policy(allow({ AWS: CONSUMER }, ['ecr:Get*'])), true],
+    ['ecr:*Image (wildcard)', policy(allow({ AWS: CONSUMER }, 'ecr:*Image')), true],
+    ['ecr:BatchGetImag? (IAM\'s one-character wildcard)', policy(allow({ AWS: CONSUMER }, 'ecr:BatchGetImag?')), true],
+    ['ecr:B?tch* (both wildcards)', policy(allow({ AWS: CONSUMER }, 'ecr:B?tch*')), true],
+    ['ecr:?utImage (a ? matching no pull action)', policy(allow({ AWS: CONSUMER }, 'ecr:?utImage')), false],
+    ['ecr:Describe* (a wildcard matching no pull action)', policy(allow({ AWS: CONSUMER }, 'ecr:Describe*')), false],
+    ['actions in any case', policy(allow({ AWS: CONSUMER }, 'ECR:BATCHGETIMAGE')), true],
+    ['only push actions', policy(allow({ AWS: CONSUMER }, ['ecr:PutImage', 'ecr:InitiateLayerUpload'])), false],
+    ['a single Statement object, not a list', JSON.stringify({ Statement: allow({ AWS: CONSUMER }) }), true],
+    ['no Statement', JSON.stringify({ Version: '2012-10-17' }), false],
+    ['a statement that is not an object', JSON.stringify({ Statement: ['x', null] }), false],
+    ['a Deny for the account, an Allow for another', policy({ ...allow({ AWS: CONSUMER }), Effect: 'Deny' }, allow({ AWS: OTHER_CONSUMER })), false],
+    ['an Allow among others', policy(allow({ AWS: OTHER_CONSUMER }), allow({ AWS: CONSUMER }, 'ecr:GetDownloadUrlForLayer')), true],
+    ['not JSON (unparseable: it may)', '{"Statement": [', true],
+  ])('%s → %s', (_label, text, expected) => {
+    expect(policyMayGrant(text, CONSUMER)).toBe(expected);
+  });
+});
+
+describe('with ECR', () => {
+  installHandlerHarness();
+  const ecr = () => new ECRClient({ region: REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+
+  async function observe(world: World, name = 'app') {
+    serve(world);
+    const repository: TaggedRepository = {
+      repositoryName: name,
+      repositoryArn: repositoryArn(name),
+      repositoryUri: uri(name),
+      registryId: ACCOUNT,
+      tags: world.repositories.find((r) => r.name === name)!.tags,
+    };
+    return observeRepository(ecr(), repository, PROTECTION_TAG);
+  }
+
+  describe('mayPull', () => {
+    test.each([
+      ['no policy', undefined, false],
+      ['a policy for the account', pullPolicy(CONSUMER), true],
+      ['a policy for another account', pullPolicy(OTHER_CONSUMER), false],
+      ['a policy that cannot be read (access denied)', ecrError('AccessDeniedException'), true],
+      ['a policy that cannot be read (throttled past every retry)', throttled(), true],
+    ])('%s → %s', async (_label, text, expected) => {
+      const world = new World();
+      world.repository('app', [], { policy: text });
+      serve(world);
+      expect(await mayPull(ecr(), 'app', CONSUMER)).toBe(expected);
+    });
+  });
+
+  describe('listRepositories', () => {
+    const config = (repositories?: string[]) => ({ repositories } as unknown as ImageRetentionConfig);
+
+    test('configured names: one DescribeRepositories each; a missing one is listed, not thrown; their tags are read', async () => {
+      const world = new World();
+      world.repository('app', [], { tags: { [PROTECTION_TAG]: '' } });
+      world.repository('api', []);
+      serve(world);
+      const { repositories, missing } = await listRepositories(ecr(), config(['app', 'gone', 'api']));
+      expect(repositories.map((r) => [r.repositoryName, r.tags])).toEqual([['app', { [PROTECTION_TAG]: '' }], ['api', {}]]);
+      expect(missing).toEqual(['gone']);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames)).toEqual([['app'], ['gone'], ['api']]);
+    });
+
+    test('any other DescribeRepositories error is thrown', async () => {
+      const world = new World();
+      world.repository('app', []);
+      world.fault('DescribeRepositories', ecrError('AccessDeniedException'));
+      serve(world);
+      await expect(listRepositories(ecr(), config(['app']))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    });
+
+    test('opt-in: every page, only the tag enabled', async () => {
+      const world = new World();
+      world.pageSize = 1;
+      world.repository('a', [], { tags: { [OPT_IN.key]: OPT_IN.value } });
+      world.repository('b', [], { tags: { [OPT_IN.key]: 'Enabled' } });
+      world.repository('c', []);
+      world.repository('d', [], { tags: { [OPT_IN.key]: OPT_IN.value, team: 'x' } });
+      serve(world);
+      const { repositories, missing } = await listRepositories(ecr(), config());
+      expect(repositories.map((r) => r.repositoryName)).toEqual(['a', 'd']);
+      expect(missing).toEqual([]);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.nextToken)).toEqual([undefined, 'page-1', 'page-2', 'page-3']);
+    });
+  });
+
+  describe('observeRepository: manifests', () => {
+    test('index children are read with BatchGetImage, accepting index and manifest media types; plain tagged images are not read', async () => {
+      const world = new World();
+      const amd = child();
+      const arm = child();
+      const index = imageIndex([amd, arm], { tags: ['v1'] });
+      const list = imageIndex([arm], { mediaType: MEDIA.dockerList });
+      const tagged = image({ tags: ['v0'] });
+      world.repository('app', [index, amd, arm, list, tagged]);
+      const observed = await observe(world);
+
+      expect(observed.children).toEqual(new Map([[index.digest, [amd.digest, arm.digest]], [list.digest, [arm.digest]]]));
+      const reads = world.callsOf('BatchGetImage');
+      expect(reads).toHaveLength(1);
+      expect(reads[0].input.imageIds.map((i: { imageDigest: string }) => i.imageDigest).sort()).toEqual(digestsOf([index, list]));
+      const accepted = [MEDIA.index, MEDIA.dockerList, MEDIA.manifest, MEDIA.dockerManifest];
+      expect(reads[0].input.acceptedMediaTypes).toEqual(expect.arrayContaining(accepted));
+      expect(observed.subjects.size).toBe(0);
+      expect(observed.images.map((i) => i.digest)).toEqual([index, amd, arm, list, tagged].map((i) => i.digest));
+    });
+
+    test('referrers by subject: untagged images and non-image artifacts are read; children are not', async () => {
+      const world = new World();
+      const subject = image({ tags: ['v1'] });
+      const signature = referrer(subject);
+      const taggedSbom = referrer(subject, { tags: ['sbom-v1'], artifactMediaType: MEDIA.sbom });
+      const untaggedPlain = image();
+      const amd = child();
+      const index = imageIndex([amd], { tags: ['multi'] });
+      const indexSignature = referrer(index);
+      world.repository('app', [subject, signature, taggedSbom, untaggedPlain, amd, index, indexSignature]);
+      const observed = await observe(world);
+
+      expect(observed.subjects).toEqual(new Map([
+        [signature.digest, subject.digest],
+        [taggedSbom.digest, subject.digest],
+        [indexSignature.digest, index.digest],
+      ]));
+      const read = world.callsOf('BatchGetImage').flatMap((c) => c.input.imageIds.map((i: { imageDigest: string }) => i.imageDigest));
+      expect(read.sort()).toEqual(digestsOf([index, signature, taggedSbom, untaggedPlain, indexSignature]));
+      expect(read).not.toContain(amd.digest);
+      expect(read).not.toContain(subject.digest);
+    });
+
+    test('an index\'s own subject (a signed index artifact) is recorded too', async () => {
+      const world = new World();
+      const subject = image({ tags: ['v1'] });
+      const amd = child();
+      const attestations = {
+        ...imageIndex([amd]),
+        manifest: { schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ digest: amd.digest }], subject: { digest: subject.digest } },
+      };
+      world.repository('app', [subject, attestations, amd]);
+      const observed = await observe(world);
+      expect(observed.subjects.get(attestations.digest)).toBe(subject.digest);
+      expect(observed.children.get(attestations.digest)).toEqual([amd.digest]);
+    });
+
+    test('manifests are read 100 digests a call', async () => {
+      const world = new World();
+      const untagged = Array.from({ length: 230 }, () => image());
+      world.repository('app', untagged);
+      await observe(world);
+      expect(world.callsOf('BatchGetImage').map((c) => c.input.imageIds.length)).toEqual([100, 100, 30]);
+    });
+
+    test('a manifest that cannot be read fails the repository', async () => {
+      const world = new World();
+      const amd = child();
+      const index = imageIndex([amd]);
+      world.repository('app', [index, amd]);
+      world.manifestFailures.set(index.digest, 'KmsError');
+      await expect(observe(world)).rejects.toThrow(`BatchGetImage could not read 1 manifest(s) of app: ${index.digest} KmsError`);
+    });
+
+    test('a manifest that is not JSON fails the repository', async () => {
+      const world = new World();
+      const broken = { ...image(), manifest: 'not json {' };
+      world.repository('app', [broken]);
+      await expect(observe(world)).rejects.toThrow(`the manifest of app@${broken.digest} is not JSON`);
+    });
+
+    test('BatchGetImage failing as a call (past its retries) fails the repository', async () => {
+      const world = new World();
+      world.repository('app', [image()]);
+      world.fault('BatchGetImage', ecrError('AccessDeniedException'));
+      await expect(observe(world)).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    });
+
+    test('an image deleted since the listing (ImageNotFound) is no failure', async () => {
+      const world = new World();
+      const gone = image();
+      const kept = image();
+      world.repository('app', [gone, kept]);
+      world.manifestFailures.set(gone.digest, 'ImageNotFound');
+      const observed = await observe(world);
+      expect(observed.images).toHaveLength(2);
+    });
+
+    test('a throttled BatchGetImage is retried', async () => {
+      const world = new World();
+      const sig = referrer(image({ tags: ['x'] }));
+      world.repository('app', [sig]);
+      world.fault('BatchGetImage', throttled());
+      const observed = await observe(world);
+      expect(world.callsOf('BatchGetImage')).toHaveLength(2);
+      expect(observed.subjects.size).toBe(1);
+    });
+
+    test('what an image is: digest, tags, push time, size, media types; the protection tag marks the repository', async () => {
+      const world = new World();
+      const img = image({ tags: ['a', 'b'], sizeBytes: 1234 });
+      world.repository('app', [img], { tags: { [PROTECTION_TAG]: 'no' } });
+      const observed = await observe(world);
+      expect(observed).toMatchObject({ name: 'app', arn: repositoryArn('app'), uri: uri('app'), protected: true });
+      expect(observed.images).toEqual([{ digest: img.digest, tags: ['a', 'b'], pushedAt: img.pushedAt, sizeBytes: 1234, mediaType: MEDIA.manifest, artifactMediaType: MEDIA.config }]);
+    });
+  });
+});

@@ -177,6 +177,60 @@ moto differs from real EC2 in a way the fleet janitor depends on:
     "Completion": null or {"Result", "At"}, "Expired": null or {"At", "Result": DefaultResult}}]}.
     The actions live on the account's and region's Auto Scaling backend (POST /moto-api/reset clears them).
 
+15. ECR images as ECR keeps them (the ImageRetention tests depend on each):
+    - Moving a tag: a PutImage with a tag another image of a MUTABLE repository holds moves the tag, and
+      the other image stays, untagged if that was its last tag (what `docker push` of a new build over
+      `:v1` leaves behind). moto deletes that image.
+    - BatchDeleteImage names every deleted image in `imageIds`: an untagged image as {imageDigest}. moto
+      lists an image once per tag, so a deleted untagged image is in neither imageIds nor failures.
+    - BatchDeleteImage refuses an image that an image index (OCI index or Docker manifest list) still in
+      the repository lists, as ECR does: failure {imageId, failureCode "ImageReferencedByManifestList",
+      failureReason "Requested image referenced by manifest list: [<index digests>]"}, image kept. The
+      indexes are those the request finds: an index deleted in the same request still holds its
+      children (delete indexes first, their children in a later call). moto deletes the child and
+      leaves the index dangling. An id by tag that removes only one of several tags is not refused.
+    (moto takes the digest given in PutImage's imageDigest; without one it makes its own, not
+    sha256 of the manifest as ECR does, so the tests always pass the manifest's digest.)
+
+16. ECR fixtures: moto stamps imagePushedAt "now" and its API cannot set the past. POST
+    `/moto-api/fixtures/ecr-images` {"RepositoryName", "ImageDigest", optional "AccountId", "Region"
+    (default 123456789012, us-east-1), "ImagePushedAt" (ISO 8601 or epoch seconds): the image's push
+    time, "DeleteFailure": {"FailureCode", "FailureReason"}: from now on BatchDeleteImage refuses that
+    image with this failure in `failures` and keeps it (as ECR does per image, e.g. KmsError when the
+    repository's KMS key cannot be used); null clears it}. Answers {"ImageDigest", "ImagePushedAt"}.
+    Both live on the image and the region's ECR backend (POST /moto-api/reset clears them).
+
+17. ECS task containers as ECS reports them. moto gives a task one container, made from the first
+    container definition, without imageDigest. ECS reports one container per definition (name, image),
+    each with the `imageDigest` of the image it pulled. The launcher makes one per definition and, for
+    an image of an ECR registry in moto (<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag][@digest],
+    any account), sets imageDigest when the task starts: the digest the reference names, else the
+    digest its tag (default `latest`) points to at that moment; a tag moved later leaves it as it was.
+    Images of other registries get no imageDigest (moto cannot know it).
+
+18. ECS UpdateService with a new task definition starts a deployment. moto keeps the one deployment it
+    made at CreateService (with the old task definition) and stores the new one as given (e.g.
+    "web:2", not an ARN). ECS adds a PRIMARY deployment with the new revision's ARN
+    (rolloutState IN_PROGRESS) and turns the previous PRIMARY into ACTIVE until its tasks are
+    replaced; the launcher does the same (the ACTIVE one stays: moto runs no tasks to replace it),
+    and the service's taskDefinition becomes the ARN.
+
+19. A task definition named by family alone means its latest ACTIVE revision (DescribeTaskDefinition,
+    RunTask, StartTask, CreateService), as in ECS; none ACTIVE is ClientException "Unable to describe
+    task definition.". moto takes the family's last revision whatever its status.
+
+20. A published Lambda version keeps its code. moto's PublishVersion makes a shallow copy of $LATEST,
+    so a later UpdateFunctionCode of $LATEST also rewrites the version's Code.ImageUri (its
+    ResolvedImageUri digest stays). Lambda versions are immutable; the launcher gives each its own copy.
+    (moto resolves an image function's ImageUri against its ECR only with MOTO_LAMBDA_STUB_ECR=false in
+    its environment; otherwise ResolvedImageUri holds a hash of the URI, not an image digest.)
+
+21. STS AssumeRole refused. moto lets anyone assume any role (existing or not). A role created in
+    moto's IAM with the tag `moto-fixture:deny-assume-role` (any value) cannot be assumed: AssumeRole
+    answers HTTP 403 AccessDenied "User: <caller> is not authorized to perform: sts:AssumeRole on
+    resource: <role arn>", as STS does when the role's trust policy does not name the caller. Tag or
+    untag the role (IAM TagRole / UntagRole in its account) to switch it.
+
 moto's internals move between releases: every hook is checked before it is replaced, and a missing
 one stops the launcher with a message naming it rather than silently serving unpatched behaviour.
 """
@@ -1521,6 +1575,361 @@ def patch_autoscaling_lifecycle_actions():
     url_paths["{0}" + LIFECYCLE_ACTIONS_PATH] = lifecycle_actions
 
 
+# ---- 15. ECR images as ECR keeps them ------------------------------------------------------------
+
+ECR_INDEX_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+
+
+class _EcrImageId:
+    """An imageIds entry of BatchDeleteImage's answer (what moto's own ImageId serializes from)."""
+
+    def __init__(self, digest, tag=None):
+        self.image_digest = digest
+        self.image_tag = tag
+
+
+def _ecr_listed_by(repository):
+    """digest -> digests of the image indexes in the repository that list it."""
+    import json
+
+    listed = {}
+    for image in repository.images:
+        try:
+            manifest = json.loads(image.image_manifest)
+        except ValueError:
+            continue
+        media_type = image.image_manifest_media_type or manifest.get("mediaType")
+        if media_type not in ECR_INDEX_MEDIA_TYPES:
+            continue
+        for entry in manifest.get("manifests") or []:
+            digest = entry.get("digest") if isinstance(entry, dict) else None
+            if digest:
+                listed.setdefault(digest, []).append(image.get_image_digest())
+    return listed
+
+
+def _ecr_deleted_whole(repository, image_id):
+    """The image an id of BatchDeleteImage removes with all its tags; None when it only untags one (or names nothing)."""
+    digest = image_id.get("imageDigest")
+    tag = image_id.get("imageTag")
+    for image in repository.images:
+        if digest and image.get_image_digest() != digest:
+            continue
+        if tag and tag not in image.image_tags:
+            continue
+        if not digest and not tag:
+            return None
+        # By tag alone: ECR removes the tag, and the image only with its last tag.
+        if not digest and len(image.image_tags) > 1:
+            return None
+        return image
+    return None
+
+
+def _ecr_delete_failures(backend):
+    if not hasattr(backend, "fixture_delete_failures"):
+        backend.fixture_delete_failures = {}
+    return backend.fixture_delete_failures
+
+
+def patch_ecr_images():
+    import moto.ecr.models as ecr_models
+
+    backend_class = ecr_models.ECRBackend
+    original_put = require_hook(backend_class, "put_image")
+    original_delete = require_hook(backend_class, "batch_delete_image")
+    require_hook(ecr_models.Image, "get_image_digest")
+    mutable = require_hook(ecr_models.RepoTagMutability, "MUTABLE")
+
+    def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
+        repository = self.repositories.get(repository_name)
+        if repository is not None and image_tag and repository.image_tag_mutability == mutable \
+                and not repository.image_tag_mutability_exclusion_filters:
+            # The tag moves: the image that had it stays, untagged if that was its last tag
+            # (moto's put_image would delete it with BatchDeleteImage by tag).
+            for image in repository.images:
+                if image_tag in image.image_tags and image.image_manifest != image_manifest:
+                    image.image_tags.remove(image_tag)
+                    image.image_tag = image.image_tags[-1] if image.image_tags else None
+        return original_put(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+
+    def batch_delete_image(self, repository_name, registry_id=None, image_ids=None):
+        repository = self.repositories.get(repository_name)
+        if repository is None or not image_ids:
+            return original_delete(self, repository_name, registry_id, image_ids)
+        # References are those of the repository as the request finds it.
+        listed = _ecr_listed_by(repository)
+        scripted = _ecr_delete_failures(self)
+        refused = []
+        allowed = []
+        for image_id in image_ids:
+            image = _ecr_deleted_whole(repository, image_id)
+            if image is not None:
+                digest = image.get_image_digest()
+                failure = scripted.get((repository_name, digest))
+                holders = [d for d in listed.get(digest, []) if d != digest]
+                if failure is not None:
+                    refused.append({"imageId": dict(image_id), **failure})
+                    continue
+                if holders:
+                    refused.append({
+                        "imageId": dict(image_id),
+                        "failureCode": "ImageReferencedByManifestList",
+                        "failureReason": f"Requested image referenced by manifest list: [{', '.join(holders)}]",
+                    })
+                    continue
+            allowed.append(image_id)
+        untagged_before = [i.get_image_digest() for i in repository.images if not i.image_tags]
+        response = original_delete(self, repository_name, registry_id, allowed) if allowed else {"imageIds": [], "failures": []}
+        remaining = {i.get_image_digest() for i in repository.images}
+        reported = {getattr(i, "image_digest", None) for i in response["imageIds"]}
+        for digest in untagged_before:
+            # ECR names a deleted untagged image by its digest; moto names an image once per tag, so not at all.
+            if digest not in remaining and digest not in reported:
+                response["imageIds"].append(_EcrImageId(digest))
+        response["failures"].extend(refused)
+        return response
+
+    backend_class.put_image = put_image
+    backend_class.batch_delete_image = batch_delete_image
+
+
+# ---- 16. ECR fixtures: push times and scripted deletion failures -------------------------------------
+
+ECR_IMAGES_PATH = "/moto-api/fixtures/ecr-images"
+
+
+def patch_ecr_image_fixtures():
+    import json
+
+    import moto.ecr.models as ecr_models
+    import moto.moto_api._internal.urls as moto_api_urls
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    ecr_backends = require_hook(ecr_models, "ecr_backends")
+    url_paths = require_hook(moto_api_urls, "url_paths")
+
+    def answer(status, body):
+        return status, {"content-type": "application/json"}, json.dumps(body)
+
+    def ecr_images(request, full_url, headers):
+        if request.method != "POST":
+            return answer(405, {"message": "POST only"})
+        length = int(headers.get("Content-Length") or 0)
+        body = json.loads(request.environ["wsgi.input"].read(length).decode("utf-8") or "{}")
+        missing = [k for k in ("RepositoryName", "ImageDigest") if not body.get(k)]
+        if missing:
+            return answer(400, {"message": f"missing {', '.join(missing)}"})
+        backend = ecr_backends[body.get("AccountId") or DEFAULT_ACCOUNT_ID][body.get("Region") or "us-east-1"]
+        repository = backend.repositories.get(body["RepositoryName"])
+        image = next((i for i in (repository.images if repository else []) if i.get_image_digest() == body["ImageDigest"]), None)
+        if image is None:
+            return answer(404, {"message": f"no image {body['RepositoryName']}@{body['ImageDigest']}"})
+        if "ImagePushedAt" in body:
+            value = body["ImagePushedAt"]
+            if isinstance(value, (int, float)):
+                pushed_at = float(value)
+            else:
+                try:
+                    parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                except ValueError:
+                    return answer(400, {"message": f"ImagePushedAt={value} (expected ISO 8601 or epoch seconds)"})
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+                pushed_at = parsed.timestamp()
+            image.image_pushed_at = pushed_at
+        if "DeleteFailure" in body:
+            key = (body["RepositoryName"], body["ImageDigest"])
+            failure = body["DeleteFailure"]
+            if failure is None:
+                _ecr_delete_failures(backend).pop(key, None)
+            elif not failure.get("FailureCode"):
+                return answer(400, {"message": "DeleteFailure needs a FailureCode"})
+            else:
+                _ecr_delete_failures(backend)[key] = {
+                    "failureCode": failure["FailureCode"],
+                    "failureReason": failure.get("FailureReason") or failure["FailureCode"],
+                }
+        return answer(200, {"ImageDigest": image.get_image_digest(), "ImagePushedAt": image.image_pushed_at})
+
+    url_paths["{0}" + ECR_IMAGES_PATH] = ecr_images
+
+
+# ---- 17. ECS task containers as ECS reports them ------------------------------------------------------
+
+ECR_IMAGE_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]{64}))?$")
+
+
+def _pulled_digest(image_uri):
+    """The digest ECS pulls for an image of a (moto) ECR registry: the one it names, or its tag's now."""
+    from moto.ecr.models import ecr_backends
+
+    match = ECR_IMAGE_URI.match(image_uri or "")
+    if not match:
+        return None
+    account, region, repository_name, tag, digest = match.groups()
+    if digest:
+        return digest
+    repository = ecr_backends[account][region].repositories.get(repository_name)
+    tag = tag or "latest"
+    for image in repository.images if repository else []:
+        if tag in image.image_tags:
+            return image.get_image_digest()
+    return None
+
+
+def _definition_value(definition, key):
+    # CloudFormation passes capitalised keys.
+    return definition.get(key, definition.get(key[:1].upper() + key[1:]))
+
+
+def patch_ecs_task_containers():
+    import moto.ecs.models as ecs_models
+
+    task_class = ecs_models.Task
+    container_class = require_hook(ecs_models, "Container")
+    original_init = require_hook(task_class, "__init__")
+
+    def __init__(self, cluster, task_definition, *args, **kwargs):
+        original_init(self, cluster, task_definition, *args, **kwargs)
+        containers = []
+        for definition in task_definition.container_definitions:
+            container = container_class(task_definition)
+            for key in ("name", "image", "cpu", "memory", "environment", "command"):
+                setattr(container, key, _definition_value(definition, key))
+            digest = _pulled_digest(container.image)
+            if digest:
+                container.image_digest = digest
+            containers.append(container)
+        self.containers = containers
+
+    task_class.__init__ = __init__
+
+
+# ---- 18. ECS services roll out a new deployment -------------------------------------------------------
+
+
+def patch_ecs_service_deployments():
+    import moto.ecs.models as ecs_models
+    from moto.moto_api._internal import mock_random
+
+    backend_class = ecs_models.EC2ContainerServiceBackend
+    original_update = require_hook(backend_class, "update_service")
+    require_hook(backend_class, "_get_service")
+
+    def update_service(self, service_properties):
+        task_definition_str = service_properties.get("task_definition")
+        result = original_update(self, service_properties)
+        if not task_definition_str:
+            return result
+        arn = self.describe_task_definition(task_definition_str).arn
+        result.task_definition = arn
+        primary = next((d for d in result.deployments if d.get("status") == "PRIMARY"), None)
+        if primary is None or primary.get("taskDefinition") == arn:
+            return result
+        now = utcnow()
+        deployment_id = f"ecs-svc/{mock_random.randint(0, 32**12)}"
+        primary["status"] = "ACTIVE"
+        primary["updatedAt"] = now
+        result.deployments.insert(0, {
+            **primary,
+            "id": deployment_id,
+            "status": "PRIMARY",
+            "taskDefinition": arn,
+            "desiredCount": result.desired_count,
+            "pendingCount": result.desired_count,
+            "runningCount": 0,
+            "failedTasks": 0,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+            "createdAt": now,
+            "updatedAt": now,
+        })
+        return result
+
+    backend_class.update_service = update_service
+
+
+# ---- 19. a task definition family means its latest ACTIVE revision --------------------------------------
+
+
+def patch_ecs_family_revision():
+    import moto.ecs.models as ecs_models
+    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+
+    backend_class = ecs_models.EC2ContainerServiceBackend
+    original_describe = require_hook(backend_class, "describe_task_definition")
+
+    def describe_task_definition(self, task_definition_str):
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return original_describe(self, task_definition_str)
+        revisions = self.task_definitions.get(name, {})
+        active = [revision for revision, definition in revisions.items() if definition.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return revisions[max(active)]
+
+    backend_class.describe_task_definition = describe_task_definition
+
+
+# ---- 20. a published Lambda version keeps its code ------------------------------------------------------
+
+
+def patch_lambda_version_code():
+    import moto.awslambda.models as lambda_models
+
+    storage_class = require_hook(lambda_models, "LambdaStorage")
+    original_publish = require_hook(storage_class, "publish_version")
+
+    def publish_version(self, name_or_arn, description=""):
+        version = original_publish(self, name_or_arn, description)
+        if version is not None and isinstance(getattr(version, "code", None), dict):
+            # moto's version is a shallow copy of $LATEST: without this, UpdateFunctionCode rewrites its ImageUri too.
+            version.code = copy.deepcopy(version.code)
+        return version
+
+    storage_class.publish_version = publish_version
+
+
+# ---- 21. STS refuses AssumeRole of a role whose trust policy does not allow the caller -------------------
+
+FIXTURE_DENY_ASSUME_ROLE = "moto-fixture:deny-assume-role"
+
+
+def patch_sts_assume_role_denied():
+    import moto.sts.responses as sts_responses
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam.models import iam_backends
+
+    response_class = sts_responses.TokenResponse
+    original_assume = require_hook(response_class, "assume_role")
+
+    def denied(role_arn):
+        parts = (role_arn or "").split(":")
+        if len(parts) < 6:
+            return False
+        account, partition = parts[4], parts[1]
+        if account not in iam_backends or partition not in iam_backends[account]:
+            return False
+        for role in iam_backends[account][partition].get_roles():
+            if role.arn == role_arn:
+                return any(tag.get("Key") == FIXTURE_DENY_ASSUME_ROLE for tag in role.tags or [])
+        return False
+
+    def assume_role(self):
+        role_arn = self._get_param("RoleArn")
+        if denied(role_arn):
+            _user_id, caller_arn, _account = self.backend.get_caller_identity(self.get_access_key(), self.region)
+            raise AccessDeniedError(caller_arn, f"sts:AssumeRole on resource: {role_arn}")
+        return original_assume(self)
+
+    response_class.assume_role = assume_role
+
+
 # ---- server --------------------------------------------------------------------------------------
 
 
@@ -1567,6 +1976,13 @@ def main(argv):
     patch_step_functions_executions()
     check_step_functions_reach_this_server(port)
     patch_autoscaling_lifecycle_actions()
+    patch_ecr_images()
+    patch_ecr_image_fixtures()
+    patch_ecs_task_containers()
+    patch_ecs_service_deployments()
+    patch_ecs_family_revision()
+    patch_lambda_version_code()
+    patch_sts_assume_role_denied()
 
     if os.environ.get("MOTO_LAUNCHER_WATCH_STDIN") == "1":
         exit_when_parent_goes_away()

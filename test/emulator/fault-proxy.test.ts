@@ -5,6 +5,8 @@
  */
 import * as http from 'http';
 import { DescribeInstancesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { LambdaClient, ListFunctionsCommand } from '@aws-sdk/client-lambda';
+import { ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { CreateTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { FaultProxy, FaultProxyOptions, startFaultProxy } from './fault-proxy';
@@ -40,7 +42,13 @@ function clients(endpoint: string, maxAttempts = 3) {
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     maxAttempts,
   };
-  return { ec2: new EC2Client(config), sns: new SNSClient(config), sqs: new SQSClient(config) };
+  return {
+    ec2: new EC2Client(config),
+    sns: new SNSClient(config),
+    sqs: new SQSClient(config),
+    lambda: new LambdaClient(config),
+    scheduler: new SchedulerClient(config),
+  };
 }
 
 async function errorOf(call: Promise<unknown>): Promise<any> {
@@ -115,6 +123,17 @@ test('throttling answers are read by the SDK as RequestLimitExceeded (EC2), Thro
     ['sns', 'ListTopics', 'throttle'],
     ['sqs', 'ListQueues', 'throttle'],
   ]);
+  expect(p.forwarded()).toEqual([]);
+});
+
+test('REST-JSON services (Lambda, Scheduler) get their own throttling answer: 429, the code in x-amzn-ErrorType, a JSON body', async () => {
+  const p = await proxy({ throttleRate: 1 });
+  const c = clients(p.endpoint, 1);
+  const lambda = await errorOf(c.lambda.send(new ListFunctionsCommand({})));
+  expect([lambda.name, lambda.$metadata.httpStatusCode, lambda.message]).toEqual(['TooManyRequestsException', 429, 'Rate exceeded']);
+  const scheduler = await errorOf(c.scheduler.send(new ListSchedulesCommand({})));
+  expect([scheduler.name, scheduler.$metadata.httpStatusCode, scheduler.message]).toEqual(['ThrottlingException', 429, 'Rate exceeded']);
+  expect(p.calls.map((r) => [r.service, r.injected])).toEqual([['lambda', 'throttle'], ['scheduler', 'throttle']]);
   expect(p.forwarded()).toEqual([]);
 });
 

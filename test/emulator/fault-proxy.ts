@@ -9,7 +9,8 @@
  *   seeded PRNG (mulberry32), one draw per eligible request, so a sequential client sees the same
  *   faults on every run with the same seed.
  * - Throttling answers look like AWS's, so the SDK classifies them as throttling:
- *   EC2 → 503 `RequestLimitExceeded`; other query services → 400 `Throttling`; JSON → 400 `ThrottlingException`.
+ *   EC2 → 503 `RequestLimitExceeded`; other query services → 400 `Throttling`; JSON → 400 `ThrottlingException`;
+ *   REST-JSON (Lambda, Scheduler) → 429 with the code in `x-amzn-ErrorType`.
  *   "unavailable" is a 503 with a plain-text body. A rule failure is EC2-style error XML with the
  *   rule's code (JSON `{"__type": code}` for JSON-protocol calls; HTTP 400 unless the rule says
  *   otherwise), for every matching request or only the first `times`.
@@ -226,7 +227,17 @@ function rate(value: number | undefined, name: string): number {
   return r;
 }
 
-type Protocol = 'query' | 'json' | 'other';
+type Protocol = 'query' | 'json' | 'rest-json' | 'other';
+
+/**
+ * REST-JSON services (no X-Amz-Target, no form body) and the code each answers a throttled call
+ * with: HTTP 429, the code in x-amzn-ErrorType, a JSON body. Their clients cannot read the query
+ * protocol's XML error, so they must not get it.
+ */
+const REST_JSON_THROTTLING: Record<string, string> = {
+  lambda: 'TooManyRequestsException',
+  scheduler: 'ThrottlingException',
+};
 
 interface Identified {
   readonly protocol: Protocol;
@@ -275,6 +286,8 @@ function identify(req: http.IncomingMessage, body: Buffer): Identified {
       values.push(v);
     }
     operation = params.Action;
+  } else if (REST_JSON_THROTTLING[service] !== undefined) {
+    protocol = 'rest-json';
   }
   return { protocol, service, operation: operation || 'unknown', record: { service, operation: operation || 'unknown', params }, values };
 }
@@ -314,6 +327,14 @@ function throttleAnswer(call: Identified, requestId: string): Answer {
       body: JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }),
     };
   }
+  if (call.protocol === 'rest-json') {
+    const code = REST_JSON_THROTTLING[call.service];
+    return {
+      status: 429,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': code, 'x-amzn-requestid': requestId },
+      body: JSON.stringify({ message: 'Rate exceeded' }),
+    };
+  }
   if (call.service === 'ec2') {
     return { status: 503, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: ec2ErrorXml('RequestLimitExceeded', 'Request limit exceeded.', requestId) };
   }
@@ -337,6 +358,13 @@ function ruleAnswer(rule: FaultRule, call: Identified, requestId: string): Answe
       status: rule.httpStatus ?? 400,
       headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId },
       body: JSON.stringify({ __type: rule.code, message }),
+    };
+  }
+  if (call.protocol === 'rest-json') {
+    return {
+      status: rule.httpStatus ?? 400,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': rule.code, 'x-amzn-requestid': requestId },
+      body: JSON.stringify({ message }),
     };
   }
   return { status: rule.httpStatus ?? 400, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: ec2ErrorXml(rule.code, message, requestId) };

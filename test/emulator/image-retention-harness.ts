@@ -36,6 +36,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { createInstances, EmulatorClients, emulatorClients, Notification, TopicWithQueue } from './fleet';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION, MotoServer, startMoto } from './moto';
+import type { Row } from './notification';
 import { BundleRun, DAY, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { ImageRetention, ImageRetentionProps, RetentionAction } from '../../src';
@@ -640,29 +641,9 @@ export async function taskDefinitionStates(client: ECSClient, ids: Iterable<stri
   return out;
 }
 
-export interface Row {
-  readonly resourceType: string;
-  readonly id: string;
-  readonly details: Record<string, string>;
-  readonly action: string;
-  readonly result: string;
-  readonly error?: string;
-  readonly reason: string;
-}
-
-/** The resource lines of a notification body (lambda/shared/report.ts's format), in order. */
-export function parseRows(body: string): Row[] {
-  return body.split('\n').filter((l) => l.startsWith('- ')).map((line) => {
-    const match = /^- (\S+) (\S+) {2}(.*?) {2}action=(\S+) {2}result=(\S+)(?: {2}error=(\S+))? {2}\((.*)\)$/.exec(line);
-    if (!match) throw new Error(`unreadable notification line: ${line}`);
-    const details: Record<string, string> = {};
-    for (const part of match[3].split('  ').filter((p) => p.length > 0)) {
-      const eq = part.indexOf('=');
-      details[part.slice(0, eq)] = part.slice(eq + 1);
-    }
-    return { resourceType: match[1], id: match[2], details, action: match[4], result: match[5], error: match[6], reason: match[7] };
-  });
-}
+export type { Row };
+/** Every resource line of a notification body, in order (see notification.ts). */
+export { parseRowList as parseRows } from './notification';
 
 /** The run summary's entries as rows, by id (an id listed twice is an error). */
 export function resultRows(result: any): Map<string, Row> {
@@ -701,67 +682,30 @@ export interface FrontProxy {
   readonly endpoint: string;
   /** Requests sent to `consumerTarget`. */
   consumerRequests(): number;
-  /** REST-JSON throttling answers rewritten (see startFrontProxy). */
-  rewritten(): number;
   stop(): Promise<void>;
 }
 
 const ACCESS_KEY = /Credential=([^/,\s]+)\/\d{8}\/[^/,\s]+\/([^/,\s]+)\//;
-/** How Lambda and EventBridge Scheduler (REST-JSON services) answer a throttled call: HTTP 429, the code in x-amzn-ErrorType, a JSON body. */
-const REST_JSON_THROTTLING: Record<string, { code: string; body: Record<string, string> }> = {
-  lambda: { code: 'TooManyRequestsException', body: { Type: 'User', message: 'Rate exceeded', Reason: 'CallerRateLimitExceeded' } },
-  scheduler: { code: 'ThrottlingException', body: { Message: 'Rate exceeded' } },
-};
 
 /**
- * A loopback pass-through the bundle calls instead of moto or the fault proxy:
- * - requests signed with another access key than the default one (the consumer account's assumed-role
- *   credentials) go to `consumerTarget`, the others to `target` (so one account's calls can be faulted);
- * - fault-proxy.ts answers an injected throttle for a REST-JSON call (Lambda, Scheduler: no X-Amz-Target,
- *   no form body) with the query protocol's XML `Throttling` error, which these clients cannot parse
- *   (a deserialization error, not retried). AWS answers them HTTP 429 with a JSON body and the code in
- *   x-amzn-ErrorType; this proxy rewrites the one into the other. moto never sends that XML answer for
- *   those services, so nothing else is touched.
+ * A loopback pass-through the bundle calls instead of moto or the fault proxy: requests signed with
+ * another access key than the default one (the consumer account's assumed-role credentials) go to
+ * `consumerTarget`, the others to `target`, so one account's calls can be faulted.
  */
 export async function startFrontProxy(opts: { target: string; consumerTarget?: string; defaultAccessKey?: string }): Promise<FrontProxy> {
   const defaultKey = opts.defaultAccessKey ?? CREDENTIALS.accessKeyId;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   let consumer = 0;
-  let rewritten = 0;
   const server = http.createServer((req, res) => {
     const scope = ACCESS_KEY.exec(String(req.headers.authorization ?? ''));
     const toConsumer = opts.consumerTarget !== undefined && scope !== null && scope[1] !== defaultKey;
     if (toConsumer) consumer++;
-    const service = scope?.[2] ?? '';
-    const restJson = !req.headers['x-amz-target'] && !String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const target = new URL(toConsumer ? opts.consumerTarget! : opts.target);
     const request = { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent };
     const upstream = http.request(request, (answer) => {
-      const throttling = REST_JSON_THROTTLING[service];
-      if (!restJson || !throttling || answer.statusCode !== 400 || !String(answer.headers['content-type'] ?? '').startsWith('text/xml')) {
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
-        answer.pipe(res);
-        answer.on('error', () => res.destroy());
-        return;
-      }
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
+      answer.pipe(res);
       answer.on('error', () => res.destroy());
-      answer.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (!text.includes('<Code>Throttling</Code>')) {
-          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders).end(text);
-          return;
-        }
-        rewritten++;
-        const body = JSON.stringify(throttling.body);
-        res.writeHead(429, {
-          'content-type': 'application/json',
-          'x-amzn-errortype': throttling.code,
-          'x-amzn-requestid': String(answer.headers['x-amzn-requestid'] ?? 'front-proxy'),
-          'content-length': Buffer.byteLength(body),
-        }).end(body);
-      });
     });
     upstream.on('error', (error) => {
       if (res.headersSent) res.destroy();
@@ -782,7 +726,6 @@ export async function startFrontProxy(opts: { target: string; consumerTarget?: s
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     consumerRequests: () => consumer,
-    rewritten: () => rewritten,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -33,6 +33,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import { EmulatorClients, emulatorClients } from './fleet';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION } from './moto';
+import type { Row } from './notification';
 import { BundleRun, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { InstanceDecommissioner, InstanceDecommissionerProps } from '../../src';
@@ -561,29 +562,9 @@ export async function tableItems(ddb: DynamoDBClient, tableName: string): Promis
   return items;
 }
 
-export interface Row {
-  readonly resourceType: string;
-  readonly id: string;
-  readonly details: Record<string, string>;
-  readonly action: string;
-  readonly result: string;
-  readonly error?: string;
-  readonly reason: string;
-}
-
-/** Every resource line of a notification body (lambda/shared/report.ts's format; a record's id is "name TYPE [set]"). */
-export function parseRows(body: string): Row[] {
-  return body.split('\n').filter((l) => l.startsWith('- ')).map((line) => {
-    const match = /^- (\S+) (.+?) {2}(.*?) {2}action=(\S+) {2}result=(\S+)(?: {2}error=(\S+))? {2}\((.*)\)$/.exec(line);
-    if (!match) throw new Error(`unreadable notification line: ${line}`);
-    const details: Record<string, string> = {};
-    for (const part of match[3].split('  ').filter((p) => p.length > 0)) {
-      const eq = part.indexOf('=');
-      details[part.slice(0, eq)] = part.slice(eq + 1);
-    }
-    return { resourceType: match[1], id: match[2], details, action: match[4], result: match[5], error: match[6], reason: match[7] };
-  });
-}
+export type { Row };
+/** Every resource line of a notification body, in order (see notification.ts). */
+export { parseRowList as parseRows } from './notification';
 
 // ---- a recording pass-through proxy ------------------------------------------------------------------------
 

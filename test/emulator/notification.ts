@@ -24,6 +24,34 @@ export function parseRows(body: string): Map<string, NotificationRow> {
   return rows;
 }
 
+/** One resource line of a notification body with every column. */
+export interface Row {
+  readonly resourceType: string;
+  readonly id: string;
+  readonly details: Record<string, string>;
+  readonly action: string;
+  readonly result: string;
+  readonly error?: string;
+  readonly reason: string;
+}
+
+/**
+ * Every resource line of a notification body, in order, with its detail columns and reason. An id
+ * runs to the first double space, so ids with single spaces (a record set's "name TYPE") read whole.
+ */
+export function parseRowList(body: string): Row[] {
+  return body.split('\n').filter((l) => l.startsWith('- ')).map((line) => {
+    const match = /^- (\S+) (.+?) {2}(.*?) {2}action=(\S+) {2}result=(\S+)(?: {2}error=(\S+))? {2}\((.*)\)$/.exec(line);
+    if (!match) throw new Error(`unreadable notification line: ${line}`);
+    const details: Record<string, string> = {};
+    for (const part of match[3].split('  ').filter((p) => p.length > 0)) {
+      const eq = part.indexOf('=');
+      details[part.slice(0, eq)] = part.slice(eq + 1);
+    }
+    return { resourceType: match[1], id: match[2], details, action: match[4], result: match[5], error: match[6], reason: match[7] };
+  });
+}
+
 /** The counts block of the body header. */
 export function parseCounts(body: string): Record<string, number> {
   const number = (re: RegExp) => {

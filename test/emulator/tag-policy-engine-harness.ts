@@ -18,6 +18,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { EmulatorClients, emulatorClients, Notification } from './fleet';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION } from './moto';
+import type { Row } from './notification';
 import { BundleRun, DAY, runBundle, shippedBundle } from './run-bundle';
 import { functionEnvironmentFromTemplate } from './stack-env';
 import { TagPolicyEngine, TagPolicyEngineProps } from '../../src';
@@ -533,29 +534,9 @@ export async function lookupCalls(endpoint: string): Promise<LookupCall[]> {
 
 // ---- the notification ----------------------------------------------------------------------------------
 
-export interface Row {
-  readonly resourceType: string;
-  readonly id: string;
-  readonly details: Record<string, string>;
-  readonly action: string;
-  readonly result: string;
-  readonly error?: string;
-  readonly reason: string;
-}
-
-/** Every resource line of the body, in order (an instance can have several: one per tag written, a mark, a report). */
-export function parseAllRows(body: string): Row[] {
-  return body.split('\n').filter((l) => l.startsWith('- ')).map((line) => {
-    const match = /^- (\S+) (\S+) {2}(.*?) {2}action=(\S+) {2}result=(\S+)(?: {2}error=(\S+))? {2}\((.*)\)$/.exec(line);
-    if (!match) throw new Error(`unreadable notification line: ${line}`);
-    const details: Record<string, string> = {};
-    for (const part of match[3].split('  ').filter((p) => p.length > 0)) {
-      const eq = part.indexOf('=');
-      details[part.slice(0, eq)] = part.slice(eq + 1);
-    }
-    return { resourceType: match[1], id: match[2], details, action: match[4], result: match[5], error: match[6], reason: match[7] };
-  });
-}
+export type { Row };
+/** Every resource line of a notification body, in order (see notification.ts). */
+export { parseRowList as parseAllRows } from './notification';
 
 /** The rows of each resource id. */
 export function rowsById(rows: readonly Row[]): Map<string, Row[]> {

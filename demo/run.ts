@@ -84,6 +84,9 @@ async function main(): Promise<void> {
   }
   const selected = selectSegments(args, SEGMENTS);
 
+  // ImageRetention's fleet has a Lambda image function: moto resolves its ImageUri against its ECR (a digest in ResolvedImageUri,
+  // as Lambda does) only with this set, in moto's environment (startMoto passes this process's on). Only image functions use it.
+  process.env.MOTO_LAMBDA_STUB_ECR = 'false';
   const moto = await startMoto();
   const outcomes: Outcome[] = [];
   try {

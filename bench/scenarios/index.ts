@@ -1,6 +1,7 @@
 /** Every construct's benchmark scenario, measured in this order. Add a construct: one file here, one line below. */
 import { amiManager } from './ami-manager';
 import { ecsInstanceDrainer } from './ecs-instance-drainer';
+import { imageRetention } from './image-retention';
 import { instanceDecommissioner } from './instance-decommissioner';
 import { packerCleaner } from './packer-cleaner';
 import { tagPolicyEngine } from './tag-policy-engine';
@@ -12,4 +13,5 @@ export const SCENARIOS: readonly BenchScenario[] = [
   tagPolicyEngine,
   instanceDecommissioner,
   ecsInstanceDrainer,
+  imageRetention,
 ];

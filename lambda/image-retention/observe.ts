@@ -3,7 +3,7 @@ import {
   ListTagsForResourceCommand, paginateDescribeImages, paginateDescribeRepositories, Repository,
 } from '@aws-sdk/client-ecr';
 import type { ImageRetentionConfig } from './config';
-import { ECR_DESCRIBE_PAGE_MAX, ECR_IMAGE_BATCH_MAX, OPT_IN_TAG_KEY, OPT_IN_TAG_VALUE } from '../../src/image-retention/contract';
+import { ECR_DESCRIBE_PAGE_MAX, ECR_IMAGE_BATCH_MAX, ECR_REPOSITORY_NAMES_MAX, OPT_IN_TAG_KEY, OPT_IN_TAG_VALUE } from '../../src/image-retention/contract';
 import { chunk } from '../shared/batch';
 import { errorCode } from '../shared/errors';
 import { collectPages } from '../shared/paginate';
@@ -54,6 +54,12 @@ const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v1+prettyjws',
 ];
+/** Docker's manifest formats have no `subject` field (OCI 1.1 added it): such an image is never a referrer. */
+const NO_SUBJECT_MEDIA_TYPES = new Set([
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+]);
 /** Config media types of container images: any other artifact type may be a referrer. */
 const IMAGE_CONFIG_MEDIA_TYPES = new Set([
   'application/vnd.docker.container.image.v1+json',
@@ -75,14 +81,28 @@ export async function listRepositories(ecr: ECRClient, config: ImageRetentionCon
   const missing: string[] = [];
   if (config.repositories) {
     repositories = [];
-    // One call per repository: a missing one is reported, not a reason to skip the others.
-    for (const name of config.repositories) {
+    // Up to 100 names per call; a call that names a missing repository fails as a whole, and is
+    // then asked one name at a time so that the others are still found.
+    for (const names of chunk(config.repositories, ECR_REPOSITORY_NAMES_MAX)) {
       try {
-        const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })));
+        const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: names })));
         repositories.push(...(out.repositories ?? []));
+        continue;
       } catch (error) {
         if (errorCode(error) !== 'RepositoryNotFoundException') throw error;
-        missing.push(name);
+        if (names.length === 1) {
+          missing.push(...names);
+          continue;
+        }
+      }
+      for (const name of names) {
+        try {
+          const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })));
+          repositories.push(...(out.repositories ?? []));
+        } catch (error) {
+          if (errorCode(error) !== 'RepositoryNotFoundException') throw error;
+          missing.push(name);
+        }
       }
     }
   } else {
@@ -120,7 +140,8 @@ export async function observeRepository(ecr: ECRClient, repository: TaggedReposi
     if (manifest.subject?.digest) subjects.set(digest, manifest.subject.digest);
   });
   const listed = new Set([...children.values()].flat());
-  const mayRefer = images.filter((i) => !INDEX_MEDIA_TYPES.has(i.mediaType ?? '') && !listed.has(i.digest)
+  const mayRefer = images.filter((i) => !INDEX_MEDIA_TYPES.has(i.mediaType ?? '') && !NO_SUBJECT_MEDIA_TYPES.has(i.mediaType ?? '')
+    && !listed.has(i.digest)
     && (i.tags.length === 0 || (i.artifactMediaType !== undefined && !IMAGE_CONFIG_MEDIA_TYPES.has(i.artifactMediaType))));
   await readManifests(ecr, name, mayRefer.map((i) => i.digest), (digest, manifest) => {
     if (manifest.subject?.digest) subjects.set(digest, manifest.subject.digest);

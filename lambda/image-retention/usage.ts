@@ -6,7 +6,7 @@ import { EventBridgeClient, ListEventBusesCommand, ListRulesCommand, ListTargets
 import { GetFunctionCommand, LambdaClient, paginateListFunctions } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, paginateListSchedules, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ECS_DESCRIBE_SERVICE_REVISIONS_MAX, ECS_DESCRIBE_SERVICES_MAX, ECS_DESCRIBE_TASKS_MAX } from '../../src/image-retention/contract';
-import { chunk } from '../shared/batch';
+import { chunk, mapConcurrent } from '../shared/batch';
 import { errorCode } from '../shared/errors';
 import { collectPages, tokenPages } from '../shared/paginate';
 import { retryTransient } from '../shared/retry';
@@ -61,34 +61,47 @@ export async function observeUsage(clients: UsageClients, account: string): Prom
     lambdaUses(clients.lambda, account, uses, count),
   ]);
   const taskDefinitionsInUse = new Set<string>();
-  // One DescribeTaskDefinition per distinct reference, however many tasks run it.
-  const byReference = new Map<string, string>();
-  for (const use of taskDefinitions) if (!byReference.has(use.reference)) byReference.set(use.reference, use.usedBy);
-  for (const [reference, usedBy] of byReference) {
-    let described;
+  // One DescribeTaskDefinition per distinct revision, however many tasks run it and however it is named.
+  const byRevision = new Map<string, { reference: string; usedBy: string }>();
+  for (const use of taskDefinitions) {
+    const key = revisionKey(use.reference);
+    if (!byRevision.has(key)) byRevision.set(key, use);
+  }
+  const described = await mapConcurrent([...byRevision.values()], DESCRIBE_CONCURRENCY, async ({ reference }) => {
     try {
-      described = await retryTransient(() => clients.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: reference })));
+      return (await retryTransient(() => clients.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: reference })))).taskDefinition;
     } catch (error) {
       // A rule or schedule naming a family with no ACTIVE revision left runs nothing.
-      if (errorCode(error) === 'ClientException' && isFamilyOnly(reference)) continue;
+      if (errorCode(error) === 'ClientException' && isFamilyOnly(reference)) return undefined;
       throw error;
     } finally {
       pages++;
     }
-    const definition = described.taskDefinition;
-    if (definition?.taskDefinitionArn) taskDefinitionsInUse.add(definition.taskDefinitionArn);
-    const revision = definition ? `${definition.family}:${definition.revision}` : reference;
-    for (const container of definition?.containerDefinitions ?? []) {
+  });
+  [...byRevision.values()].forEach(({ reference, usedBy }, i) => {
+    const definition = described[i];
+    if (!definition) return;
+    if (definition.taskDefinitionArn) taskDefinitionsInUse.add(definition.taskDefinitionArn);
+    const revision = definition.family ? `${definition.family}:${definition.revision}` : reference;
+    for (const container of definition.containerDefinitions ?? []) {
       if (container.image) uses.push({ image: container.image, usedBy: `${usedBy} (task definition ${revision})` });
     }
-  }
+  });
   return { account, uses, taskDefinitionsInUse, pages };
+}
+
+/** DescribeTaskDefinition calls in flight at once: the bulk of a run's calls, and independent. */
+const DESCRIBE_CONCURRENCY = 4;
+
+/** A task definition reference as `family[:revision]`, whether written as that or as its ARN (one account's). */
+export function revisionKey(reference: string): string {
+  const marker = ':task-definition/';
+  return reference.includes(marker) ? reference.slice(reference.indexOf(marker) + marker.length) : reference;
 }
 
 /** `family` or `arn:…:task-definition/family` (no revision): ECS takes its latest ACTIVE revision. */
 export function isFamilyOnly(reference: string): boolean {
-  const name = reference.includes(':task-definition/') ? reference.slice(reference.indexOf(':task-definition/') + ':task-definition/'.length) : reference;
-  return !name.includes(':');
+  return !revisionKey(reference).includes(':');
 }
 
 function nameOf(arn: string): string {

@@ -141,3 +141,27 @@ export function sdkAttempts(outputOrError: unknown): number {
 function failure(id: string, error: unknown): ItemResult {
   return { id, ok: false, errorCode: errorCode(error), errorMessage: errorMessage(error) };
 }
+
+/**
+ * `fn` over every item with at most `limit` calls in flight; the results in the items' order. The
+ * first failure is thrown once the calls in flight have settled, and no new call starts after it.
+ */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`concurrency must be a positive integer, got ${limit}`);
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let firstFailure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (firstFailure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]);
+      } catch (error) {
+        firstFailure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (firstFailure) throw firstFailure.error;
+  return results;
+}

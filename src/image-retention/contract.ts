@@ -14,6 +14,8 @@ export type RetentionActionName = typeof RETENTION_ACTIONS[number];
 
 /** ECR BatchDeleteImage and BatchGetImage take 1 to 100 image ids. */
 export const ECR_IMAGE_BATCH_MAX = 100;
+/** DescribeRepositories takes up to 100 repository names per call. */
+export const ECR_REPOSITORY_NAMES_MAX = 100;
 /** DescribeImages returns up to 1000 images per page. */
 export const ECR_DESCRIBE_PAGE_MAX = 1_000;
 /** ECS DeleteTaskDefinitions takes up to 10 revisions per call. */

@@ -85,7 +85,18 @@ describe('with ECR', () => {
   describe('listRepositories', () => {
     const config = (repositories?: string[]) => ({ repositories } as unknown as ImageRetentionConfig);
 
-    test('configured names: one DescribeRepositories each; a missing one is listed, not thrown; their tags are read', async () => {
+    test('configured names: one DescribeRepositories for up to 100 of them, 150 take 2 calls', async () => {
+      const world = new World();
+      const names = Array.from({ length: 150 }, (_, i) => `repo-${i}`);
+      for (const name of names) world.repository(name, []);
+      serve(world);
+      const { repositories, missing } = await listRepositories(ecr(), config(names));
+      expect(repositories.map((r) => r.repositoryName)).toEqual(names);
+      expect(missing).toEqual([]);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames!.length)).toEqual([100, 50]);
+    });
+
+    test('configured names: a call naming a missing one fails as a whole, so they are asked one by one; the missing one is listed, not thrown; their tags are read', async () => {
       const world = new World();
       world.repository('app', [], { tags: { [PROTECTION_TAG]: '' } });
       world.repository('api', []);
@@ -93,7 +104,7 @@ describe('with ECR', () => {
       const { repositories, missing } = await listRepositories(ecr(), config(['app', 'gone', 'api']));
       expect(repositories.map((r) => [r.repositoryName, r.tags])).toEqual([['app', { [PROTECTION_TAG]: '' }], ['api', {}]]);
       expect(missing).toEqual(['gone']);
-      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames)).toEqual([['app'], ['gone'], ['api']]);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames)).toEqual([['app', 'gone', 'api'], ['app'], ['gone'], ['api']]);
     });
 
     test('any other DescribeRepositories error is thrown', async () => {
@@ -161,6 +172,16 @@ describe('with ECR', () => {
       expect(read.sort()).toEqual(digestsOf([index, signature, taggedSbom, untaggedPlain, indexSignature]));
       expect(read).not.toContain(amd.digest);
       expect(read).not.toContain(subject.digest);
+    });
+
+    test('an untagged Docker schema 2 image is not read: Docker manifests have no subject field', async () => {
+      const world = new World();
+      const docker = { ...image(), mediaType: MEDIA.dockerManifest };
+      const oci = image();
+      world.repository('app', [docker, oci]);
+      await observe(world);
+      const read = world.callsOf('BatchGetImage').flatMap((c) => c.input.imageIds.map((i: { imageDigest: string }) => i.imageDigest));
+      expect(read).toEqual([oci.digest]);
     });
 
     test('an index\'s own subject (a signed index artifact) is recorded too', async () => {

@@ -6,11 +6,11 @@ import {
   DescribeServiceRevisionsCommand, DescribeServicesCommand, DescribeTaskDefinitionCommand, ECSClient,
   ListClustersCommand, ListServicesCommand, ListTasksCommand,
 } from '@aws-sdk/client-ecs';
-import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, ListEventBusesCommand, ListRulesCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { LambdaClient, ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { mockClient } from 'aws-sdk-client-mock';
-import { observeUsage } from '../../../lambda/image-retention/usage';
+import { observeUsage, revisionKey } from '../../../lambda/image-retention/usage';
 
 const ecsMock = mockClient(ECSClient);
 const eventsMock = mockClient(EventBridgeClient);
@@ -84,4 +84,39 @@ test('a refused DescribeServiceRevisions (a reader role made before it was neede
   ecsMock.on(DescribeServicesCommand).resolves({ services: [{ serviceName: 'svc-1', taskDefinition: 'web:7', currentServiceRevisions: [{ arn: revisionArn(1) }] }] });
   ecsMock.on(DescribeServiceRevisionsCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
   await expect(observeUsage(clients(), ACCOUNT)).rejects.toThrow('not authorized');
+});
+
+test('one revision named by ARN (a service) and as family:revision (a rule) is described once', async () => {
+  ecsMock.on(ListServicesCommand).resolves({ serviceArns: [`arn:aws:ecs:eu-west-1:${ACCOUNT}:service/prod/web`] });
+  ecsMock.on(DescribeServicesCommand).resolves({ services: [{ serviceName: 'web', taskDefinition: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/web:7` }] });
+  eventsMock.on(ListEventBusesCommand).resolves({ EventBuses: [{ Name: 'default' }] });
+  eventsMock.on(ListRulesCommand).resolves({ Rules: [{ Name: 'nightly' }] });
+  eventsMock.on(ListTargetsByRuleCommand).resolves({ Targets: [{ Id: 't', Arn: CLUSTER, EcsParameters: { TaskDefinitionArn: 'web:7' } }] });
+  const usage = await observeUsage(clients(), ACCOUNT);
+  expect(ecsMock.commandCalls(DescribeTaskDefinitionCommand)).toHaveLength(1);
+  expect(usage.uses).toEqual([{ image: IMAGE, usedBy: `ecs-service ${ACCOUNT}/prod/web (task definition web:7)` }]);
+  expect(revisionKey(`arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/web:7`)).toBe('web:7');
+  expect(revisionKey('web')).toBe('web');
+});
+
+test('task definitions are described 4 at a time at most, and the images keep the order of their references', async () => {
+  const services = Array.from({ length: 12 }, (_, i) => `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/prod/svc-${i}`);
+  ecsMock.on(ListServicesCommand).resolves({ serviceArns: services });
+  ecsMock.on(DescribeServicesCommand).callsFake((input: { services: string[] }) => ({
+    services: input.services.map((arn) => ({ serviceName: arn.slice(arn.lastIndexOf('/') + 1), taskDefinition: `app-${arn.slice(arn.lastIndexOf('-') + 1)}:1` })),
+  }));
+  let inFlight = 0;
+  let most = 0;
+  ecsMock.on(DescribeTaskDefinitionCommand).callsFake(async (input: { taskDefinition: string }) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    // Later references answer sooner: the order of the uses must not follow the answers.
+    await new Promise((resolve) => setTimeout(resolve, 30 - Number(input.taskDefinition.slice(4, -2))));
+    inFlight--;
+    const family = input.taskDefinition.slice(0, -2);
+    return { taskDefinition: { family, revision: 1, containerDefinitions: [{ image: `${IMAGE}-${family}` }] } };
+  });
+  const usage = await observeUsage(clients(), ACCOUNT);
+  expect(most).toBe(4);
+  expect(usage.uses.map((u) => u.image)).toEqual(Array.from({ length: 12 }, (_, i) => `${IMAGE}-app-${i}`));
 });

@@ -1,4 +1,4 @@
-import { actInBatches, chunk, MAX_CONSECUTIVE_DENIED } from '../../../lambda/shared/batch';
+import { actInBatches, chunk, mapConcurrent, MAX_CONSECUTIVE_DENIED } from '../../../lambda/shared/batch';
 import { ec2Error, instantRetry } from '../helpers';
 
 const ids = (n: number, prefix = 'i-') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
@@ -198,5 +198,47 @@ describe('actInBatches', () => {
     const call = jest.fn();
     expect(await actInBatches([], 1_000, call)).toEqual([]);
     expect(call).not.toHaveBeenCalled();
+  });
+});
+
+describe('mapConcurrent', () => {
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+  test('results in the items\' order, never more than the limit in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const out = await mapConcurrent([5, 1, 4, 2, 3, 0], 3, async (n) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      for (let i = 0; i < n; i++) await tick();
+      inFlight--;
+      return n * 10;
+    });
+    expect(out).toEqual([50, 10, 40, 20, 30, 0]);
+    expect(most).toBe(3);
+  });
+
+  test('the first failure is thrown after the calls in flight settle, and no new call starts after it', async () => {
+    const started: number[] = [];
+    let settled = 0;
+    const run = mapConcurrent([0, 1, 2, 3, 4, 5], 2, async (n) => {
+      started.push(n);
+      await tick();
+      if (n === 1) throw new Error('boom 1');
+      await tick();
+      settled++;
+      return n;
+    });
+    await expect(run).rejects.toThrow('boom 1');
+    expect(started).toEqual([0, 1]);
+    expect(settled).toBe(1);
+  });
+
+  test('an empty list makes no call; a limit that is not a positive integer is refused', async () => {
+    const fn = jest.fn(async (n: number) => n);
+    await expect(mapConcurrent([], 4, fn)).resolves.toEqual([]);
+    expect(fn).not.toHaveBeenCalled();
+    await expect(mapConcurrent([1], 0, fn)).rejects.toThrow('concurrency must be a positive integer, got 0');
+    await expect(mapConcurrent([1], 1.5, fn)).rejects.toThrow('concurrency must be a positive integer, got 1.5');
   });
 });

@@ -97,10 +97,11 @@ export const imageRetention: BenchScenario = {
       + 'call; one Publish. ListTasks, ListServices and ListClusters are single pages in moto whatever their length (it does not '
       + `paginate them); on ECS a cluster's ListTasks takes ceil(tasks/${ECS_PAGE}) pages for the handler (page size ${ECS_PAGE}) and the `
       + `minimum alike, which is 1 for the ${(REVISIONS * TASKS_PER_REVISION) / CLUSTERS.length} tasks per cluster here. The handler's calls beyond the `
-      + 'minimum: `ecr:DescribeRepositories`, one per configured repository (a missing one is reported, not a reason to skip the '
-      + 'others; DescribeRepositories takes up to 100 names, but one missing name fails the whole call); '
+      + 'minimum: `ecr:DescribeRepositories`, one call for up to 100 configured repositories (asked one by one only when a '
+      + 'call names a missing one, which fails it as a whole); '
       + '`ecr:ListTagsForResource`, one per repository (the protection tag: DescribeRepositories returns no tags); '
-      + '`ecr:BatchGetImage`, per repository ceil(untagged images/100): the manifests of untagged images that no index lists, '
+      + '`ecr:BatchGetImage`, per repository ceil(untagged OCI images/100): the manifests of untagged OCI images that no index lists '
+      + '(Docker schema 2 manifests, as here, have no subject field and are not read), '
       + 'read for an OCI `subject` (a signature, SBOM or attestation of a kept image is kept; DescribeImages does not return the '
       + 'subject); `ecs:ListClusters`, one page; `ecs:ListTasks` with desiredStatus STOPPED, one page per cluster (tasks on their way '
       + 'down still run their images; none here, so no DescribeTasks for them); `events:ListEventBuses` and `events:ListRules` '

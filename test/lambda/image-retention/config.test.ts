@@ -184,6 +184,7 @@ describe('TASK_DEFINITIONS', () => {
     ['true', 'true', 'expected a JSON object'],
     ['an unknown key', json({ ...ok, keepNewest: 3 }), 'unknown field(s) keepNewest; expected keepNewestRevisions, deregisterUnused, deleteInactive'],
     ['a misspelt key', json({ keepNewestRevision: 5, deregisterUnused: true, deleteInactive: true }), 'unknown field(s) keepNewestRevision'],
+    ['two unknown keys', json({ ...ok, keepNewest: 3, dryRun: true }), 'unknown field(s) keepNewest, dryRun; expected'],
     ['no keepNewestRevisions', json({ deregisterUnused: true, deleteInactive: true }), `keepNewestRevisions must be an integer from ${min} to ${max}`],
     ['keepNewestRevisions below the minimum', json({ ...ok, keepNewestRevisions: min - 1 }), `keepNewestRevisions must be an integer from ${min} to ${max}`],
     ['keepNewestRevisions above the maximum', json({ ...ok, keepNewestRevisions: max + 1 }), `keepNewestRevisions must be an integer from ${min} to ${max}`],

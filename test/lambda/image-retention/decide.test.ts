@@ -92,6 +92,21 @@ describe('direct keep reasons', () => {
     expect(plan.items.find((item) => item.image.digest === digest(2))?.usedBy).toBe('pinnedImages app:v1.2.3');
   });
 
+  test('an image named by several uses or pins names the first one found: uses in their order, then pins in theirs', () => {
+    const images = [image(1, 99, ['web']), image(2, 99, ['v1'])];
+    const uses = [use(`${REGISTRY}/app:web`, 'ecs-service 123456789012/prod/web'), use(`${REGISTRY}/app@${digest(1)}`, 'lambda 123456789012/fn:3')];
+    const pinned: PinnedImage[] = [{ repository: 'app', digest: digest(2) }, { repository: 'app', tag: 'v1' }, { repository: 'app', tag: 'web' }];
+    const plan = decide({ repositories: [repo('app', images)], uses }, { pinnedImages: pinned });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:in-use', 2: 'KEEP:pinned' });
+    expect(plan.items.find((i) => i.image.digest === digest(1))?.usedBy).toBe('ecs-service 123456789012/prod/web');
+    expect(plan.items.find((i) => i.image.digest === digest(2))?.usedBy).toBe(`pinnedImages app@${digest(2)}`);
+  });
+
+  test('an image without a push time counts as the newest of its repository', () => {
+    const plan = decide({ repositories: [repo('app', [image(1, 99), image(2, 99, [], { pushedAt: undefined }), image(3, 98)])] }, { keepNewest: 1 });
+    expect(verdicts(plan.items)).toEqual({ 1: 'DELETE', 2: 'KEEP:newest', 3: 'DELETE' });
+  });
+
   test('an image without a push time is of unknown age and kept as young', () => {
     const plan = decide({ repositories: [repo('app', [image(1, 99, [], { pushedAt: undefined })])] });
     expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:young' });
@@ -139,11 +154,38 @@ describe('multi-arch indexes and referrers', () => {
     expect([phase[7], phase[6], phase[5]]).toEqual([0, 1, 2]);
   });
 
+  test('several referrers of one subject: all kept with a kept subject, all deleted before a deleted one', () => {
+    const r = repo('app', [image(1, 99, ['latest']), image(2, 99), image(3, 99), image(4, 99), image(5, 99), image(6, 99)], {
+      subjects: new Map([[digest(2), digest(1)], [digest(3), digest(1)], [digest(5), digest(4)], [digest(6), digest(4)]]),
+    });
+    const plan = decide({ repositories: [r] });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:tag-pattern', 2: 'KEEP:referrer', 3: 'KEEP:referrer', 4: 'DELETE', 5: 'DELETE', 6: 'DELETE' });
+    const phase = Object.fromEntries(plan.items.map((i) => [parseInt(i.image.digest.slice(7), 16), i.phase]));
+    expect([phase[5], phase[6], phase[4]]).toEqual([0, 0, 1]);
+  });
+
+  test('a cosign tag naming the image itself links nothing: the image is judged as top-level', () => {
+    const sig = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}.sig`;
+    const plan = decide({ repositories: [repo('app', [image(1, 1, [sig(1)]), image(2, 99, [sig(2)])])] });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:young', 2: 'DELETE' });
+    expect(plan.items.find((i) => i.image.digest === digest(2))?.phase).toBe(0);
+  });
+
   test('a referrer with its own reason stays even when its subject goes; a dangling referrer is judged as top-level', () => {
     const r = repo('app', [image(1, 99), image(2, 99, ['latest']), image(3, 99), image(4, 5)], {
       subjects: new Map([[digest(2), digest(1)], [digest(3), digest(9)], [digest(4), digest(8)]]),
     });
-    expect(verdicts(decide({ repositories: [r] }).items)).toEqual({ 1: 'DELETE', 2: 'KEEP:tag-pattern', 3: 'DELETE', 4: 'KEEP:young' });
+    const plan = decide({ repositories: [r] });
+    expect(verdicts(plan.items)).toEqual({ 1: 'DELETE', 2: 'KEEP:tag-pattern', 3: 'DELETE', 4: 'KEEP:young' });
+    // A kept referrer is not deleted first: its subject has nothing to wait for.
+    expect(plan.items.find((i) => i.image.digest === digest(1))?.phase).toBe(0);
+  });
+
+  test('a child of a kept index that is in use itself keeps its own reason (and names its user)', () => {
+    const r = repo('app', [index(1, 99, ['latest']), image(2, 99), image(3, 99)], { children: new Map([[digest(1), [digest(2), digest(3)]]]) });
+    const plan = decide({ repositories: [r], uses: [use(`${REGISTRY}/app@${digest(3)}`, 'lambda 123456789012/fn:1')] });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:tag-pattern', 2: 'KEEP:index-child', 3: 'KEEP:in-use' });
+    expect(plan.items.find((i) => i.image.digest === digest(3))?.usedBy).toBe('lambda 123456789012/fn:1');
   });
 });
 
@@ -175,6 +217,17 @@ describe('protection, unknown consumers and the cap', () => {
     expect(plan.deletions).toBe(0);
   });
 
+  test('under a failed consumer, images linked only to each other (cosign tags naming each other) are kept too', () => {
+    const sig = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}.sig`;
+    const r = repo('app', [image(1, 99, [sig(2)]), image(2, 99, [sig(1)]), image(3, 99)]);
+    // Neither is top-level (each is the other's referrer): without a failed consumer both go, with one both stay.
+    expect(verdicts(decide({ repositories: [r] }).items)).toEqual({ 1: 'DELETE', 2: 'DELETE', 3: 'DELETE' });
+    const plan = decide({ repositories: [r], unknownConsumers: new Map([['app', ['111111111111']]]) });
+    expect(verdicts(plan.items)).toEqual({ 1: 'KEEP:unknown-consumer', 2: 'KEEP:unknown-consumer', 3: 'KEEP:unknown-consumer' });
+    expect(plan.items.map((i) => i.usedBy)).toEqual(['111111111111', '111111111111', '111111111111']);
+    expect(plan.deletions).toBe(0);
+  });
+
   test('the cap takes whole units, oldest first across repositories; the rest is CAP', () => {
     const idx = image(1, 50, [], { mediaType: 'application/vnd.oci.image.index.v1+json' });
     const plan = decide({
@@ -186,6 +239,22 @@ describe('protection, unknown consumers and the cap', () => {
     // Oldest first: 4 (90 d), 5 (80 d), then the index unit (3 images) does not fit in the 2 left, and nothing after it runs.
     expect(verdicts(plan.items)).toEqual({ 1: 'CAP', 2: 'CAP', 3: 'CAP', 4: 'DELETE', 5: 'DELETE', 6: 'CAP' });
     expect(plan.deletions).toBe(2);
+  });
+
+  test('a unit is as old as its oldest member; units of the same age go by their smallest digest', () => {
+    const idx = (n: number, age: number) => image(n, age, [], { mediaType: 'application/vnd.oci.image.index.v1+json' });
+    // An old index whose child was pushed recently: the unit counts from the index, and goes before the 50-day image.
+    const byAge = decide({
+      repositories: [repo('a', [idx(1, 90), image(2, 10)], { children: new Map([[digest(1), [digest(2)]]]) }), repo('b', [image(3, 50)])],
+    }, {}, 2);
+    expect(verdicts(byAge.items)).toEqual({ 1: 'DELETE', 2: 'DELETE', 3: 'CAP' });
+    // Same age: the index unit {2, 3, 5} (smallest digest 2) goes before the image 4, whatever the index's own digest.
+    const byDigest = decide({
+      repositories: [repo('a', [idx(5, 50), image(2, 50), image(3, 50)], { children: new Map([[digest(5), [digest(2), digest(3)]]]) }), repo('b', [image(4, 50)])],
+    }, {}, 3);
+    expect(verdicts(byDigest.items)).toEqual({ 2: 'DELETE', 3: 'DELETE', 4: 'CAP', 5: 'DELETE' });
+    // Within a unit the items come in digest order.
+    expect(byDigest.items.filter((i) => i.repository === 'a').map((i) => i.image.digest)).toEqual([digest(2), digest(3), digest(5)]);
   });
 
   test('REPORT is not capped and counts no deletions; a dry run is capped like a real run', () => {

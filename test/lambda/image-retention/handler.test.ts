@@ -4,6 +4,7 @@
  * throttling, report-only and dry runs, the per-run cap, protection, opt-in, consumer accounts,
  * every kind of reference that keeps an image, task definition revisions, and the report.
  */
+import { BatchDeleteImageCommand } from '@aws-sdk/client-ecr';
 import { DeleteTaskDefinitionsCommand, DescribeServicesCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
 import {
   ACCOUNT, child, CONSUMER, CONSUMER_ROLE, DAY, digestsOf, ecrError, ecsError, emfRecords, expectNoStateChanges, FakeImage, image, imageIndex,
@@ -184,6 +185,21 @@ describe('batching', () => {
     expect(result.counts).toMatchObject({ actionsTaken: 3, actionsFailed: 0 });
   });
 
+  test('an image BatchDeleteImage neither deleted nor refused is FAILED NotReported; a refusal without a code is UnknownError', async () => {
+    const world = new World();
+    const [unreported, uncoded, deleted] = olds(3);
+    world.repository('app', [unreported, uncoded, deleted]);
+    serve(world);
+    ecrMock.on(BatchDeleteImageCommand).resolves({
+      imageIds: [{ imageDigest: deleted.digest }],
+      // A refusal that names no image says nothing of the others.
+      failures: [{ imageId: { imageDigest: uncoded.digest } }, { failureCode: 'InvalidImageDigest' }],
+    });
+    const result = await loadHandler()({});
+    expect([unreported, uncoded, deleted].map((i) => verdict('app', i))).toEqual(['FAILED:NotReported', 'FAILED:UnknownError', 'DONE']);
+    expect(result.counts).toMatchObject({ actionsTaken: 1, actionsFailed: 2 });
+  });
+
   test('a whole BatchDeleteImage call refused: every digest in it FAILED with the call\'s code', async () => {
     const world = new World();
     const images = olds(3);
@@ -236,6 +252,8 @@ describe('deletion order: referrers, then indexes, then the manifests they list'
     expect(verdict('app', m.index)).toBe('FAILED:KmsError');
     expect(verdict('app', m.amd)).toBe('FAILED:NotAttempted');
     expect(verdict('app', m.arm)).toBe('FAILED:NotAttempted');
+    expect(rowsById().get(`app@${m.amd.digest}`)!.reason).toBe('not in use, not pinned, no tag matching keepTagPatterns, older than minAge and outside '
+      + 'the newest keepNewest (with its index children and referrers); not attempted: an image that references it in this repository could not be deleted');
     expect(verdict('app', plain)).toBe('DONE');
     expect(world.deleted()).not.toContain(m.amd.digest);
     expect(world.deleted()).not.toContain(m.arm.digest);
@@ -755,6 +773,34 @@ describe('what keeps an image', () => {
 });
 
 describe('task definition revisions', () => {
+  test('every revision row says why: newest, in use, to deregister, to delete, protected, beyond the cap', async () => {
+    const world = new World();
+    world.repository('app', []);
+    world.service('prod', 'web', [uri('base', ':1')]);
+    world.taskDefinition('web', [uri('base', ':2')]);
+    world.taskDefinition('old', [uri('base', ':1')], { tags: { team: 'web' } });
+    world.taskDefinition('old', [uri('base', ':1')], { tags: { [PROTECTION_TAG]: 'yes' } });
+    world.taskDefinition('old', [uri('base', ':1')]);
+    world.taskDefinition('gone', [uri('base', ':1')], { status: 'INACTIVE' });
+    world.taskDefinition('gone', [uri('base', ':1')], { status: 'INACTIVE' });
+    const result = await run(world, { ...TASK_DEFINITIONS(), MAX_ACTIONS_PER_RUN: '3' });
+
+    const deregister = 'ACTIVE, older than the newest keepNewestRevisions of its family, and nothing runs it';
+    const newest = 'among the newest keepNewestRevisions revisions of its family';
+    const rows = new Map(loggedRows().filter((r) => r.resourceType === 'task-definition')
+      .map((r) => [r.resourceId, `${r.action} ${r.outcome} ${r.kept ?? '-'}: ${r.reason}`]));
+    expect(Object.fromEntries(rows)).toEqual({
+      'web:2': `NONE KEPT newest: ${newest}`,
+      'web:1': 'NONE KEPT in-use: a service, task, rule or schedule runs it',
+      'old:3': `NONE KEPT newest: ${newest}`,
+      'old:1': `DEREGISTER DONE -: ${deregister}`,
+      'old:2': `DEREGISTER SKIPPED_PROTECTED -: ${deregister}; the revision carries the protection tag`,
+      'gone:1': 'DELETE DONE -: INACTIVE, and nothing runs it',
+      'gone:2': 'DELETE SKIPPED_CAP -: INACTIVE, and nothing runs it; beyond maxActionsPerRun: a later run handles it',
+    });
+    expect(result.overview).toContain('task definitions: 5 ACTIVE and 2 INACTIVE revisions scanned, 1 deregistered, 1 deleted, 0 failed');
+  });
+
   test('deregistered one call at a time, spaced by the pacer (1 s); newest and in-use revisions kept', async () => {
     const world = new World();
     world.repository('app', []);
@@ -818,6 +864,16 @@ describe('task definition revisions', () => {
     expect(rows.get('old:2')).toMatchObject({ outcome: 'FAILED', errorCode: 'TASK_DEFINITION_IN_USE' });
     expect(rows.get('old:3')?.outcome).toBe('DONE');
     expect(result.status).toBe('PARTIAL_FAILURE');
+  });
+
+  test('a DeleteTaskDefinitions per-item failure without a reason is UnknownError', async () => {
+    const world = new World();
+    world.repository('app', []);
+    world.taskDefinition('old', [uri('base', ':1')], { status: 'INACTIVE' });
+    serve(world);
+    ecsMock.on(DeleteTaskDefinitionsCommand).resolves({ failures: [{ arn: taskDefinitionArn('old', 1) }] });
+    await loadHandler(TASK_DEFINITIONS())({});
+    expect(rowsById().get('old:1')).toMatchObject({ outcome: 'FAILED', errorCode: 'UnknownError' });
   });
 
   test('a revision whose tags cannot be read, or that ECS refuses to deregister, is FAILED with the code; the others go on', async () => {
@@ -920,6 +976,75 @@ describe('report', () => {
     expect(report.Message).toMatch(new RegExp(`- image app@${inUse.digest} {2}repository=app {2}tags=- {2}pushedAt=\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z {2}sizeBytes=4096 {2}kept=in-use {2}usedBy=ecs-service ${ACCOUNT}/prod/web \\(task definition web:1\\) {2}action=NONE {2}result=KEPT`));
     expect(report.Message).toMatch(new RegExp(`- image app@${latest.digest} {2}repository=app {2}tags=latest,v3 .*kept=tag-pattern {2}action=NONE {2}result=KEPT`));
     expect(report.Message).toMatch(new RegExp(`- image app@${old[1].digest} {2}repository=app {2}tags=v1 .*sizeBytes=512 {2}action=DELETE {2}result=DONE`));
+  });
+
+  test('every row says why: each keep reason, a deletion, the cap and protection; the overview counts each repository\'s own rows', async () => {
+    const world = new World();
+    const inUse = image();
+    const pinned = image({ tags: ['v9'] });
+    const kid = child();
+    const index = imageIndex([kid], { tags: ['latest'] });
+    const signature = referrer(index);
+    const noPushTime = { ...image(), pushedAt: undefined as unknown as Date };
+    const young = image({ ageDays: 1, tags: ['a', 'b'] });
+    const oldest = image({ ageDays: 200, sizeBytes: 3 * 1024 * 1024 });
+    const older = image({ ageDays: 150 });
+    world.repository('app', [inUse, pinned, index, kid, signature, noPushTime, young, oldest, older]);
+    const locked = image();
+    world.repository('locked', [locked, image({ ageDays: 40 })], { tags: { [PROTECTION_TAG]: '' } });
+    world.service('prod', 'web', [byDigest(inUse)]);
+    const result = await run(world, { REPOSITORIES: '["app","locked"]', KEEP_NEWEST: '1', PINNED_IMAGES: '["app:v9"]', MAX_ACTIONS_PER_RUN: '1' });
+
+    const candidate = 'not in use, not pinned, no tag matching keepTagPatterns, older than minAge and outside the newest keepNewest (with its index children and referrers)';
+    const usedBy = `ecs-service ${ACCOUNT}/prod/web (task definition web:1)`;
+    const rows = rowsById();
+    const row = (img: FakeImage, repository = 'app') => {
+      const r = rows.get(`${repository}@${img.digest}`)!;
+      return { outcome: r.outcome, action: r.action, reason: r.reason, kept: r.kept, usedBy: r.usedBy, tags: r.tags };
+    };
+    expect(row(inUse)).toEqual({ outcome: 'KEPT', action: 'NONE', reason: `in use: ${usedBy}`, kept: 'in-use', usedBy, tags: '-' });
+    expect(row(pinned)).toEqual({ outcome: 'KEPT', action: 'NONE', reason: 'pinned: pinnedImages app:v9', kept: 'pinned', usedBy: undefined, tags: 'v9' });
+    expect(row(index)).toMatchObject({ outcome: 'KEPT', reason: 'a tag matches keepTagPatterns', kept: 'tag-pattern', tags: 'latest' });
+    expect(row(kid)).toMatchObject({ outcome: 'KEPT', reason: 'listed by a kept image index', kept: 'index-child' });
+    expect(row(signature)).toMatchObject({ outcome: 'KEPT', reason: 'a signature, SBOM or attestation of a kept image', kept: 'referrer' });
+    expect(row(noPushTime)).toMatchObject({ outcome: 'KEPT', reason: 'among the newest keepNewest images of its repository', kept: 'newest' });
+    expect(rows.get(`app@${noPushTime.digest}`)!.pushedAt).toBe('unknown');
+    expect(row(young)).toMatchObject({ outcome: 'KEPT', reason: 'pushed less than minAge ago', kept: 'young', tags: 'a,b' });
+    expect(row(oldest)).toEqual({ outcome: 'DONE', action: 'DELETE', reason: candidate, kept: undefined, usedBy: undefined, tags: '-' });
+    expect(row(older)).toEqual({ outcome: 'SKIPPED_CAP', action: 'DELETE', reason: `${candidate}; beyond maxActionsPerRun: a later run deletes it`, kept: undefined, usedBy: undefined, tags: '-' });
+    expect(row(locked, 'locked')).toEqual({
+      outcome: 'SKIPPED_PROTECTED', action: 'DELETE', reason: `${candidate}; the repository carries the protection tag`, kept: 'protected', usedBy: undefined, tags: '-',
+    });
+    expect(result.overview).toEqual([
+      'app: 9 scanned, 1 in use, 6 kept (index-child 1, newest 1, pinned 1, referrer 1, tag-pattern 1, young 1), 1 deleted, 0 failed, 1 more deletable, 3.0 MiB freed',
+      'locked: 2 scanned, 0 in use, 2 kept (newest 1, protected 1), 0 deleted, 0 failed, 0 more deletable, 0 B freed',
+    ]);
+  });
+
+  test.each([
+    ['ACTION=REPORT', { ACTION: 'REPORT' }, '0 deleted, 0 failed, 2 more deletable, 0 B freed'],
+    ['DRY_RUN=true', { DRY_RUN: 'true' }, '0 deleted, 0 failed, 2 more deletable, 0 B freed'],
+    ['a live run with one image failing', {}, '1 deleted, 1 failed, 0 more deletable, 1000 B freed'],
+  ])('the overview of a repository with nothing kept: %s', async (_label, env, counts) => {
+    const world = new World();
+    const [fails, goes] = olds(2);
+    world.repository('app', [fails, goes]);
+    world.deleteFailures.set(fails.digest, 'KmsError');
+    const result = await run(world, env);
+    expect(result.overview).toEqual([`app: 2 scanned, 0 in use, 0 kept, ${counts}`]);
+  });
+
+  test.each([
+    [1_023, '1023 B'],
+    [1_024, '1.0 KiB'],
+    [5 * 2 ** 30, '5.0 GiB'],
+    [3 * 2 ** 40, '3.0 TiB'],
+    [2 ** 50, '1024.0 TiB'],
+  ])('the overview gives the bytes freed in binary units: %i bytes are %s', async (sizeBytes, freed) => {
+    const world = new World();
+    world.repository('app', [image({ sizeBytes })]);
+    const result = await run(world);
+    expect(result.overview).toEqual([`app: 1 scanned, 0 in use, 0 kept, 1 deleted, 0 failed, 0 more deletable, ${freed} freed`]);
   });
 
   test('EMF metrics and one JSON log line per image', async () => {

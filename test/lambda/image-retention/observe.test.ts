@@ -46,6 +46,13 @@ describe('policyMayGrant', () => {
     ['a Deny for the account, an Allow for another', policy({ ...allow({ AWS: CONSUMER }), Effect: 'Deny' }, allow({ AWS: OTHER_CONSUMER })), false],
     ['an Allow among others', policy(allow({ AWS: OTHER_CONSUMER }), allow({ AWS: CONSUMER }, 'ecr:GetDownloadUrlForLayer')), true],
     ['not JSON (unparseable: it may)', '{"Statement": [', true],
+    ['pull and push actions in one statement', policy(allow({ AWS: CONSUMER }, ['ecr:PutImage', 'ecr:BatchGetImage'])), true],
+    ['an action of wildcards only', policy(allow({ AWS: CONSUMER }, '**')), true],
+    ['a "." in a wildcard action is a dot, not any character', policy(allow({ AWS: CONSUMER }, 'ecr:Batch.*')), false],
+    ['no Principal', JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'ecr:BatchGetImage' }] }), false],
+    ['a null Principal', policy(allow(null)), false],
+    ['a federated principal only', policy(allow({ Federated: 'cognito-identity.amazonaws.com' })), false],
+    ['an AWS principal that is not a string', policy(allow({ AWS: [Number(CONSUMER)] })), false],
   ])('%s → %s', (_label, text, expected) => {
     expect(policyMayGrant(text, CONSUMER)).toBe(expected);
   });
@@ -107,6 +114,27 @@ describe('with ECR', () => {
       expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames)).toEqual([['app', 'gone', 'api'], ['app'], ['gone'], ['api']]);
     });
 
+    test('configured names: a single missing one takes one call', async () => {
+      const world = new World();
+      world.repository('app', []);
+      serve(world);
+      const names = Array.from({ length: 101 }, (_, i) => `repo-${i}`);
+      for (const name of names.slice(0, 100)) world.repository(name, []);
+      const { repositories, missing } = await listRepositories(ecr(), config(names));
+      expect(repositories).toHaveLength(100);
+      expect(missing).toEqual(['repo-100']);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames!.length)).toEqual([100, 1]);
+    });
+
+    test('configured names asked one by one: an error other than a missing repository is thrown', async () => {
+      const world = new World();
+      world.repository('app', []);
+      world.fault('DescribeRepositories', ecrError('AccessDeniedException'), { call: 3 });
+      serve(world);
+      await expect(listRepositories(ecr(), config(['gone', 'app']))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.repositoryNames)).toEqual([['gone', 'app'], ['gone'], ['app']]);
+    });
+
     test('any other DescribeRepositories error is thrown', async () => {
       const world = new World();
       world.repository('app', []);
@@ -127,6 +155,17 @@ describe('with ECR', () => {
       expect(repositories.map((r) => r.repositoryName)).toEqual(['a', 'd']);
       expect(missing).toEqual([]);
       expect(world.callsOf('DescribeRepositories').map((c) => c.input.nextToken)).toEqual([undefined, 'page-1', 'page-2', 'page-3']);
+    });
+
+    test('opt-in: a page throttled past its retries resumes from its own token, listing each repository once', async () => {
+      const world = new World();
+      world.pageSize = 1;
+      for (const name of ['a', 'b', 'c']) world.repository(name, [], { tags: { [OPT_IN.key]: OPT_IN.value } });
+      world.fault('DescribeRepositories', throttled(), { call: 2 });
+      serve(world);
+      const { repositories } = await listRepositories(ecr(), config());
+      expect(repositories.map((r) => r.repositoryName)).toEqual(['a', 'b', 'c']);
+      expect(world.callsOf('DescribeRepositories').map((c) => c.input.nextToken)).toEqual([undefined, 'page-1', 'page-1', 'page-2']);
     });
   });
 
@@ -184,6 +223,55 @@ describe('with ECR', () => {
       expect(read).toEqual([oci.digest]);
     });
 
+    test('every manifest media type is accepted, Docker schema 1 too', async () => {
+      const world = new World();
+      world.repository('app', [image()]);
+      await observe(world);
+      expect([...world.callsOf('BatchGetImage')[0].input.acceptedMediaTypes].sort()).toEqual([
+        MEDIA.index, MEDIA.dockerList, MEDIA.manifest, MEDIA.dockerManifest,
+        'application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      ].sort());
+    });
+
+    test.each([
+      MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    ])('an untagged image of Docker media type %s is not read', async (mediaType) => {
+      const world = new World();
+      world.repository('app', [{ ...image(), mediaType }]);
+      await observe(world);
+      expect(world.callsOf('BatchGetImage')).toEqual([]);
+    });
+
+    test('a tagged image whose config is a container image\'s (OCI or Docker) is not read; one without an artifact type is not either', async () => {
+      const world = new World();
+      world.repository('app', [
+        image({ tags: ['oci'] }),
+        { ...image({ tags: ['docker-config'] }), artifactMediaType: 'application/vnd.docker.container.image.v1+json' },
+        { ...image({ tags: ['no-artifact-type'] }), artifactMediaType: undefined },
+      ]);
+      await observe(world);
+      expect(world.callsOf('BatchGetImage')).toEqual([]);
+    });
+
+    test('an index entry without a string digest lists nothing', async () => {
+      const world = new World();
+      const amd = child();
+      const manifests = [{ size: 1 }, { digest: amd.digest }, { digest: 42 }];
+      const index = { ...imageIndex([amd]), manifest: { schemaVersion: 2, mediaType: MEDIA.index, manifests } };
+      world.repository('app', [index, amd]);
+      const observed = await observe(world);
+      expect(observed.children).toEqual(new Map([[index.digest, [amd.digest]]]));
+    });
+
+    test('an image whose manifest comes back empty links nothing and fails nothing', async () => {
+      const world = new World();
+      const empty = { ...image(), manifest: '' };
+      world.repository('app', [empty]);
+      const observed = await observe(world);
+      expect(observed.subjects.size).toBe(0);
+      expect(observed.images.map((i) => i.digest)).toEqual([empty.digest]);
+    });
+
     test('an index\'s own subject (a signed index artifact) is recorded too', async () => {
       const world = new World();
       const subject = image({ tags: ['v1'] });
@@ -213,6 +301,16 @@ describe('with ECR', () => {
       world.repository('app', [index, amd]);
       world.manifestFailures.set(index.digest, 'KmsError');
       await expect(observe(world)).rejects.toThrow(`BatchGetImage could not read 1 manifest(s) of app: ${index.digest} KmsError`);
+    });
+
+    test('every manifest that cannot be read is named in the error', async () => {
+      const world = new World();
+      const one = image();
+      const two = image();
+      world.repository('app', [one, two]);
+      world.manifestFailures.set(one.digest, 'KmsError');
+      world.manifestFailures.set(two.digest, 'AccessDenied');
+      await expect(observe(world)).rejects.toThrow(`BatchGetImage could not read 2 manifest(s) of app: ${one.digest} KmsError, ${two.digest} AccessDenied`);
     });
 
     test('a manifest that is not JSON fails the repository', async () => {

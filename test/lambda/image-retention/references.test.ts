@@ -34,6 +34,7 @@ describe('parseImageUri', () => {
     ['a registry that only starts like ours', `${REGISTRY}.evil.example/app:v1`],
     ['a registry with a port', 'localhost:5000/app:v1'],
     ['no slash at all', REGISTRY],
+    ['no slash, our registry and more', `${REGISTRY}x`],
     ['an empty string', ''],
   ])('other registries are ignored: %s', (_label, uri) => {
     expect(parseImageUri(uri, REGISTRY)).toBeUndefined();
@@ -48,6 +49,7 @@ describe('parseImageUri', () => {
     ['an empty tag', `${REGISTRY}/app:`],
     ['an empty repository', `${REGISTRY}/`],
     ['an empty repository before a tag', `${REGISTRY}/:v1`],
+    ['an empty repository before a digest', `${REGISTRY}/@${DIGEST}`],
   ])('malformed references are ignored: %s', (_label, uri) => {
     expect(parseImageUri(uri, REGISTRY)).toBeUndefined();
   });
@@ -92,6 +94,7 @@ describe('accountOfArn', () => {
     'arn:aws:iam::1111111111111:role/long',
     '111111111111',
     'role/reader',
+    'x-arn:aws:iam::111111111111:role/reader',
     '',
   ])('%j has no account', (arn) => {
     expect(accountOfArn(arn)).toBeUndefined();

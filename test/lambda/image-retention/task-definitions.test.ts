@@ -9,6 +9,8 @@ test('parseRevisionArn reads family and revision, and nothing else', () => {
   expect(parseRevisionArn(arn('web-app_1', 42))).toEqual({ family: 'web-app_1', revision: 42 });
   expect(parseRevisionArn('arn:aws:ecs:eu-west-1:123456789012:task-definition/web')).toBeUndefined();
   expect(parseRevisionArn('web:3')).toBeUndefined();
+  expect(parseRevisionArn(`${arn('web', 3)}:4`)).toBeUndefined();
+  expect(parseRevisionArn(`${arn('web', 3)}x`)).toBeUndefined();
 });
 
 test('per family, the newest revisions by number are kept, in-use older ones too; the rest are deregistered', () => {
@@ -42,6 +44,15 @@ test('the cap counts each revision; uncapped (REPORT) takes all; a budget of 0 t
   expect(acts(2, true)).toEqual(['web:1 ACT', 'web:2 ACT', 'web:3 CAP']);
   expect(acts(0, true)).toEqual(['web:1 CAP', 'web:2 CAP', 'web:3 CAP']);
   expect(acts(0, false)).toEqual(['web:1 ACT', 'web:2 ACT', 'web:3 ACT']);
+});
+
+test('under the cap, ACTIVE revisions to deregister go before INACTIVE ones to delete, whatever their families', () => {
+  const active = [arn('web', 1), arn('web', 2), arn('zeta', 1), arn('zeta', 2)];
+  const inactive = [arn('api', 1), arn('api', 2)];
+  const acts = (budget: number) => decideRevisions(active, inactive, new Set(), { ...ALL, keepNewestRevisions: 1 }, budget, true)
+    .filter((i) => i.action !== 'NONE').map((i) => `${i.id} ${i.action} ${i.disposition}`);
+  expect(acts(2)).toEqual(['web:1 DEREGISTER ACT', 'zeta:1 DEREGISTER ACT', 'api:1 DELETE CAP', 'api:2 DELETE CAP']);
+  expect(acts(3)).toEqual(['web:1 DEREGISTER ACT', 'zeta:1 DEREGISTER ACT', 'api:1 DELETE ACT', 'api:2 DELETE CAP']);
 });
 
 test('ARNs that are not task definition revisions are ignored', () => {

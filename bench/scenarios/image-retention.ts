@@ -23,6 +23,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { ImageRetention, RetentionAction } from '../../src';
+import { ECR_DESCRIBE_PAGE_MAX, ECR_IMAGE_BATCH_MAX, ECS_DESCRIBE_SERVICES_MAX, ECS_DESCRIBE_TASKS_MAX } from '../../src/image-retention/contract';
 import { startFaultProxy } from '../../test/emulator/fault-proxy';
 import { dockerManifest, MEDIA, motoApi, sha256 } from '../../test/emulator/image-retention-harness';
 import { EMULATOR_ACCOUNT, EMULATOR_REGION } from '../../test/emulator/moto';
@@ -52,10 +53,10 @@ const VARIANT_TASKS_PER_REVISION = 10;
 const VARIANT_N = 1_000;
 /** One deletable image in two is untagged (a build whose tag moved on), the other keeps its build tag. */
 const UNTAGGED_EVERY = 2;
-/** API limits: DescribeImages pages, BatchDeleteImage / BatchGetImage ids, DescribeServices, ListTasks pages and DescribeTasks. */
-const ECR_PAGE = 1_000;
-const ECR_BATCH = 100;
-const ECS_DESCRIBE_SERVICES = 10;
+/** API limits, as the handler uses them (src/image-retention/contract.ts); ListServices and ListTasks pages of 100. */
+const ECR_PAGE = ECR_DESCRIBE_PAGE_MAX;
+const ECR_BATCH = ECR_IMAGE_BATCH_MAX;
+const ECS_DESCRIBE_SERVICES = ECS_DESCRIBE_SERVICES_MAX;
 const ECS_PAGE = 100;
 /** RunTask starts at most 10 tasks per call. */
 const RUN_TASK_MAX = 10;
@@ -145,7 +146,7 @@ function minimumCalls(n: number, tasksPerRevision: number): Record<string, numbe
     'ecs:DescribeServices': CLUSTERS.length * Math.ceil(SERVICES_PER_CLUSTER / ECS_DESCRIBE_SERVICES),
     // moto answers ListTasks in one page whatever the count (see minimumRationale).
     'ecs:ListTasks': CLUSTERS.length,
-    'ecs:DescribeTasks': CLUSTERS.length * Math.ceil(tasksPerCluster / ECS_PAGE),
+    'ecs:DescribeTasks': CLUSTERS.length * Math.ceil(tasksPerCluster / ECS_DESCRIBE_TASKS_MAX),
     'sns:Publish': 1,
   };
 }

@@ -129,11 +129,9 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
     for (const batch of chunk(services.items, ECS_DESCRIBE_SERVICES_MAX)) {
       const out = await retryTransient(() => ecs.send(new DescribeServicesCommand({ cluster, services: batch })));
       count(1);
-      if ((out.failures ?? []).length > 0) {
-        // A service deleted between the listing and the describe runs nothing; any other failure is unknown usage.
-        const unexpected = (out.failures ?? []).filter((f) => f.reason !== 'MISSING');
-        if (unexpected.length > 0) throw new Error(`DescribeServices failed for ${unexpected.map((f) => `${f.arn}: ${f.reason}`).join(', ')}`);
-      }
+      // A service deleted between the listing and the describe runs nothing; any other failure is unknown usage.
+      const unexpected = (out.failures ?? []).filter((f) => f.reason !== 'MISSING');
+      if (unexpected.length > 0) throw new Error(`DescribeServices failed for ${unexpected.map((f) => `${f.arn}: ${f.reason}`).join(', ')}`);
       for (const service of out.services ?? []) {
         const usedBy = `ecs-service ${account}/${clusterName}/${service.serviceName}`;
         const revisions = [

@@ -90,10 +90,10 @@ export type PinnedImage =
   | { readonly repository: string; readonly digest: string }
   | { readonly repository: string; readonly tag: string };
 
-/** Parses `repository@sha256:<digest>` or `repository:tag`; undefined when it is neither. */
 /** `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/`: the registry part of an image URI. */
 const REGISTRY_HOST = /^[^/]*\.dkr\.ecr[^/]*\.amazonaws\.com(\.cn)?\//;
 
+/** Parses `repository@sha256:<digest>` or `repository:tag`; undefined when it is neither. */
 export function parsePinnedImage(value: string): PinnedImage | undefined {
   // A full image URI fits the name grammar too (dots are allowed) but would pin nothing: refused.
   if (REGISTRY_HOST.test(value)) return undefined;

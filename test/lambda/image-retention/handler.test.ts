@@ -5,11 +5,12 @@
  * every kind of reference that keeps an image, task definition revisions, and the report.
  */
 import { BatchDeleteImageCommand } from '@aws-sdk/client-ecr';
-import { DeleteTaskDefinitionsCommand, DescribeServicesCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
+import { DeleteTaskDefinitionsCommand, DescribeServicesCommand, DescribeTasksCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import {
   ACCOUNT, child, CONSUMER, CONSUMER_ROLE, DAY, digestsOf, ecrError, ecsError, emfRecords, expectNoStateChanges, FakeImage, image, imageIndex,
   installHandlerHarness, loadHandler, loggedRows, logLines, MEDIA, olds, OTHER_CONSUMER, OTHER_CONSUMER_ROLE, OPT_IN, pacerClock, PROTECTION_TAG,
-  ecrMock, ecsMock, eventsMock, lambdaMock, schedulerMock, snsMock,
+  ecrMock, ecsMock, eventsMock, lambdaMock, schedulerMock, snsMock, stsMock,
   publishedReport, pullPolicy, referrer, REGION, ROLE_SESSION_NAME, rowsById, RunResult, serve, stsError, taskDefinitionArn, throttled, TOPIC_ARN,
   UNIVERSAL_RUN_TASK, uri, verdict, World,
 } from './harness';
@@ -1086,4 +1087,124 @@ test('a run with a Scheduled Event is a normal run', async () => {
   expect(result.status).toBe('SUCCEEDED');
   expect(world.deleted()).toEqual(digestsOf(images));
   expect(DAY).toBe(86_400);
+});
+
+describe('the entry point\'s own lines and counts', () => {
+  test('nothing in scope and no task definitions: a log line says what was looked for, and no account\'s usage is read', async () => {
+    const world = new World();
+    world.repository('untagged', olds(2));
+    await run(world, { REPOSITORIES: undefined, ...roles(CONSUMER_ROLE) });
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'no repository in scope', repositories: 'tagged' }));
+    for (const op of ['ListClusters', 'ListEventBuses', 'ListSchedules', 'ListFunctions', 'AssumeRole']) expect(world.callsOf(op)).toEqual([]);
+
+    await run(new World(), { REPOSITORIES: '["gone"]' });
+    expect(logLines('info').filter((l) => l.message === 'no repository in scope').at(-1)).toMatchObject({ repositories: ['gone'] });
+  });
+
+  test('no repository in scope but task definitions on: the revisions are swept all the same', async () => {
+    const world = new World();
+    world.repository('untagged', olds(2));
+    for (let i = 0; i < 3; i++) world.taskDefinition('web', [uri('base', ':1')]);
+    const result = await run(world, { REPOSITORIES: undefined, ...TASK_DEFINITIONS({ keepNewestRevisions: 1 }) });
+    expect(world.callsOf('DeregisterTaskDefinition').map((c) => c.input.taskDefinition)).toEqual([1, 2].map((r) => taskDefinitionArn('web', r)));
+    expect(world.deleted()).toEqual([]);
+    expect(result.overview).toContain('task definitions: 3 ACTIVE and 0 INACTIVE revisions scanned, 2 deregistered, 0 deleted, 0 failed');
+  });
+
+  test('scanned counts images and revisions; the task definition line counts its own rows, not the images\'', async () => {
+    const world = new World();
+    const images = olds(3);
+    world.repository('app', images);
+    world.deleteFailures.set(images[2].digest, 'KmsError');
+    for (let i = 0; i < 2; i++) world.taskDefinition('web', [uri('base', ':1')]);
+    world.taskDefinition('old', [uri('base', ':1')], { status: 'INACTIVE' });
+    const result = await run(world, TASK_DEFINITIONS({ keepNewestRevisions: 1 }));
+    expect(world.digests('app')).toEqual([images[2].digest]);
+    expect(result.counts.scanned).toBe(3 + 2 + 1);
+    expect(result.overview).toContain('task definitions: 2 ACTIVE and 1 INACTIVE revisions scanned, 1 deregistered, 1 deleted, 0 failed');
+    expect(logLines('info')).toContainEqual(expect.objectContaining({ message: 'plan', images: 3, deletions: 2 + 1, dryRun: false, action: 'DELETE' }));
+  });
+
+  test('ListTaskDefinitions throttled on a middle page resumes from its token: each revision listed once', async () => {
+    const world = new World();
+    world.pageSize = 2;
+    for (let i = 0; i < 5; i++) world.taskDefinition('web', [uri('base', ':1')]);
+    world.repository('app', []);
+    world.fault('ListTaskDefinitions', throttled(), { call: 2 });
+    const result = await run(world, TASK_DEFINITIONS({ keepNewestRevisions: 1, deleteInactive: false }));
+    expect(world.callsOf('ListTaskDefinitions').map((c) => c.input.nextToken)).toEqual([undefined, expect.any(String), expect.any(String), expect.any(String)]);
+    expect(result.counts.scanned).toBe(5);
+    expect(world.callsOf('DeregisterTaskDefinition')).toHaveLength(4);
+  });
+
+  test('a ListTaskDefinitions page without its list lists nothing', async () => {
+    const world = new World();
+    world.repository('app', []);
+    serve(world);
+    ecsMock.on(ListTaskDefinitionsCommand).resolves({});
+    const result = await loadHandler(TASK_DEFINITIONS())({});
+    expect(result.counts.scanned).toBe(0);
+    expect(result.overview).toContain('task definitions: 0 ACTIVE and 0 INACTIVE revisions scanned, 0 deregistered, 0 deleted, 0 failed');
+  });
+
+  test('ACTION=REPORT: the cap does not thin the report of revisions', async () => {
+    const world = new World();
+    world.repository('app', []);
+    for (let i = 0; i < 4; i++) world.taskDefinition('web', [uri('base', ':1')]);
+    await run(world, { ...TASK_DEFINITIONS({ keepNewestRevisions: 1 }), ACTION: 'REPORT', MAX_ACTIONS_PER_RUN: '1' });
+    expect(loggedRows().filter((r) => r.resourceType === 'task-definition' && r.action !== 'NONE').map((r) => r.outcome)).toEqual(['REPORTED', 'REPORTED', 'REPORTED']);
+  });
+
+  test('a repository that cannot be read and a consumer that cannot be read each leave a warning with the reason', async () => {
+    const world = new World();
+    const broken = [image()];
+    world.repository('broken', broken);
+    world.repository('app', olds(1), { policy: pullPolicy(CONSUMER) });
+    world.manifestFailures.set(broken[0].digest, 'KmsError');
+    world.roles.set(CONSUMER_ROLE, stsError('AccessDenied', 403, 'no entry'));
+    await run(world, { REPOSITORIES: '["broken","app"]', ...roles(CONSUMER_ROLE) });
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({
+      message: 'repository not read: nothing in it is touched this run', repository: 'broken', errorCode: 'UnknownError', error: expect.stringContaining('KmsError'),
+    }));
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({
+      message: 'consumer account not read', role: CONSUMER_ROLE, account: CONSUMER, errorCode: 'AccessDenied', error: 'no entry',
+    }));
+    // The kept rows name the unread account, and only it.
+    expect(loggedRows().find((r) => r.resourceId?.startsWith('app@'))).toMatchObject({
+      kept: 'unknown-consumer', reason: `consumer account(s) that may pull this repository could not be read (${CONSUMER}): nothing is deleted on partial knowledge`,
+    });
+  });
+
+  test('a failed consumer that may pull none of the repositories: the line says 0, and the run cleans them', async () => {
+    const world = new World();
+    const images = olds(1);
+    world.repository('app', images);
+    world.roles.set(CONSUMER_ROLE, stsError('AccessDenied'));
+    const result = await run(world, roles(CONSUMER_ROLE));
+    expect(result.overview).toContain(`consumer account ${CONSUMER} (${CONSUMER_ROLE}) could not be read (AccessDenied): every deletable image kept in the 0 repositories it may pull`);
+    expect(world.deleted()).toEqual(digestsOf(images));
+  });
+
+  test.each([
+    ['no credentials at all', {}],
+    ['a key without its secret', { Credentials: { AccessKeyId: 'AKIA', SecretAccessKey: undefined, SessionToken: 't', Expiration: new Date() } }],
+    ['a secret without its key', { Credentials: { AccessKeyId: undefined, SecretAccessKey: 's', SessionToken: 't', Expiration: new Date() } }],
+  ])('AssumeRole answering with %s: that consumer is unread (NoCredentials), its repositories kept', async (_label, answer) => {
+    const world = new World();
+    const images = olds(1);
+    world.repository('app', images, { policy: pullPolicy(CONSUMER) });
+    serve(world);
+    stsMock.on(AssumeRoleCommand).resolves(answer as never);
+    const result = await loadHandler(roles(CONSUMER_ROLE))({});
+    expect(result.overview).toContain(`consumer account ${CONSUMER} (${CONSUMER_ROLE}) could not be read (NoCredentials): every deletable image kept in the 1 repositories it may pull: app`);
+    expect(logLines('warn')).toContainEqual(expect.objectContaining({ message: 'consumer account not read', errorCode: 'NoCredentials', error: 'AssumeRole returned no credentials' }));
+    expectNoStateChanges(world);
+  });
+
+  test('logs carry the service name the construct sets, ImageRetention without it', async () => {
+    await run(new World(), { POWERTOOLS_SERVICE_NAME: 'retention-prod' });
+    expect(logLines('info').find((l) => l.message === 'no repository in scope')).toMatchObject({ service: 'retention-prod' });
+    await run(new World(), { POWERTOOLS_SERVICE_NAME: undefined });
+    expect(logLines('info').filter((l) => l.message === 'no repository in scope').at(-1)).toMatchObject({ service: 'ImageRetention' });
+  });
 });

@@ -1,5 +1,5 @@
 import { IMAGE_RETENTION_ENV_LIMITS as LIMITS } from '../../src/common/env-limits';
-import { DEFAULTS, ENV, parsePinnedImage, type PinnedImage, REPOSITORY_NAME, RETENTION_ACTIONS, RetentionActionName } from '../../src/image-retention/contract';
+import { DEFAULTS, ENV, IAM_ROLE_ARN, parsePinnedImage, type PinnedImage, REPOSITORY_NAME, RETENTION_ACTIONS, RetentionActionName } from '../../src/image-retention/contract';
 import { readBoolean, readEnum, readInteger, readStringList, requireString } from '../shared/config';
 import { ConfigError } from '../shared/errors';
 
@@ -31,7 +31,6 @@ export interface ImageRetentionConfig {
   readonly maxActionsPerRun: number;
 }
 
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const TASK_DEFINITION_KEYS = ['keepNewestRevisions', 'deregisterUnused', 'deleteInactive'];
 
 /** Reads and validates the environment the ImageRetention construct sets. Throws ConfigError. */
@@ -49,7 +48,7 @@ export function readConfig(env: Record<string, string | undefined>): ImageRetent
   });
   const consumerAccountRoles = readStringList(env, ENV.consumerAccountRoles, { fallback: [] });
   for (const arn of consumerAccountRoles) {
-    if (!ROLE_ARN.test(arn)) throw new ConfigError(ENV.consumerAccountRoles, env[ENV.consumerAccountRoles], `${JSON.stringify(arn)} is not an IAM role ARN`);
+    if (!IAM_ROLE_ARN.test(arn)) throw new ConfigError(ENV.consumerAccountRoles, env[ENV.consumerAccountRoles], `${JSON.stringify(arn)} is not an IAM role ARN`);
   }
   return {
     topicArn: requireString(env, ENV.topicArn),

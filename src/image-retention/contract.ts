@@ -84,6 +84,8 @@ export type KeepReason = typeof KEEP_REASONS[number];
 export const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 export const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** An IAM role ARN of any partition, with or without a path: what consumerAccountRoles holds. */
+export const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 /** An image named in pinnedImages: by digest, or by tag (resolved to its digest at each run). */
 export type PinnedImage =

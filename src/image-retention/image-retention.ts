@@ -8,7 +8,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEFAULTS, ENV, OPT_IN_TAG_KEY, OPT_IN_TAG_VALUE, parsePinnedImage, REPOSITORY_NAME } from './contract';
+import { DEFAULTS, ENV, IAM_ROLE_ARN, OPT_IN_TAG_KEY, OPT_IN_TAG_VALUE, parsePinnedImage, REPOSITORY_NAME } from './contract';
 import { RetentionAction } from './retention-action';
 import { TaskDefinitionRetention } from './task-definition-retention';
 import { createFailureAlarms } from '../common/alarms';
@@ -104,7 +104,6 @@ const REPOSITORY_READ_ACTIONS = ['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr
 
 /** The characters an image tag may hold, and the two wildcards of a pattern. */
 const TAG_PATTERN = /^[A-Za-z0-9_.*?-]{1,128}$/;
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 /**
  * A scheduled sweep that deletes ECR images (and, optionally, ECS task definition revisions) that are
@@ -358,9 +357,9 @@ function validateProps(props: ImageRetentionProps): void {
   const roles = props.consumerAccountRoles ?? [];
   for (const arn of roles) {
     if (Token.isUnresolved(arn)) continue;
-    if (!ROLE_ARN.test(arn)) fail(NAME, 'consumerAccountRoles', arn, 'must be an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/<path/name>)');
+    if (!IAM_ROLE_ARN.test(arn)) fail(NAME, 'consumerAccountRoles', arn, 'must be an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/<path/name>)');
   }
-  const known = roles.filter((arn) => !Token.isUnresolved(arn));
-  const duplicateRole = known.find((arn, i) => known.indexOf(arn) !== i);
+  // The same token twice is the same role twice, as two equal strings are.
+  const duplicateRole = roles.find((arn, i) => roles.indexOf(arn) !== i);
   if (duplicateRole !== undefined) fail(NAME, 'consumerAccountRoles', duplicateRole, 'is given more than once');
 }

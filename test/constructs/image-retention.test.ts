@@ -641,6 +641,17 @@ describe('validation: a clear error naming the prop and the value, before any re
     expect(() => build({ repositories: [twice, twice] }, other)).not.toThrow();
   });
 
+  test('the same role token twice is refused as the same ARN twice is', () => {
+    const stack = newStack();
+    const role = new CfnParameter(stack, 'Reader', { type: 'String' });
+    expect(() => build({ consumerAccountRoles: [role.valueAsString, READER, role.valueAsString] }, stack))
+      .toThrow(/^ImageRetention: invalid consumerAccountRoles \("\$\{Token\[TOKEN\.\d+\]\}"\): is given more than once$/);
+    const other = newStack();
+    const first = new CfnParameter(other, 'First', { type: 'String' });
+    const second = new CfnParameter(other, 'Second', { type: 'String' });
+    expect(() => build({ consumerAccountRoles: [first.valueAsString, second.valueAsString] }, other)).not.toThrow();
+  });
+
   test('role ARNs of other partitions and with paths are accepted', () => {
     expect(() => build({ consumerAccountRoles: [READER, OTHER_READER, 'arn:aws-us-gov:iam::444444444444:role/a+b=c,d.e@f-g'] })).not.toThrow();
   });

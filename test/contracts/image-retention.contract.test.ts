@@ -231,6 +231,11 @@ describe('what the construct refuses, the handler refuses too', () => {
     ['a repository name ECR does not allow', (stack) => ({ repositories: [ecr.Repository.fromRepositoryName(stack, 'Bad', 'Team/Web')] }),
       ENV.repositories, () => '["Team/Web"]'],
     ['an empty tag pattern', { keepTagPatterns: [''] }, ENV.keepTagPatterns, () => '[""]'],
+    ['a pinned namespace with a character ECR does not allow', { pinnedImages: ['a$b/web:v1'] }, ENV.pinnedImages, () => '["a$b/web:v1"]'],
+    ['a pinned digest with text before "sha256:"', { pinnedImages: [`web@x${DIGEST}`] }, ENV.pinnedImages, () => JSON.stringify([`web@x${DIGEST}`])],
+    ['a pinned digest of 65 hex digits', { pinnedImages: [`web@${DIGEST}0`] }, ENV.pinnedImages, () => JSON.stringify([`web@${DIGEST}0`])],
+    ['a consumer role ARN with text before it', { consumerAccountRoles: [`x${READER}`] }, ENV.consumerAccountRoles, () => JSON.stringify([`x${READER}`])],
+    ['a consumer role ARN with text after it', { consumerAccountRoles: [`${READER} extra`] }, ENV.consumerAccountRoles, () => JSON.stringify([`${READER} extra`])],
   ];
 
   test.each(cases)('%s', (_name, props, variable, value) => {
@@ -248,5 +253,16 @@ describe('what the construct refuses, the handler refuses too', () => {
     expect(config.consumerAccountRoles).toHaveLength(2);
     expect(config.pinnedImages).toEqual([{ repository: 'a/b/c', digest: DIGEST }, { repository: 'x', tag: 't'.repeat(128) }]);
     expect(config.keepTagPatterns).toEqual(['*', '?', 'x'.repeat(128)]);
+  });
+
+  test('repository names with separators inside namespaces, and one that only looks like a registry host after its first namespace', () => {
+    // A name is refused as an image URI only when it starts with a registry host; further in, dots are a name's own.
+    const pins = ['my-team.x_y/web-app:v1', `a-b/c.d/e_f@${DIGEST}`, 'team/123.dkr.ecr.us-east-1.amazonaws.com/app:v1'];
+    const config = configOf(envOf({ pinnedImages: pins }));
+    expect(config.pinnedImages).toEqual([
+      { repository: 'my-team.x_y/web-app', tag: 'v1' },
+      { repository: 'a-b/c.d/e_f', digest: DIGEST },
+      { repository: 'team/123.dkr.ecr.us-east-1.amazonaws.com/app', tag: 'v1' },
+    ]);
   });
 });

@@ -2,9 +2,9 @@
  * What the handler reads from ECR: which accounts a repository policy may let pull, the repositories
  * in scope, and the manifests that link images (index children, referrers by subject).
  */
-import { ECRClient } from '@aws-sdk/client-ecr';
+import { BatchGetImageCommand, DescribeImagesCommand, DescribeRepositoriesCommand, ECRClient, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
 import {
-  ACCOUNT, child, CONSUMER, digestsOf, ecrError, image, imageIndex, installHandlerHarness, MEDIA, OPT_IN, OTHER_CONSUMER, PROTECTION_TAG,
+  ACCOUNT, child, CONSUMER, digestsOf, ecrError, ecrMock, image, imageIndex, installHandlerHarness, MEDIA, OPT_IN, OTHER_CONSUMER, PROTECTION_TAG,
   pullPolicy, referrer, REGION, repositoryArn, serve, throttled, uri, World,
 } from './harness';
 import type { ImageRetentionConfig } from '../../../lambda/image-retention/config';
@@ -355,5 +355,58 @@ describe('with ECR', () => {
       expect(observed).toMatchObject({ name: 'app', arn: repositoryArn('app'), uri: uri('app'), protected: true });
       expect(observed.images).toEqual([{ digest: img.digest, tags: ['a', 'b'], pushedAt: img.pushedAt, sizeBytes: 1234, mediaType: MEDIA.manifest, artifactMediaType: MEDIA.config }]);
     });
+  });
+});
+
+describe('ECR answers with parts missing', () => {
+  installHandlerHarness();
+  const ecr = () => new ECRClient({ region: REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const config = (repositories?: string[]) => ({ repositories } as unknown as ImageRetentionConfig);
+  /** The `app` repository, read after serve() and the overrides of the test. */
+  const observe = () => {
+    const tagged: TaggedRepository = { repositoryName: 'app', repositoryArn: repositoryArn('app'), repositoryUri: uri('app'), registryId: ACCOUNT, tags: {} };
+    return observeRepository(ecr(), tagged, PROTECTION_TAG);
+  };
+
+  test('DescribeRepositories without its list (by names, name by name, opt-in) finds nothing and reads no tags', async () => {
+    const world = new World();
+    serve(world);
+    ecrMock.on(DescribeRepositoriesCommand).resolves({});
+    expect(await listRepositories(ecr(), config(['a', 'b']))).toEqual({ repositories: [], missing: [] });
+    expect(await listRepositories(ecr(), config(undefined))).toEqual({ repositories: [], missing: [] });
+    // A call naming a missing one is asked name by name; those answers leave out their list too.
+    ecrMock.on(DescribeRepositoriesCommand, { repositoryNames: ['a', 'b'] }).rejects(ecrError('RepositoryNotFoundException'));
+    expect(await listRepositories(ecr(), config(['a', 'b']))).toEqual({ repositories: [], missing: [] });
+    expect(world.callsOf('ListTagsForResource')).toEqual([]);
+    expect(ecrMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(0);
+  });
+
+  test('DescribeImages: a page without its list holds nothing; an image without a digest is left out', async () => {
+    const world = new World();
+    const kept = image();
+    world.repository('app', [kept]);
+    serve(world);
+    ecrMock.on(DescribeImagesCommand).resolves({});
+    expect((await observe()).images).toEqual([]);
+    ecrMock.on(DescribeImagesCommand).resolves({
+      imageDetails: [{ imageTags: ['orphan'], imagePushedAt: new Date() }, { imageDigest: kept.digest, imageTags: ['v1'] }],
+    });
+    expect((await observe()).images.map((i) => i.digest)).toEqual([kept.digest]);
+  });
+
+  test('BatchGetImage: an answer without failures fails nothing; an image without an id is skipped; a failure without an id still fails the repository', async () => {
+    const world = new World();
+    const amd = child();
+    const index = imageIndex([amd]);
+    world.repository('app', [index, amd]);
+    serve(world);
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ digest: amd.digest }] });
+    ecrMock.on(BatchGetImageCommand).resolves({
+      images: [{ imageManifest: manifest }, { imageId: { imageDigest: index.digest }, imageManifest: manifest }],
+    });
+    expect((await observe()).children).toEqual(new Map([[index.digest, [amd.digest]]]));
+
+    ecrMock.on(BatchGetImageCommand).resolves({ failures: [{ failureCode: 'KmsError' }] });
+    await expect(observe()).rejects.toThrow(/^BatchGetImage could not read 1 manifest\(s\) of app: /);
   });
 });

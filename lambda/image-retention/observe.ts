@@ -47,26 +47,19 @@ export const INDEX_MEDIA_TYPES = new Set([
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ]);
-const MANIFEST_MEDIA_TYPES = [
-  ...INDEX_MEDIA_TYPES,
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-];
 /** Docker's manifest formats have no `subject` field (OCI 1.1 added it): such an image is never a referrer. */
 const NO_SUBJECT_MEDIA_TYPES = new Set([
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.docker.distribution.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v1+prettyjws',
 ]);
+const MANIFEST_MEDIA_TYPES = [...INDEX_MEDIA_TYPES, 'application/vnd.oci.image.manifest.v1+json', ...NO_SUBJECT_MEDIA_TYPES];
 /** Config media types of container images: any other artifact type may be a referrer. */
 const IMAGE_CONFIG_MEDIA_TYPES = new Set([
   'application/vnd.docker.container.image.v1+json',
   'application/vnd.oci.image.config.v1+json',
 ]);
 
-/** The repositories in scope: the configured names, or every repository tagged for opt-in. */
 /** A repository with its tags. */
 export type TaggedRepository = Repository & { tags: Record<string, string> };
 
@@ -76,42 +69,18 @@ export interface RepositoriesInScope {
   readonly missing: string[];
 }
 
+/** The repositories in scope: the configured names, or every repository tagged for opt-in. */
 export async function listRepositories(ecr: ECRClient, config: ImageRetentionConfig): Promise<RepositoriesInScope> {
-  let repositories: Repository[];
-  const missing: string[] = [];
-  if (config.repositories) {
-    repositories = [];
-    // Up to 100 names per call; a call that names a missing repository fails as a whole, and is
-    // then asked one name at a time so that the others are still found.
-    for (const names of chunk(config.repositories, ECR_REPOSITORY_NAMES_MAX)) {
-      try {
-        const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: names })));
-        repositories.push(...(out.repositories ?? []));
-        continue;
-      } catch (error) {
-        if (errorCode(error) !== 'RepositoryNotFoundException') throw error;
-        if (names.length === 1) {
-          missing.push(...names);
-          continue;
-        }
-      }
-      for (const name of names) {
-        try {
-          const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })));
-          repositories.push(...(out.repositories ?? []));
-        } catch (error) {
-          if (errorCode(error) !== 'RepositoryNotFoundException') throw error;
-          missing.push(name);
-        }
-      }
-    }
-  } else {
-    repositories = (await collectPages(
-      (startingToken) => paginateDescribeRepositories({ client: ecr, pageSize: ECR_DESCRIBE_PAGE_MAX, startingToken }, {}),
-      (page) => page.nextToken,
-      (page) => page.repositories ?? [],
-    )).items;
-  }
+  const { repositories, missing } = config.repositories
+    ? await describeNamed(ecr, config.repositories)
+    : {
+      repositories: (await collectPages(
+        (startingToken) => paginateDescribeRepositories({ client: ecr, pageSize: ECR_DESCRIBE_PAGE_MAX, startingToken }, {}),
+        (page) => page.nextToken,
+        (page) => page.repositories ?? [],
+      )).items,
+      missing: [],
+    };
   const tagged = [];
   for (const repository of repositories) {
     const out = await retryTransient(() => ecr.send(new ListTagsForResourceCommand({ resourceArn: repository.repositoryArn })));
@@ -119,6 +88,27 @@ export async function listRepositories(ecr: ECRClient, config: ImageRetentionCon
     if (config.repositories || tags[OPT_IN_TAG_KEY] === OPT_IN_TAG_VALUE) tagged.push({ ...repository, tags });
   }
   return { repositories: tagged, missing };
+}
+
+/**
+ * Repositories by name, up to 100 names per call. A call that names a missing repository fails as a
+ * whole, so its names are then asked one at a time: the others are still found.
+ */
+async function describeNamed(ecr: ECRClient, names: readonly string[]): Promise<{ repositories: Repository[]; missing: string[] }> {
+  const repositories: Repository[] = [];
+  const missing: string[] = [];
+  const describe = async (batch: string[]): Promise<void> => {
+    try {
+      const out = await retryTransient(() => ecr.send(new DescribeRepositoriesCommand({ repositoryNames: batch })));
+      repositories.push(...(out.repositories ?? []));
+    } catch (error) {
+      if (errorCode(error) !== 'RepositoryNotFoundException') throw error;
+      if (batch.length === 1) missing.push(batch[0]);
+      else for (const name of batch) await describe([name]);
+    }
+  };
+  for (const batch of chunk(names, ECR_REPOSITORY_NAMES_MAX)) await describe(batch);
+  return { repositories, missing };
 }
 
 /** Every image of one repository, and the manifests that link them. */

@@ -67,7 +67,8 @@ export async function observeUsage(clients: UsageClients, account: string): Prom
     const key = revisionKey(use.reference);
     if (!byRevision.has(key)) byRevision.set(key, use);
   }
-  const described = await mapConcurrent([...byRevision.values()], DESCRIBE_CONCURRENCY, async ({ reference }) => {
+  const revisions = [...byRevision.values()];
+  const described = await mapConcurrent(revisions, DESCRIBE_CONCURRENCY, async ({ reference }) => {
     try {
       return (await retryTransient(() => clients.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: reference })))).taskDefinition;
     } catch (error) {
@@ -78,7 +79,7 @@ export async function observeUsage(clients: UsageClients, account: string): Prom
       pages++;
     }
   });
-  [...byRevision.values()].forEach(({ reference, usedBy }, i) => {
+  revisions.forEach(({ reference, usedBy }, i) => {
     const definition = described[i];
     if (!definition) return;
     if (definition.taskDefinitionArn) taskDefinitionsInUse.add(definition.taskDefinitionArn);
@@ -110,6 +111,15 @@ function nameOf(arn: string): string {
 
 type Count = (n: number) => void;
 
+/**
+ * A service or task deleted between the listing and the describe runs nothing (MISSING); any other
+ * failure leaves its usage unknown, which fails the account.
+ */
+function throwUnlessMissing(operation: string, failures: ReadonlyArray<{ arn?: string; reason?: string }> | undefined): void {
+  const unexpected = (failures ?? []).filter((f) => f.reason !== 'MISSING');
+  if (unexpected.length > 0) throw new Error(`${operation} failed for ${unexpected.map((f) => `${f.arn}: ${f.reason}`).join(', ')}`);
+}
+
 async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDefinitions: TaskDefinitionUse[], count: Count): Promise<void> {
   const clusters = await collectPages(
     (startingToken) => paginateListClusters({ client: ecs, pageSize: LIST_PAGE_SIZE, startingToken }, {}),
@@ -129,9 +139,7 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
     for (const batch of chunk(services.items, ECS_DESCRIBE_SERVICES_MAX)) {
       const out = await retryTransient(() => ecs.send(new DescribeServicesCommand({ cluster, services: batch })));
       count(1);
-      // A service deleted between the listing and the describe runs nothing; any other failure is unknown usage.
-      const unexpected = (out.failures ?? []).filter((f) => f.reason !== 'MISSING');
-      if (unexpected.length > 0) throw new Error(`DescribeServices failed for ${unexpected.map((f) => `${f.arn}: ${f.reason}`).join(', ')}`);
+      throwUnlessMissing('DescribeServices', out.failures);
       for (const service of out.services ?? []) {
         const usedBy = `ecs-service ${account}/${clusterName}/${service.serviceName}`;
         const revisions = [
@@ -155,8 +163,7 @@ async function ecsUses(ecs: ECSClient, account: string, uses: ImageUse[], taskDe
       for (const batch of chunk(tasks.items, ECS_DESCRIBE_TASKS_MAX)) {
         const out = await retryTransient(() => ecs.send(new DescribeTasksCommand({ cluster, tasks: batch })));
         count(1);
-        const unexpected = (out.failures ?? []).filter((f) => f.reason !== 'MISSING');
-        if (unexpected.length > 0) throw new Error(`DescribeTasks failed for ${unexpected.map((f) => `${f.arn}: ${f.reason}`).join(', ')}`);
+        throwUnlessMissing('DescribeTasks', out.failures);
         for (const task of out.tasks ?? []) {
           if (task.lastStatus === 'STOPPED') continue;
           const usedBy = `ecs-task ${account}/${clusterName}/${nameOf(task.taskArn ?? 'unknown')}`;

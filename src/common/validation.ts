@@ -46,6 +46,12 @@ export function checkTagMap(construct: string, prop: string, value: { [key: stri
   }
 }
 
+/** Refuses the first value of a list prop given more than once (a token counts as its own string). */
+export function checkUnique(construct: string, prop: string, values: readonly string[]): void {
+  const duplicate = values.find((value, i) => values.indexOf(value) !== i);
+  if (duplicate !== undefined) fail(construct, prop, duplicate, 'is given more than once');
+}
+
 /** The checks of `JanitorCommonProps` every construct runs before its own. */
 export function checkCommonProps(construct: string, props: JanitorCommonProps): void {
   checkDuration(construct, 'timeout', props.timeout, { min: Duration.seconds(10), max: Duration.minutes(15) });

@@ -19,7 +19,7 @@ import { FleetJanitorBase } from '../common/janitor-base';
 import { NagAcknowledgement, acknowledgeNagFindings, resourceFinding } from '../common/nag';
 import { grantPublish, resolveTopic } from '../common/notifications';
 import { checkScheduleAgainstTimeout, scheduleSweep } from '../common/schedule';
-import { checkCommonProps, checkDuration, checkInteger, fail, secondsBounds } from '../common/validation';
+import { checkCommonProps, checkDuration, checkInteger, checkUnique, fail, secondsBounds } from '../common/validation';
 
 export interface ImageRetentionProps extends JanitorCommonProps {
   /**
@@ -328,8 +328,7 @@ function validateProps(props: ImageRetentionProps): void {
     for (const name of known) {
       if (!REPOSITORY_NAME.test(name)) fail(NAME, 'repositories', name, 'is not an ECR repository name');
     }
-    const duplicate = known.find((name, i) => known.indexOf(name) !== i);
-    if (duplicate !== undefined) fail(NAME, 'repositories', duplicate, 'is given more than once');
+    checkUnique(NAME, 'repositories', known);
     if (known.length === names.length) knownNames = known;
   } else if ((props.protectionTagKey ?? DEFAULT_PROTECTION_TAG_KEY) === OPT_IN_TAG_KEY) {
     fail(NAME, 'protectionTagKey', props.protectionTagKey, `is the opt-in tag ${OPT_IN_TAG_KEY}: every repository that opts in would be protected`);
@@ -342,8 +341,7 @@ function validateProps(props: ImageRetentionProps): void {
       fail(NAME, 'keepTagPatterns', pattern, 'a pattern has 1 to 128 characters, each a letter, a digit, "_", ".", "-" or a wildcard ("*", "?")');
     }
   }
-  const duplicatePattern = patterns.find((p, i) => patterns.indexOf(p) !== i);
-  if (duplicatePattern !== undefined) fail(NAME, 'keepTagPatterns', duplicatePattern, 'is given more than once');
+  checkUnique(NAME, 'keepTagPatterns', patterns);
 
   for (const image of props.pinnedImages ?? []) {
     if (Token.isUnresolved(image)) continue;
@@ -360,6 +358,5 @@ function validateProps(props: ImageRetentionProps): void {
     if (!IAM_ROLE_ARN.test(arn)) fail(NAME, 'consumerAccountRoles', arn, 'must be an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/<path/name>)');
   }
   // The same token twice is the same role twice, as two equal strings are.
-  const duplicateRole = roles.find((arn, i) => roles.indexOf(arn) !== i);
-  if (duplicateRole !== undefined) fail(NAME, 'consumerAccountRoles', duplicateRole, 'is given more than once');
+  checkUnique(NAME, 'consumerAccountRoles', roles);
 }

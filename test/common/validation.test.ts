@@ -5,7 +5,7 @@
 import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { checkCommonProps, checkDuration, checkInteger, checkTagKey, checkTagMap, secondsBounds } from '../../src/common/validation';
+import { checkCommonProps, checkDuration, checkInteger, checkTagKey, checkTagMap, checkUnique, secondsBounds } from '../../src/common/validation';
 
 const C = 'TestJanitor';
 
@@ -35,6 +35,14 @@ describe('checkTagKey', () => {
 
   test('a token is left for deploy time', () => {
     expect(() => checkTagKey(C, 'protectionTagKey', Lazy.string({ produce: () => '' }))).not.toThrow();
+  });
+});
+
+describe('checkUnique', () => {
+  test('the first value given again is named; distinct values and an empty list pass', () => {
+    expect(() => checkUnique(C, 'roles', ['a', 'b', 'c', 'b', 'a'])).toThrow(/^TestJanitor: invalid roles \("b"\): is given more than once$/);
+    expect(() => checkUnique(C, 'roles', ['a', 'b', 'c'])).not.toThrow();
+    expect(() => checkUnique(C, 'roles', [])).not.toThrow();
   });
 });
 

@@ -187,6 +187,10 @@ project.testTask.spawn(integSnapshot);
 // jsii prints a banner on Node 20; the build itself is unaffected.
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '20');
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION', '1');
+// ts-node keeps a V8 code cache in the temp folder (v8-compile-cache-lib) whose reads take no lock:
+// integ-runner starts the six integ apps at once, and one that read the blob while another rewrote it
+// died in V8's deserializer ("Fatal error ... unreachable code", exit 133) on a fresh CI machine.
+project.tasks.addEnvironment('DISABLE_V8_COMPILE_CACHE', '1');
 
 // ---- demo --------------------------------------------------------------------------------------
 // One segment per construct (demo/segments/index.ts), all on one moto server; `npx projen demo -- <ConstructName>` runs one.

@@ -328,7 +328,8 @@ function validateProps(props: ImageRetentionProps): void {
     for (const name of known) {
       if (!REPOSITORY_NAME.test(name)) fail(NAME, 'repositories', name, 'is not an ECR repository name');
     }
-    checkUnique(NAME, 'repositories', known);
+    // The same repository object twice is the same token twice, refused as the same name twice is.
+    checkUnique(NAME, 'repositories', names);
     if (known.length === names.length) knownNames = known;
   } else if ((props.protectionTagKey ?? DEFAULT_PROTECTION_TAG_KEY) === OPT_IN_TAG_KEY) {
     fail(NAME, 'protectionTagKey', props.protectionTagKey, `is the opt-in tag ${OPT_IN_TAG_KEY}: every repository that opts in would be protected`);

@@ -636,9 +636,15 @@ describe('validation: a clear error naming the prop and the value, before any re
     const made = new ecr.Repository(stack, 'Made');
     // A repository whose name is a token: the pins are not checked against the repositories' names.
     expect(() => build({ repositories: [made, ...teamRepositories(stack)], pinnedImages: ['elsewhere:v1'] }, stack)).not.toThrow();
+  });
+
+  test('the same repository object twice is refused as the same name twice is', () => {
+    const stack = newStack();
+    const twice = new ecr.Repository(stack, 'Twice');
+    expect(() => build({ repositories: [twice, ...teamRepositories(stack), twice] }, stack))
+      .toThrow(/^ImageRetention: invalid repositories \("\$\{Token\[TOKEN\.\d+\]\}"\): is given more than once$/);
     const other = newStack();
-    const twice = new ecr.Repository(other, 'Twice');
-    expect(() => build({ repositories: [twice, twice] }, other)).not.toThrow();
+    expect(() => build({ repositories: [new ecr.Repository(other, 'One'), new ecr.Repository(other, 'Two')] }, other)).not.toThrow();
   });
 
   test('the same role token twice is refused as the same ARN twice is', () => {

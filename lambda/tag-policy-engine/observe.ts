@@ -6,6 +6,7 @@ import type { ObservedInstance } from './decide';
 import { CREATOR_ATTRIBUTES, CREATOR_ITEM_PREFIX, RULE_ATTRIBUTES } from '../../src/tag-policy-engine/contract';
 import { parseRuleItem, ParsedRule } from '../../src/tag-policy-engine/rule-format';
 import { chunk } from '../shared/batch';
+import { errorMessage } from '../shared/errors';
 import { collectPages } from '../shared/paginate';
 
 /** Instances that exist and can carry tags; shutting-down and terminated ones are gone. */
@@ -90,7 +91,7 @@ export async function readRuleTable(dynamodb: DynamoDBClient, tableName: string)
       // An attribute of a type no rule uses: the item is still reported by its RuleId when that one is readable.
       const key = raw[RULE_ATTRIBUTES.ruleId];
       const readable = key?.S ?? key?.N;
-      invalid.push({ ruleId: readable ? readable : `(item ${index + 1})`, error: `unreadable item: ${(error as Error).message}` });
+      invalid.push({ ruleId: readable ? readable : `(item ${index + 1})`, error: `unreadable item: ${errorMessage(error)}` });
       return;
     }
     const id = item[RULE_ATTRIBUTES.ruleId];

@@ -19,6 +19,7 @@ import {
 } from './ecs-instance-drainer-harness';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
 import { MotoServer, startMoto } from './moto';
+import { mulberry32 } from './random';
 
 jest.setTimeout(60_000);
 
@@ -45,13 +46,24 @@ let executions: Record<Name, DescribeExecutionOutput>;
 let actions: Record<string, LifecycleActionRecord>;
 let invocations: BundleInvocation[];
 
+function perService(streams: Record<string, () => number>): (call: { service: string }) => number {
+  return (call) => {
+    const stream = streams[call.service];
+    if (!stream) throw new Error(`no stream of draws for ${call.service}`);
+    return stream();
+  };
+}
+
 const sleepUntil = (epochSeconds: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, epochSeconds * 1000 - Date.now())));
 
 beforeAll(async () => {
   moto = await startMoto();
   proxy = await startFaultProxy({
     target: moto.endpoint,
-    seed: 11,
+    // One stream of draws per service: the four drains interleave their ECS and Auto Scaling calls
+    // differently on every run, and with one shared stream a run once drew no fault for any of Auto
+    // Scaling's few calls. Seeds 15 (ECS) and 12 (Auto Scaling) throttle each service's first call.
+    random: perService({ ecs: mulberry32(15), autoscaling: mulberry32(12) }),
     throttleRate: 0.3,
     unavailableRate: 0.05,
     faultOperations: (operation) => ECS_AND_AUTOSCALING.has(operation),
@@ -110,6 +122,11 @@ afterAll(async () => {
 test('faults were injected on both services the bundle drains through', () => {
   const injected = proxy.calls.filter((c) => c.injected === 'throttle' || c.injected === 'unavailable');
   expect(new Set(injected.map((c) => c.service))).toEqual(new Set(['ecs', 'autoscaling']));
+  // Whatever the interleaving: each service's first call drew its stream's first draw, a throttle.
+  for (const service of ['ecs', 'autoscaling']) {
+    const first = proxy.calls.find((c) => c.service === service && ECS_AND_AUTOSCALING.has(c.operation));
+    expect({ service, first: first?.injected }).toEqual({ service, first: 'throttle' });
+  }
   expect(injected.some((c) => c.injected === 'throttle')).toBe(true);
   expect(injected.length / proxy.calls.filter((c) => ECS_AND_AUTOSCALING.has(c.operation)).length).toBeGreaterThan(0.15);
 });

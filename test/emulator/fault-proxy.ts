@@ -41,10 +41,12 @@ export interface FaultProxyOptions {
   readonly seed?: number;
   /**
    * Where the draws come from instead of the proxy's own PRNG: a test running many seeded sequences
-   * through one proxy gives each sequence its own, so a sequence rerun alone sees the same faults.
+   * through one proxy gives each sequence its own, so a sequence rerun alone sees the same faults;
+   * a test whose clients run concurrently can keep one stream per service (the call is given), so
+   * that how the services' calls interleave does not decide which service gets the faults.
    * @default a mulberry32 PRNG seeded with `seed`
    */
-  readonly random?: () => number;
+  readonly random?: (call: { readonly service: string; readonly operation: string }) => number;
   /** Share of eligible requests answered with a throttling error, 0..1. @default 0 */
   readonly throttleRate?: number;
   /** Share of eligible requests answered with a plain HTTP 503, 0..1. @default 0 */
@@ -125,7 +127,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
       let injected: InjectedFault | undefined;
       if (eligible(call.operation) && (throttleRate > 0 || unavailableRate > 0)) {
-        const draw = random();
+        const draw = random(call.record);
         if (draw < throttleRate) injected = 'throttle';
         else if (draw < throttleRate + unavailableRate) injected = 'unavailable';
       }

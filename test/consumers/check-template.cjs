@@ -10,7 +10,8 @@
  * `Drainer` (its handler, the termination hook on the cluster's Auto Scaling group, the lifecycle
  * and Spot rules, the state machine, IAM and alarms), then the ImageRetention `Retention` (its handler,
  * bundle and environment, the schedule, IAM on the stack's ECR repository, the consumer role and task
- * definitions, and alarms). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
+ * definitions, and alarms), and last the FleetJanitorDashboard `Dashboard` (a row per janitor, its graphs and
+ * alarms). Usage: node check-template.cjs <language> <cdk.out dir> [stack name]
  */
 'use strict';
 const fs = require('fs');
@@ -971,6 +972,69 @@ check('ImageRetention: reports and alarms (errors, throttles, dead letters) go t
   for (const [id, alarm] of alarms) {
     const actions = (alarm.Properties.AlarmActions ?? []).map(refTo);
     assert(actions.includes(topic), `${id} does not notify ${topic}: ${json(alarm.Properties.AlarmActions)}`);
+  }
+});
+
+// ---------- FleetJanitorDashboard `Dashboard`
+
+const B = EXPECTED.dashboard;
+const ROW = ['text', 'metric', 'metric', 'alarm'];
+let rows;
+check(`FleetJanitorDashboard: one dashboard named ${B.name}, a row per janitor in the order given (the last added by addJanitor)`, () => {
+  const dashboards = ofType('AWS::CloudWatch::Dashboard');
+  assert(dashboards.length === 1, `expected 1 dashboard, found ${dashboards.length}`);
+  const [id, d] = dashboards[0];
+  assert(d.Properties.DashboardName === B.name, `${id}.DashboardName is ${json(d.Properties.DashboardName)}`);
+  // The body is a Fn::Join of JSON text and references: each reference becomes "<Ref:Id>" or "<Id.Attr>".
+  const body = d.Properties.DashboardBody;
+  const parts = typeof body === 'string' ? [body] : body['Fn::Join'][1];
+  const widgets = JSON.parse(parts.map((p) => {
+    if (typeof p === 'string') return p;
+    if (p.Ref) return `<Ref:${p.Ref}>`;
+    if (p['Fn::GetAtt']) return `<${p['Fn::GetAtt'].join('.')}>`;
+    throw new Error(`unexpected part of the body: ${json(p)}`);
+  }).join('')).widgets;
+  const types = widgets.map((w) => w.type);
+  assert(json(types) === json(B.rows.flatMap(() => ROW)), `widget types ${json(types)}`);
+  // The rows by position, so that the checks below still look at each janitor's graphs when a header is wrong.
+  rows = B.rows.map((row, i) => ({ name: row[0], widgets: widgets.slice(i * ROW.length + 1, (i + 1) * ROW.length) }));
+  const headers = widgets.filter((w) => w.type === 'text').map((w) => w.properties.markdown);
+  const want = B.rows.map(([name, cid]) => `### ${name} \`${stackName}/${cid}\``);
+  assert(json(headers) === json(want), `rows ${json(headers)}, expected ${json(want)}`);
+});
+
+check(`FleetJanitorDashboard: each row graphs its own janitor's run metrics and handler, every graph at ${B.periodSeconds} s`, () => {
+  assert(rows, 'no rows');
+  const RUN = ['ResourcesScanned', 'ActionsTaken', 'ActionsFailed', 'SkippedProtected', 'SkippedCap'];
+  for (const { name, widgets: [run, handler] } of rows) {
+    const fn = `<Ref:${onlyFunction(name)[0]}>`;
+    const metrics = [...run.properties.metrics, ...handler.properties.metrics];
+    const periods = [...new Set(metrics.map((m) => m[m.length - 1].period))];
+    assert(json(periods) === json([B.periodSeconds]), `${name}: periods ${json(periods)}`);
+    const runMetrics = run.properties.metrics.map((m) => json(m.slice(0, -1)));
+    const wantRun = RUN.map((metric) => json(['CdkFleetJanitor', metric, 'FunctionName', fn, 'service', name]));
+    assert(json(runMetrics) === json(wantRun), `${name} run metrics ${runMetrics.join(' ')}`);
+    const handlerMetrics = handler.properties.metrics.map((m) => json(m.slice(0, -1)));
+    const wantHandler = ['Errors', 'Throttles', 'Duration'].map((metric) => json(['AWS/Lambda', metric, 'FunctionName', fn]));
+    assert(json(handlerMetrics) === json(wantHandler), `${name} handler metrics ${handlerMetrics.join(' ')}`);
+  }
+});
+
+check('FleetJanitorDashboard: each row\'s alarm widget shows every alarm of its janitor (those on its topic) and no other', () => {
+  assert(rows, 'no rows');
+  const alarms = ofType('AWS::CloudWatch::Alarm');
+  const topics = new Set();
+  for (const { name, widgets: [, , widget] } of rows) {
+    const shown = widget.properties.alarms.map((a) => /^<(.+)\.Arn>$/.exec(a)?.[1]);
+    const topicsOf = (ids) => [...new Set(alarms.filter(([id]) => ids.includes(id)).flatMap(([, a]) => (a.Properties.AlarmActions ?? []).map(refTo)))];
+    const [topic, ...more] = topicsOf(shown);
+    assert(topic && more.length === 0, `${name}: the alarms shown (${json(shown)}) notify ${json([topic, ...more])}, not one topic`);
+    assert(!topics.has(topic), `${name}: its alarms notify ${topic}, another janitor's topic`);
+    topics.add(topic);
+    const onTopic = alarms.filter(([, a]) => (a.Properties.AlarmActions ?? []).map(refTo).includes(topic)).map(([id]) => id);
+    assert(json([...shown].sort()) === json(onTopic.sort()), `${name}: shows ${json(shown)}, its topic's alarms are ${json(onTopic)}`);
+    const own = alarmsOn(onlyFunction(name)).map(([id]) => id);
+    assert(own.length >= 2 && own.every((id) => shown.includes(id)), `${name}: its function's alarms ${json(own)} are not all shown`);
   }
 });
 

@@ -65,6 +65,16 @@ const EXPECTED = {
     taskDefinitions: { keepNewestRevisions: 3, deregisterUnused: true, deleteInactive: true },
     scheduleExpression: 'rate(12 hours)',
   },
+  // FleetJanitorDashboard `Dashboard`: its name, the period of every graph (15 minutes) and its rows in
+  // order, [janitor name, construct id]: five janitors given in `janitors`, ImageRetention added by addJanitor().
+  dashboard: {
+    name: 'fleet-janitor',
+    periodSeconds: 900,
+    rows: [
+      ['PackerCleaner', 'Cleaner'], ['AmiManager', 'Ami'], ['TagPolicyEngine', 'Tags'],
+      ['InstanceDecommissioner', 'Decommissioner'], ['EcsInstanceDrainer', 'Drainer'], ['ImageRetention', 'Retention'],
+    ],
+  },
 };
 
 module.exports = { EXPECTED };

@@ -298,9 +298,28 @@ describe('README usage examples', () => {
       'cdkfleetjanitor.NewImageRetention(stack, jsii.String("Retention"), &cdkfleetjanitor.ImageRetentionProps{'],
   };
 
+  // The FleetJanitorDashboard over the six: the first five given as `janitors`, the last added by addJanitor()
+  // (each janitor's variable is its construct id in lower case). Compared without whitespace.
+  const board: { name: string; periodSeconds: number; rows: Array<[string, string]> } = EXPECTED.dashboard;
+  const janitorVars = board.rows.map(([, id]) => id.toLowerCase());
+  const given = janitorVars.slice(0, -1).join(', ');
+  const added = janitorVars[janitorVars.length - 1];
+  const boardMinutes = board.periodSeconds / 60;
+  const DASHBOARD_CODE: Record<string, string[]> = {
+    typescript: ["new FleetJanitorDashboard(stack, 'Dashboard', {", `dashboardName: '${board.name}',`, `janitors: [${given}],`,
+      `period: Duration.minutes(${boardMinutes})`, `dashboard.addJanitor(${added});`],
+    python: ['FleetJanitorDashboard(stack, "Dashboard",', `dashboard_name="${board.name}",`, `janitors=[${given}],`,
+      `period=Duration.minutes(${boardMinutes})`, `dashboard.add_janitor(${added})`],
+    java: ['FleetJanitorDashboard.Builder.create(stack, "Dashboard")', `.dashboardName("${board.name}")`, `.janitors(List.of(${given}))`,
+      `.period(Duration.minutes(${boardMinutes}))`, `dashboard.addJanitor(${added});`],
+    go: ['cdkfleetjanitor.NewFleetJanitorDashboard(stack, jsii.String("Dashboard"), &cdkfleetjanitor.FleetJanitorDashboardProps{',
+      `DashboardName: jsii.String("${board.name}"),`, `Janitors: &[]cdkfleetjanitor.IFleetJanitor{${given}},`,
+      `Period: awscdk.Duration_Minutes(jsii.Number(${boardMinutes}))`, `dashboard.AddJanitor(${added})`],
+  };
+
   const cases: Array<[string, unknown]> = examples.EXAMPLES.map((e: { language: string }) => [e.language, e]);
-  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer and ImageRetention props '
-    + 'its consumer app is checked for', (language: string, example: unknown) => {
+  test.each(cases)('the %s example sets exactly the PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer, ImageRetention '
+    + 'and FleetJanitorDashboard props its consumer app is checked for', (language: string, example: unknown) => {
     // Whitespace-insensitive: Go aligns its struct fields.
     const code = (examples.exampleRegion(example) as string).replace(/[ \t]+/g, ' ');
     expect(code).toMatch(/"ConsumerStack"|'ConsumerStack'/);
@@ -334,6 +353,7 @@ describe('README usage examples', () => {
     const retentionLines = code.split('\n').filter((l) => RETENTION_PROPS[language].some((p) => bare(l) === bare(p)));
     expect(retentionLines).toHaveLength(RETENTION_PROPS[language].length);
     for (const fragment of RETENTION_CODE[language]) expect(compact(code)).toContain(compact(fragment));
+    for (const fragment of DASHBOARD_CODE[language]) expect(compact(code)).toContain(compact(fragment));
     expect(code).toMatch(/synth/i);
   });
 

@@ -6,8 +6,8 @@ import { synthConsumerApp } from './typescript/app';
 import { synthSignalsExample } from './typescript/signals';
 
 /*
- * The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer and
- * ImageRetention), checked by the same script as the Python, Java and Go apps.
+ * The TypeScript consumer app (PackerCleaner, AmiManager, TagPolicyEngine, InstanceDecommissioner, EcsInstanceDrainer,
+ * ImageRetention and a FleetJanitorDashboard over the six), checked by the same script as the Python, Java and Go apps.
  */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
 
@@ -27,7 +27,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 56 passed, 0 failed');
+    expect(output).toContain('[typescript] 59 passed, 0 failed');
     expect(status).toBe(0);
   });
 
@@ -56,7 +56,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -98,7 +98,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
@@ -111,7 +111,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner event source without partial batch responses', () => {
@@ -121,7 +121,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses: '
       + 'DecommissionerEventSource');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an InstanceDecommissioner record change that may UPSERT', () => {
@@ -135,7 +135,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; '
       + 'nothing more: ChangeRecords may do more than DELETE and CREATE');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an EcsInstanceDrainer StopTask without the ecs:cluster condition', () => {
@@ -149,7 +149,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL EcsInstanceDrainer IAM: ECS actions only in the cluster (StopTask for stopStandaloneTasksAfter); lifecycle actions on the group; '
       + 'its executions; nothing more: ecs:StopTask (StopStandaloneTasks) without the ecs:cluster condition');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on a second termination hook on the drained group (aws-cdk-lib\'s drain hook)', () => {
@@ -159,7 +159,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL EcsInstanceDrainer: one termination hook on the group, .*: expected 1 termination lifecycle hook on \w+, found 2: \w+, DrainHook/);
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   /** Applies `change` to every statement of the managed policies whose Sid is `sid`. */
@@ -174,7 +174,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, BatchDeleteImage without the protection tag; '
       + 'no registry-wide listing: ecr:BatchDeleteImage without the protection-tag Null condition: undefined');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an ImageRetention BatchDeleteImage beyond the repository', () => {
@@ -183,7 +183,7 @@ describe('consumer app: typescript', () => {
     }));
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, .*: ecr:BatchDeleteImage on .*repository\/\*.*, not only \{"Fn::GetAtt":\["Images\w+","Arn"\]\}/);
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an ImageRetention that may assume any role', () => {
@@ -191,7 +191,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention IAM: sts:AssumeRole on the consumer account\'s reader role only; the usage reads on *, read-only: '
       + 'sts:AssumeRole on "arn:aws:iam::*:role/*", expected ["arn:aws:iam::111122223333:role/ImageUsageReader"]');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 
   test('the checker fails on an ImageRetention environment the handler would read differently', () => {
@@ -201,7 +201,40 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention environment: props reach the handler; the repository by reference; the defaults; nothing more: TASK_DEFINITIONS=');
-    expect(output).toContain('[typescript] 55 passed, 1 failed');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
+  });
+
+  /** Applies `change` to each JSON text part of the dashboard body (its references are the other parts). */
+  const changeDashboardText = (change: (text: string) => string) => (resources: Record<string, any>) => {
+    for (const dashboard of ofType(resources, 'AWS::CloudWatch::Dashboard')) {
+      const parts: unknown[] = dashboard.Properties.DashboardBody['Fn::Join'][1];
+      dashboard.Properties.DashboardBody['Fn::Join'][1] = parts.map((p) => (typeof p === 'string' ? change(p) : p));
+    }
+  };
+
+  test('the checker fails on a dashboard whose rows are not the janitors in the order given', () => {
+    const { status, output } = checkChanged(changeDashboardText((text) => text.replace('### TagPolicyEngine `ConsumerStack/Tags`', '### TagPolicyEngine `ConsumerStack/Other`')));
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL FleetJanitorDashboard: one dashboard named fleet-janitor, .*: rows \[.*"### TagPolicyEngine `ConsumerStack\/Other`".*\], expected/);
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
+  });
+
+  test('the checker fails on a dashboard graph at another period', () => {
+    let changed = 0; // the first graph's first metric only
+    const { status, output } = checkChanged(changeDashboardText((text) => (text.includes('"period":900') && changed++ === 0 ? text.replace('"period":900', '"period":3600') : text)));
+    expect(status).toBe(1);
+    expect(output).toContain('[typescript] FAIL FleetJanitorDashboard: each row graphs its own janitor\'s run metrics and handler, every graph at 900 s: PackerCleaner: periods [3600,900]');
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
+  });
+
+  test('the checker fails on a dashboard row that leaves out an alarm of its janitor', () => {
+    const { status, output } = checkChanged((resources) => {
+      const [[, alarm]] = Object.entries<any>(resources).filter(([id, r]) => r.Type === 'AWS::CloudWatch::Alarm' && id.startsWith('Retention'));
+      resources.RetentionExtraAlarm = { Type: 'AWS::CloudWatch::Alarm', Properties: { ...alarm.Properties, Namespace: 'Platform', MetricName: 'Builds', Dimensions: [] } };
+    });
+    expect(status).toBe(1);
+    expect(output).toMatch(/FAIL FleetJanitorDashboard: each row's alarm widget shows every alarm of its janitor .*: ImageRetention: shows \[.*\], its topic's alarms are \[.*"RetentionExtraAlarm".*\]/);
+    expect(output).toContain('[typescript] 58 passed, 1 failed');
   });
 });
 

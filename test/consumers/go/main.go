@@ -136,6 +136,14 @@ func main() {
 	// retention.Role() is the principal the consumer accounts' reader roles trust; retention.Topic() gets each run's report.
 	fmt.Printf("retention role: %s\n", *retention.Role().Node().Path())
 
+	// One CloudWatch dashboard, a row per janitor: resources and actions, handler errors and duration, alarm states.
+	dashboard := cdkfleetjanitor.NewFleetJanitorDashboard(stack, jsii.String("Dashboard"), &cdkfleetjanitor.FleetJanitorDashboardProps{
+		DashboardName: jsii.String("fleet-janitor"),
+		Janitors:      &[]cdkfleetjanitor.IFleetJanitor{cleaner, ami, tags, decommissioner, drainer},
+		Period:        awscdk.Duration_Minutes(jsii.Number(15)),
+	})
+	dashboard.AddJanitor(retention)
+
 	app.Synth(nil)
 	// --- end example ---
 }

@@ -19,6 +19,7 @@ from cdk_fleet_janitor import (
     AmiManager,
     DrainTimeoutAction,
     EcsInstanceDrainer,
+    FleetJanitorDashboard,
     ImageRetention,
     InstanceDecommissioner,
     PackerCleaner,
@@ -157,6 +158,16 @@ def synth_consumer_app(outdir: str) -> None:
     )
     # retention.role is the principal the consumer accounts' reader roles trust; retention.topic gets each run's report.
     print(f"retention role: {retention.role.node.path}")
+
+    # One CloudWatch dashboard, a row per janitor: resources and actions, handler errors and duration, alarm states.
+    dashboard = FleetJanitorDashboard(
+        stack,
+        "Dashboard",
+        dashboard_name="fleet-janitor",
+        janitors=[cleaner, ami, tags, decommissioner, drainer],
+        period=Duration.minutes(15),
+    )
+    dashboard.add_janitor(retention)
 
     app.synth()
     # --- end example ---

@@ -9,8 +9,8 @@ import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import {
-  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, ImageRetention, InstanceDecommissioner, PackerCleaner, PackerCleanerAction, RetentionAction,
-  TagPolicyEngine, TagValue, ViolationAction,
+  AmiManager, DrainTimeoutAction, EcsInstanceDrainer, FleetJanitorDashboard, ImageRetention, InstanceDecommissioner, PackerCleaner,
+  PackerCleanerAction, RetentionAction, TagPolicyEngine, TagValue, ViolationAction,
 } from '../../../src';
 
 export function synthConsumerApp(outdir: string): void {
@@ -106,6 +106,14 @@ export function synthConsumerApp(outdir: string): void {
   });
   // retention.role is the principal the consumer accounts' reader roles trust; retention.topic gets each run's report.
   console.log(`retention role: ${retention.role.node.path}`);
+
+  // One CloudWatch dashboard, a row per janitor: resources and actions, handler errors and duration, alarm states.
+  const dashboard = new FleetJanitorDashboard(stack, 'Dashboard', {
+    dashboardName: 'fleet-janitor',
+    janitors: [cleaner, ami, tags, decommissioner, drainer],
+    period: Duration.minutes(15),
+  });
+  dashboard.addJanitor(retention);
 
   app.synth();
   // --- end example ---

@@ -3,6 +3,7 @@ package io.github.cdkfleetjanitor.consumer;
 import io.github.cdkfleetjanitor.AmiManager;
 import io.github.cdkfleetjanitor.DrainTimeoutAction;
 import io.github.cdkfleetjanitor.EcsInstanceDrainer;
+import io.github.cdkfleetjanitor.FleetJanitorDashboard;
 import io.github.cdkfleetjanitor.ImageRetention;
 import io.github.cdkfleetjanitor.InstanceDecommissioner;
 import io.github.cdkfleetjanitor.PackerCleaner;
@@ -153,6 +154,14 @@ public final class ConsumerApp {
         .build();
     // retention.getRole() is the principal the consumer accounts' reader roles trust; retention.getTopic() gets each run's report.
     System.out.println("retention role: " + retention.getRole().getNode().getPath());
+
+    // One CloudWatch dashboard, a row per janitor: resources and actions, handler errors and duration, alarm states.
+    FleetJanitorDashboard dashboard = FleetJanitorDashboard.Builder.create(stack, "Dashboard")
+        .dashboardName("fleet-janitor")
+        .janitors(List.of(cleaner, ami, tags, decommissioner, drainer))
+        .period(Duration.minutes(15))
+        .build();
+    dashboard.addJanitor(retention);
 
     app.synth();
     // --- end example ---

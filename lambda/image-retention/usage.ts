@@ -188,7 +188,9 @@ async function pinnedDigests(ecs: ECSClient, revisions: Map<string, string>, use
     const out = await retryTransient(() => ecs.send(new DescribeServiceRevisionsCommand({ serviceRevisionArns: batch })));
     count(1);
     for (const revision of out.serviceRevisions ?? []) {
-      const usedBy = revisions.get(revision.serviceRevisionArn ?? '') ?? `ecs-service-revision ${revision.serviceRevisionArn}`;
+      const owner = revisions.get(revision.serviceRevisionArn ?? '') ?? `ecs-service-revision ${revision.serviceRevisionArn}`;
+      // Named as the task definition's own uses are: this use comes first, and the first use names the image in the report.
+      const usedBy = revision.taskDefinition ? `${owner} (task definition ${revisionKey(revision.taskDefinition)})` : owner;
       for (const image of revision.containerImages ?? []) {
         if (image.image) uses.push({ image: image.image, ...(image.imageDigest ? { digest: image.imageDigest } : {}), usedBy });
       }

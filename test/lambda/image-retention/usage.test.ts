@@ -53,7 +53,9 @@ test('each service\'s current revisions are described, 20 per call, and their re
   }));
   ecsMock.on(DescribeServiceRevisionsCommand).callsFake((input: { serviceRevisionArns: string[] }) => ({
     serviceRevisions: input.serviceRevisionArns.filter((arn) => arn !== revisionArn(3)).map((arn) => ({
-      serviceRevisionArn: arn, containerImages: [{ containerName: 'web', image: IMAGE, imageDigest: PINNED }],
+      serviceRevisionArn: arn,
+      taskDefinition: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/web:7`,
+      containerImages: [{ containerName: 'web', image: IMAGE, imageDigest: PINNED }],
     })),
     // A revision from before October 2024 cannot be described: its tag stays the reference.
     failures: input.serviceRevisionArns.includes(revisionArn(3)) ? [{ arn: revisionArn(3), reason: 'MISSING' }] : [],
@@ -65,7 +67,8 @@ test('each service\'s current revisions are described, 20 per call, and their re
   expect(calls).toEqual([20, 5]);
   const pinned = usage.uses.filter((u) => u.digest === PINNED);
   expect(pinned).toHaveLength(24);
-  expect(pinned[0]).toEqual({ image: IMAGE, digest: PINNED, usedBy: `ecs-service ${ACCOUNT}/prod/svc-0` });
+  // Named with the revision's task definition, as the task definition's own use is (the first use names the image).
+  expect(pinned[0]).toEqual({ image: IMAGE, digest: PINNED, usedBy: `ecs-service ${ACCOUNT}/prod/svc-0 (task definition web:7)` });
   // svc-3's revision could not be described: no pinned digest for it, the task definition's tag remains (named once for the revision).
   expect(usage.uses.filter((u) => u.usedBy.startsWith(`ecs-service ${ACCOUNT}/prod/svc-3`))).toEqual([]);
   expect(usage.uses.filter((u) => u.digest === undefined)).toEqual([{ image: IMAGE, usedBy: `ecs-service ${ACCOUNT}/prod/svc-0 (task definition web:7)` }]);

@@ -1023,10 +1023,10 @@ check(`FleetJanitorDashboard: each row graphs its own janitor's run metrics and 
 check('FleetJanitorDashboard: each row\'s alarm widget shows every alarm of its janitor (those on its topic) and no other', () => {
   assert(rows, 'no rows');
   const alarms = ofType('AWS::CloudWatch::Alarm');
+  const topicsOf = (ids) => [...new Set(alarms.filter(([id]) => ids.includes(id)).flatMap(([, a]) => (a.Properties.AlarmActions ?? []).map(refTo)))];
   const topics = new Set();
   for (const { name, widgets: [, , widget] } of rows) {
     const shown = widget.properties.alarms.map((a) => /^<(.+)\.Arn>$/.exec(a)?.[1]);
-    const topicsOf = (ids) => [...new Set(alarms.filter(([id]) => ids.includes(id)).flatMap(([, a]) => (a.Properties.AlarmActions ?? []).map(refTo)))];
     const [topic, ...more] = topicsOf(shown);
     assert(topic && more.length === 0, `${name}: the alarms shown (${json(shown)}) notify ${json([topic, ...more])}, not one topic`);
     assert(!topics.has(topic), `${name}: its alarms notify ${topic}, another janitor's topic`);

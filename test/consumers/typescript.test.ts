@@ -10,6 +10,9 @@ import { synthSignalsExample } from './typescript/signals';
  * ImageRetention and a FleetJanitorDashboard over the six), checked by the same script as the Python, Java and Go apps.
  */
 const CHECKER = path.join(__dirname, 'check-template.cjs');
+/** How many checks check-template.cjs runs; a broken template fails exactly one of them. */
+const CHECKS = 59;
+const ONE_FAILED = `[typescript] ${CHECKS - 1} passed, 1 failed`;
 
 function runChecker(outdir: string): { status: number; output: string } {
   try {
@@ -27,7 +30,7 @@ describe('consumer app: typescript', () => {
     jest.spyOn(console, 'log').mockImplementation(() => undefined);
     synthConsumerApp(outdir);
     const { status, output } = runChecker(outdir);
-    expect(output).toContain('[typescript] 59 passed, 0 failed');
+    expect(output).toContain(`[typescript] ${CHECKS} passed, 0 failed`);
     expect(status).toBe(0);
   });
 
@@ -56,7 +59,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL schedule: EventBridge Scheduler with the given expression: ScheduleExpression is rate(1 hour)');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an AmiManager property CloudFormation would send differently', () => {
@@ -98,7 +101,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL TagPolicyEngine: a Custom::FleetJanitorTagRules .*\.Rules\[2\] is \{.*"Required":true.*\}, expected \{.*"Required":"true"/);
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on a TagPolicyEngine stop not limited to marked instances', () => {
@@ -111,7 +114,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL TagPolicyEngine IAM: tag, unmark and stop only unprotected, selected instances; stop only marked ones; nothing more: ActOnViolations conditions:');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an InstanceDecommissioner event source without partial batch responses', () => {
@@ -121,7 +124,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner: the event source mapping feeds the handler batches of 10 with partial batch responses: '
       + 'DecommissionerEventSource');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an InstanceDecommissioner record change that may UPSERT', () => {
@@ -135,7 +138,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL InstanceDecommissioner IAM: records of the given zone only, by DELETE and CREATE; alarms; the hook; the default bus; '
       + 'nothing more: ChangeRecords may do more than DELETE and CREATE');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an EcsInstanceDrainer StopTask without the ecs:cluster condition', () => {
@@ -149,7 +152,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL EcsInstanceDrainer IAM: ECS actions only in the cluster (StopTask for stopStandaloneTasksAfter); lifecycle actions on the group; '
       + 'its executions; nothing more: ecs:StopTask (StopStandaloneTasks) without the ecs:cluster condition');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on a second termination hook on the drained group (aws-cdk-lib\'s drain hook)', () => {
@@ -159,7 +162,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL EcsInstanceDrainer: one termination hook on the group, .*: expected 1 termination lifecycle hook on \w+, found 2: \w+, DrainHook/);
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   /** Applies `change` to every statement of the managed policies whose Sid is `sid`. */
@@ -174,7 +177,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, BatchDeleteImage without the protection tag; '
       + 'no registry-wide listing: ecr:BatchDeleteImage without the protection-tag Null condition: undefined');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an ImageRetention BatchDeleteImage beyond the repository', () => {
@@ -183,7 +186,7 @@ describe('consumer app: typescript', () => {
     }));
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL ImageRetention IAM: reads and BatchDeleteImage on the repository only, .*: ecr:BatchDeleteImage on .*repository\/\*.*, not only \{"Fn::GetAtt":\["Images\w+","Arn"\]\}/);
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an ImageRetention that may assume any role', () => {
@@ -191,7 +194,7 @@ describe('consumer app: typescript', () => {
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention IAM: sts:AssumeRole on the consumer account\'s reader role only; the usage reads on *, read-only: '
       + 'sts:AssumeRole on "arn:aws:iam::*:role/*", expected ["arn:aws:iam::111122223333:role/ImageUsageReader"]');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on an ImageRetention environment the handler would read differently', () => {
@@ -201,7 +204,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL ImageRetention environment: props reach the handler; the repository by reference; the defaults; nothing more: TASK_DEFINITIONS=');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   /** Applies `change` to each JSON text part of the dashboard body (its references are the other parts). */
@@ -216,7 +219,7 @@ describe('consumer app: typescript', () => {
     const { status, output } = checkChanged(changeDashboardText((text) => text.replace('### TagPolicyEngine `ConsumerStack/Tags`', '### TagPolicyEngine `ConsumerStack/Other`')));
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL FleetJanitorDashboard: one dashboard named fleet-janitor, .*: rows \[.*"### TagPolicyEngine `ConsumerStack\/Other`".*\], expected/);
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on a dashboard graph at another period', () => {
@@ -224,7 +227,7 @@ describe('consumer app: typescript', () => {
     const { status, output } = checkChanged(changeDashboardText((text) => (text.includes('"period":900') && changed++ === 0 ? text.replace('"period":900', '"period":3600') : text)));
     expect(status).toBe(1);
     expect(output).toContain('[typescript] FAIL FleetJanitorDashboard: each row graphs its own janitor\'s run metrics and handler, every graph at 900 s: PackerCleaner: periods [3600,900]');
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 
   test('the checker fails on a dashboard row that leaves out an alarm of its janitor', () => {
@@ -234,7 +237,7 @@ describe('consumer app: typescript', () => {
     });
     expect(status).toBe(1);
     expect(output).toMatch(/FAIL FleetJanitorDashboard: each row's alarm widget shows every alarm of its janitor .*: ImageRetention: shows \[.*\], its topic's alarms are \[.*"RetentionExtraAlarm".*\]/);
-    expect(output).toContain('[typescript] 58 passed, 1 failed');
+    expect(output).toContain(ONE_FAILED);
   });
 });
 

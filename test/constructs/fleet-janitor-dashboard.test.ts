@@ -7,18 +7,14 @@ function newStack(): Stack {
   return new Stack(new App(), 'TestStack');
 }
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { parseDashboardBody } = require('../helpers/dashboard-body.cjs');
+
 /** The dashboard body as JSON, with each reference written as "<Ref:Id>" or "<Id.Attr>". */
 function dashboardBody(stack: Stack): any {
   const dashboards = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Dashboard'));
   expect(dashboards).toHaveLength(1);
-  const body = dashboards[0].Properties.DashboardBody;
-  const parts: unknown[] = typeof body === 'string' ? [body] : body['Fn::Join'][1];
-  return JSON.parse(parts.map((p: any) => {
-    if (typeof p === 'string') return p;
-    if (p.Ref) return `<Ref:${p.Ref}>`;
-    if (p['Fn::GetAtt']) return `<${p['Fn::GetAtt'].join('.')}>`;
-    throw new Error(`unexpected part ${JSON.stringify(p)}`);
-  }).join(''));
+  return parseDashboardBody(dashboards[0].Properties.DashboardBody);
 }
 
 function ref(stack: Stack, construct: any): string {

@@ -25,6 +25,7 @@ if (!language || !outdir) {
 
 // The props every consumer app sets; the checks below follow from them.
 const { EXPECTED } = require('./expected.cjs');
+const { parseDashboardBody } = require('../helpers/dashboard-body.cjs');
 
 const results = [];
 function check(name, fn) {
@@ -985,15 +986,8 @@ check(`FleetJanitorDashboard: one dashboard named ${B.name}, a row per janitor i
   assert(dashboards.length === 1, `expected 1 dashboard, found ${dashboards.length}`);
   const [id, d] = dashboards[0];
   assert(d.Properties.DashboardName === B.name, `${id}.DashboardName is ${json(d.Properties.DashboardName)}`);
-  // The body is a Fn::Join of JSON text and references: each reference becomes "<Ref:Id>" or "<Id.Attr>".
-  const body = d.Properties.DashboardBody;
-  const parts = typeof body === 'string' ? [body] : body['Fn::Join'][1];
-  const widgets = JSON.parse(parts.map((p) => {
-    if (typeof p === 'string') return p;
-    if (p.Ref) return `<Ref:${p.Ref}>`;
-    if (p['Fn::GetAtt']) return `<${p['Fn::GetAtt'].join('.')}>`;
-    throw new Error(`unexpected part of the body: ${json(p)}`);
-  }).join('')).widgets;
+  // Each reference in the body becomes "<Ref:Id>" or "<Id.Attr>".
+  const widgets = parseDashboardBody(d.Properties.DashboardBody).widgets;
   const types = widgets.map((w) => w.type);
   assert(json(types) === json(B.rows.flatMap(() => ROW)), `widget types ${json(types)}`);
   // The rows by position, so that the checks below still look at each janitor's graphs when a header is wrong.
